@@ -1,0 +1,3 @@
+from sitin.cli import main
+
+main()

@@ -1,0 +1,309 @@
+"""``/api/v1/bots…``: every route of Attendee's Bots API. Each handler parses, calls one
+function, and returns."""
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from sitin.api import schemas, serializers
+from sitin.api.deps import Context, JsonBody, ProjectId
+from sitin.api.errors import ApiError
+from sitin.api.pagination import PAGE_SIZE, decode_cursor, render_page
+from sitin.api.responses import JsonResponse
+from sitin.core.states import BOT_STATES
+from sitin.core.timefmt import parse_wire
+from sitin.db import bots, meeting_data
+from sitin.db.bots import BotFilters
+from sitin.services import bots as bot_service
+from sitin.services.bots import BotNotFound
+
+router = APIRouter(prefix="/api/v1/bots", tags=["Bots"])
+
+NOT_FOUND = {404: {"model": schemas.Error, "description": "Bot not found"}}
+BAD_REQUEST = {400: {"model": schemas.Error, "description": "Invalid input or state"}}
+UNAUTHORIZED = {401: {"model": schemas.Detail, "description": "Missing or invalid API key"}}
+COMMON = {**UNAUTHORIZED, **NOT_FOUND}
+
+
+def render_bot(ctx, project_id: str, bot_id: str) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        row = bots.get(conn, project_id=project_id, bot_id=bot_id)
+        if row is None:
+            raise BotNotFound(bot_id)
+        return serializers.bot(row, bots.events_for(conn, [bot_id])[bot_id])
+
+
+def _require_bot(conn, project_id: str, bot_id: str):
+    row = bots.get(conn, project_id=project_id, bot_id=bot_id)
+    if row is None:
+        raise BotNotFound(bot_id)
+    return row
+
+
+def _datetime_param(
+    name: str, value: str | None, *, business_error: bool = True
+) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_wire(value)
+    except ValueError:
+        message = f"Invalid {name} format. Use ISO 8601 format (e.g., 2024-01-18T12:34:56Z)"
+        raise ApiError(400, {"error": message} if business_error else {name: [message]}) from None
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=None,
+    responses={201: {"model": schemas.BotRead}, **BAD_REQUEST, **UNAUTHORIZED},
+    openapi_extra=schemas.body(schemas.BotCreate),
+    summary="Create a bot",
+)
+def create_bot(ctx: Context, project_id: ProjectId, body: JsonBody):
+    bot_id = bot_service.create_bot(ctx, project_id=project_id, body=body)
+    return JsonResponse(render_bot(ctx, project_id, bot_id), status_code=201)
+
+
+@router.get(
+    "",
+    response_model=None,
+    responses={200: {"model": schemas.BotPage}, **BAD_REQUEST, **UNAUTHORIZED},
+    summary="List bots (25 per page, oldest first)",
+)
+def list_bots(
+    request: Request,
+    ctx: Context,
+    project_id: ProjectId,
+    cursor: str | None = None,
+    meeting_url: str | None = None,
+    deduplication_key: str | None = None,
+    states: list[str] = Query(default=[]),
+    join_at_after: str | None = None,
+    join_at_before: str | None = None,
+):
+    valid = [s.value for s in BOT_STATES]
+    for state in states:
+        if state not in valid:
+            raise ApiError(
+                400, {"error": f"Invalid state: {state}. Valid states are: {', '.join(valid)}"}
+            )
+    filters = BotFilters(
+        meeting_url=meeting_url,
+        deduplication_key=deduplication_key,
+        states=tuple(states),
+        join_at_after=_datetime_param("join_at_after", join_at_after),
+        join_at_before=_datetime_param("join_at_before", join_at_before),
+    )
+    position = decode_cursor(cursor)
+    with ctx.db.read() as conn:
+        page = bots.list_page(
+            conn, project_id=project_id, filters=filters, position=position, limit=PAGE_SIZE
+        )
+        events = bots.events_for(conn, [row["id"] for row in page.rows])
+    results = [serializers.bot(row, events[row["id"]]) for row in page.rows]
+    return JsonResponse(render_page(request, page, None, results))
+
+
+@router.get(
+    "/{object_id}",
+    response_model=None,
+    responses={200: {"model": schemas.BotRead}, **COMMON},
+    summary="Get a bot",
+)
+def get_bot(ctx: Context, project_id: ProjectId, object_id: str):
+    return JsonResponse(render_bot(ctx, project_id, object_id))
+
+
+@router.patch(
+    "/{object_id}",
+    response_model=None,
+    responses={200: {"model": schemas.BotRead}, **BAD_REQUEST, **COMMON},
+    openapi_extra=schemas.body(schemas.BotPatch),
+    summary="Update a bot (all fields while scheduled; metadata at any time)",
+)
+def patch_bot(ctx: Context, project_id: ProjectId, object_id: str, body: JsonBody):
+    bot_service.patch_bot(ctx, project_id=project_id, bot_id=object_id, body=body)
+    return JsonResponse(render_bot(ctx, project_id, object_id))
+
+
+@router.delete(
+    "/{object_id}",
+    response_model=None,
+    responses={200: {"description": "Deleted (empty body)"}, **BAD_REQUEST, **COMMON},
+    summary="Delete a scheduled bot",
+)
+def delete_bot(ctx: Context, project_id: ProjectId, object_id: str):
+    bot_service.delete_scheduled_bot(ctx, project_id=project_id, bot_id=object_id)
+    return Response(status_code=200)
+
+
+@router.post(
+    "/{object_id}/leave",
+    response_model=None,
+    responses={200: {"model": schemas.BotRead}, **BAD_REQUEST, **COMMON},
+    summary="Make the bot leave the meeting",
+)
+def leave(ctx: Context, project_id: ProjectId, object_id: str):
+    bot_service.leave(ctx, project_id=project_id, bot_id=object_id)
+    return JsonResponse(render_bot(ctx, project_id, object_id))
+
+
+@router.get(
+    "/{object_id}/transcript",
+    response_model=None,
+    responses={200: {"model": list[schemas.Utterance]}, **BAD_REQUEST, **COMMON},
+    summary="The transcript, in time order",
+)
+def transcript(
+    ctx: Context, project_id: ProjectId, object_id: str, updated_after: str | None = None
+):
+    after = _datetime_param("updated_after", updated_after)
+    with ctx.db.read() as conn:
+        _require_bot(conn, project_id, object_id)
+        if meeting_data.recording(conn, bot_id=object_id) is None:
+            raise ApiError(404, {"error": "No recording found for bot"})
+        rows = meeting_data.transcript(conn, bot_id=object_id, updated_after=after)
+    return JsonResponse([serializers.utterance(row) for row in rows])
+
+
+RECORDING_URL_SECONDS = 1800
+
+
+@router.get(
+    "/{object_id}/recording",
+    response_model=None,
+    responses={200: {"model": schemas.RecordingRead}, **COMMON},
+    summary="A download URL for the recording (valid 30 minutes)",
+)
+def recording(ctx: Context, project_id: ProjectId, object_id: str):
+    with ctx.db.read() as conn:
+        _require_bot(conn, project_id, object_id)
+        row = meeting_data.recording(conn, bot_id=object_id)
+    if row is None:
+        raise ApiError(404, {"error": "No recording found for bot"})
+    if row["blob_key"] is None:
+        raise ApiError(404, {"error": "No recording file found for bot"})
+    url = ctx.blobs.download_url(row["blob_key"], expires_in=RECORDING_URL_SECONDS)
+    return JsonResponse({"url": url, "start_timestamp_ms": row["first_buffer_timestamp_ms"]})
+
+
+@router.get(
+    "/{object_id}/participants",
+    response_model=None,
+    responses={200: {"model": schemas.ParticipantPage}, **BAD_REQUEST, **COMMON},
+    summary="Participants seen by the bot",
+)
+def participants(
+    request: Request,
+    ctx: Context,
+    project_id: ProjectId,
+    object_id: str,
+    cursor: str | None = None,
+    is_host: str | None = None,
+    id: str | None = None,  # noqa: A002 - Attendee's query parameter name
+):
+    if is_host not in (None, "true", "false"):
+        raise ApiError(400, {"error": "Invalid is_host value. Use true or false."})
+    position = decode_cursor(cursor)
+    with ctx.db.read() as conn:
+        _require_bot(conn, project_id, object_id)
+        page = meeting_data.participants_page(
+            conn,
+            bot_id=object_id,
+            is_host=None if is_host is None else is_host == "true",
+            participant_id=id,
+            position=position,
+            limit=PAGE_SIZE,
+        )
+    return JsonResponse(render_page(request, page, serializers.participant))
+
+
+@router.get(
+    "/{object_id}/participant_events",
+    response_model=None,
+    responses={200: {"model": schemas.ParticipantEventPage}, **BAD_REQUEST, **COMMON},
+    summary="Join, leave and speech events of participants",
+)
+def participant_events(
+    request: Request,
+    ctx: Context,
+    project_id: ProjectId,
+    object_id: str,
+    cursor: str | None = None,
+    after: str | None = None,
+    before: str | None = None,
+):
+    after_dt = _datetime_param("after", after)
+    before_dt = _datetime_param("before", before)
+    position = decode_cursor(cursor)
+    with ctx.db.read() as conn:
+        _require_bot(conn, project_id, object_id)
+        page = meeting_data.participant_events_page(
+            conn,
+            bot_id=object_id,
+            after=after_dt,
+            before=before_dt,
+            position=position,
+            limit=PAGE_SIZE,
+        )
+    return JsonResponse(render_page(request, page, serializers.participant_event))
+
+
+@router.get(
+    "/{object_id}/chat_messages",
+    response_model=None,
+    responses={200: {"model": schemas.ChatMessagePage}, **BAD_REQUEST, **COMMON},
+    summary="Chat messages seen by the bot",
+)
+def chat_messages(
+    request: Request,
+    ctx: Context,
+    project_id: ProjectId,
+    object_id: str,
+    cursor: str | None = None,
+    updated_after: str | None = None,
+):
+    after = _datetime_param("updated_after", updated_after)
+    position = decode_cursor(cursor)
+    with ctx.db.read() as conn:
+        _require_bot(conn, project_id, object_id)
+        page = meeting_data.chat_messages_page(
+            conn, bot_id=object_id, created_after=after, position=position, limit=PAGE_SIZE
+        )
+    return JsonResponse(render_page(request, page, serializers.chat_message))
+
+
+@router.post(
+    "/{object_id}/send_chat_message",
+    response_model=None,
+    responses={200: {"description": "Queued for the bot (empty body)"}, **BAD_REQUEST, **COMMON},
+    openapi_extra=schemas.body(schemas.ChatMessageSend),
+    summary="Send a chat message from the bot",
+)
+def send_chat_message(ctx: Context, project_id: ProjectId, object_id: str, body: JsonBody):
+    bot_service.send_chat_message(ctx, project_id=project_id, bot_id=object_id, body=body)
+    return Response(status_code=200)
+
+
+@router.post(
+    "/{object_id}/pause_recording",
+    response_model=None,
+    responses={200: {"model": schemas.BotRead}, **BAD_REQUEST, **COMMON},
+    summary="Pause the recording",
+)
+def pause_recording(ctx: Context, project_id: ProjectId, object_id: str):
+    bot_service.set_recording_paused(ctx, project_id=project_id, bot_id=object_id, paused=True)
+    return JsonResponse(render_bot(ctx, project_id, object_id))
+
+
+@router.post(
+    "/{object_id}/resume_recording",
+    response_model=None,
+    responses={200: {"model": schemas.BotRead}, **BAD_REQUEST, **COMMON},
+    summary="Resume a paused recording",
+)
+def resume_recording(ctx: Context, project_id: ProjectId, object_id: str):
+    bot_service.set_recording_paused(ctx, project_id=project_id, bot_id=object_id, paused=False)
+    return JsonResponse(render_bot(ctx, project_id, object_id))

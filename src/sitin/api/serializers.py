@@ -1,0 +1,78 @@
+"""Rows to Attendee's JSON shapes (key order as Attendee's serializers)."""
+
+from typing import Any
+
+from sqlalchemy.engine import RowMapping
+
+from sitin.core.timefmt import to_wire
+
+
+def bot(row: RowMapping, events: list[RowMapping]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "metadata": row["metadata"],
+        "meeting_url": row["meeting_url"],
+        "state": row["state"],
+        "events": [event(e) for e in events],
+        "transcription_state": row["transcription_state"],
+        "recording_state": row["recording_state"],
+        "join_at": to_wire(row["join_at"]),
+        "deduplication_key": row["deduplication_key"],
+    }
+
+
+def event(row: RowMapping) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": row["event_type"]}
+    if row["sub_type"]:
+        out["sub_type"] = row["sub_type"]
+    out["created_at"] = to_wire(row["created_at"])
+    return out
+
+
+def utterance(row: RowMapping) -> dict[str, Any]:
+    return {
+        "speaker_name": row["speaker_name"],
+        "speaker_uuid": row["speaker_uuid"],
+        "speaker_user_uuid": row["speaker_user_uuid"],
+        "speaker_is_host": row["speaker_is_host"],
+        "timestamp_ms": row["timestamp_ms"],
+        "duration_ms": row["duration_ms"],
+        "transcription": row["transcription"],
+    }
+
+
+def participant(row: RowMapping) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "uuid": row["uuid"],
+        "user_uuid": row["user_uuid"],
+        "is_host": row["is_host"],
+    }
+
+
+def participant_event(row: RowMapping) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "participant_name": row["participant_name"],
+        "participant_uuid": row["participant_uuid"],
+        "participant_user_uuid": row["participant_user_uuid"],
+        "participant_is_host": row["participant_is_host"],
+        "event_type": row["event_type"],
+        "event_data": row["event_data"],
+        "timestamp_ms": row["timestamp_ms"],
+    }
+
+
+def chat_message(row: RowMapping) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "text": row["text"],
+        "timestamp": row["timestamp"],
+        "timestamp_ms": row["timestamp_ms"],
+        "to": row["to"],
+        "sender_name": row["sender_name"],
+        "sender_uuid": row["sender_uuid"],
+        "sender_user_uuid": row["sender_user_uuid"],
+        "additional_data": row["additional_data"],
+    }

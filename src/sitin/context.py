@@ -1,0 +1,38 @@
+"""What every part of a running sitin process shares: settings, database, blob store, queue.
+
+Built once per process (``build_context``) and passed explicitly; no other module-level state.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sitin.config import Settings
+from sitin.db.engine import Database
+from sitin.db.migrate import upgrade
+from sitin.storage import BlobStore, open_blob_store
+
+# Called after a bot is committed as join_requested / scheduled; the runtime registers the queue.
+BotLauncher = Callable[[str], None]
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    blobs: BlobStore
+    launch_bot: BotLauncher = field(default=lambda bot_id: None)
+    notify_bot: Callable[[str], None] = field(default=lambda bot_id: None)
+
+
+def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if migrate:
+        upgrade(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url)
+    blobs = open_blob_store(
+        settings.resolved_storage_url,
+        secret_key=settings.resolved_secret_key,
+        public_url=settings.resolved_public_url,
+        s3_endpoint_url=settings.s3_endpoint_url,
+    )
+    return AppContext(settings=settings, db=db, blobs=blobs)

@@ -1,0 +1,34 @@
+"""Datetimes on the wire: ISO-8601 UTC with ``Z``; naive input means UTC."""
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Attach UTC to a naive datetime (SQLite returns naive ones), convert aware ones."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def to_wire(value: datetime | None) -> str | None:
+    """``2024-01-18T12:34:56Z``, with microseconds only when they are non-zero."""
+    if value is None:
+        return None
+    value = as_utc(value)
+    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    if value.microsecond:
+        text += f".{value.microsecond:06d}"
+    return text + "Z"
+
+
+def parse_wire(text: str) -> datetime:
+    """Parse an ISO-8601 datetime; raises ValueError. Naive values are taken as UTC."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("empty datetime")
+    return as_utc(datetime.fromisoformat(text.strip().replace("z", "Z")))
+
+
+def epoch_ms(value: datetime) -> int:
+    return int(as_utc(value).timestamp() * 1000)

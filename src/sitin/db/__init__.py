@@ -1,0 +1,1 @@
+"""Database: tables, engines, migrations and the queries several places share."""

@@ -1,0 +1,171 @@
+"""Recording a bot event: the one place a bot changes state.
+
+In one transaction: check the transition against the pure table (``core.states``), move the bot with
+an update guarded by its current state, insert the event, apply the recording/transcription effects,
+and let listeners (webhooks) add their rows. Callers pass the write transaction.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from sitin.core.states import (
+    TERMINAL,
+    BotState,
+    EventSubType,
+    EventType,
+    RecordingState,
+    check_sub_type,
+    final_recording_state,
+    final_transcription_state,
+    next_state,
+    recording_state_on_enter,
+)
+from sitin.core.timefmt import as_utc, utcnow
+from sitin.db.engine import Tx
+from sitin.db.tables import bot_events, bots, recordings, utterances
+
+
+class BotNotFound(LookupError):
+    pass
+
+
+class StateChanged(RuntimeError):
+    """The bot's state moved between reading and updating it (a concurrent event won)."""
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    bot_id: str
+    event_type: EventType
+    sub_type: EventSubType | None
+    old_state: BotState
+    new_state: BotState
+    metadata: dict[str, Any]
+    created_at: Any
+
+
+# Called inside the transaction for every recorded event (the webhooks package registers here).
+EventListener = Callable[[Tx, RecordedEvent], None]
+_listeners: list[EventListener] = []
+
+
+def add_listener(listener: EventListener) -> None:
+    if listener not in _listeners:
+        _listeners.append(listener)
+
+
+def record_event(
+    tx: Tx,
+    *,
+    bot_id: str,
+    event: EventType,
+    sub_type: EventSubType | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> RecordedEvent:
+    """Apply ``event`` to the bot; raises TransitionNotAllowed, BotNotFound or StateChanged."""
+    conn = tx.conn
+    check_sub_type(event, sub_type)
+    row = conn.execute(
+        select(bots.c.state, bots.c.created_at).where(bots.c.id == bot_id).with_for_update()
+    ).first()
+    if row is None:
+        raise BotNotFound(bot_id)
+    old = BotState(row.state)
+    new = next_state(old, event, state_before_breakout=_state_before_breakout(conn, bot_id))
+    now = utcnow()
+    metadata = dict(metadata or {})
+
+    values: dict[str, Any] = {"state": new.value, "updated_at": now}
+    if new in TERMINAL and old not in TERMINAL:
+        values["ended_at"] = now
+        metadata.setdefault(
+            "bot_duration_seconds", int((now - as_utc(row.created_at)).total_seconds())
+        )
+    moved = conn.execute(
+        update(bots).where(bots.c.id == bot_id, bots.c.state == old.value).values(**values)
+    )
+    if moved.rowcount != 1:
+        raise StateChanged(f"bot {bot_id} left state {old.value} concurrently")
+
+    _apply_recording_effects(conn, bot_id, old, new, metadata)
+    conn.execute(
+        insert(bot_events).values(
+            bot_id=bot_id,
+            event_type=event.value,
+            sub_type=sub_type.value if sub_type else None,
+            old_state=old.value,
+            new_state=new.value,
+            metadata=metadata,
+            created_at=now,
+        )
+    )
+    recorded = RecordedEvent(bot_id, event, sub_type, old, new, metadata, now)
+    for listener in _listeners:
+        listener(tx, recorded)
+    return recorded
+
+
+def _state_before_breakout(conn: Connection, bot_id: str) -> BotState | None:
+    began = (
+        EventType.BEGAN_JOINING_BREAKOUT_ROOM.value,
+        EventType.BEGAN_LEAVING_BREAKOUT_ROOM.value,
+    )
+    old = conn.execute(
+        select(bot_events.c.old_state)
+        .where(bot_events.c.bot_id == bot_id, bot_events.c.event_type.in_(began))
+        .order_by(bot_events.c.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return BotState(old) if old else None
+
+
+def _apply_recording_effects(
+    conn: Connection, bot_id: str, old: BotState, new: BotState, metadata: dict[str, Any]
+) -> None:
+    rec = conn.execute(
+        select(
+            recordings.c.id,
+            recordings.c.state,
+            recordings.c.format,
+            recordings.c.blob_key,
+            recordings.c.transcription_state,
+        ).where(recordings.c.bot_id == bot_id)
+    ).first()
+    if rec is None:
+        return
+    now = utcnow()
+    if new in TERMINAL and old not in TERMINAL:
+        unfinished = conn.execute(
+            select(func.count())
+            .select_from(utterances)
+            .where(
+                utterances.c.recording_id == rec.id,
+                (utterances.c.failure_data.is_not(None)) | (utterances.c.transcription.is_(None)),
+            )
+        ).scalar_one()
+        values: dict[str, Any] = {
+            "state": final_recording_state(
+                has_file=rec.blob_key is not None, format_is_none=rec.format == "none"
+            ).value,
+            "completed_at": now,
+            "updated_at": now,
+        }
+        if rec.transcription_state != "not_started" or unfinished:
+            values["transcription_state"] = final_transcription_state(
+                failed_or_unfinished=unfinished
+            ).value
+        if unfinished:
+            metadata.setdefault("transcription_errors", unfinished)
+        conn.execute(update(recordings).where(recordings.c.id == rec.id).values(**values))
+        return
+    state = recording_state_on_enter(new, RecordingState(rec.state))
+    if state.value != rec.state:
+        values = {"state": state.value, "updated_at": now}
+        if state == RecordingState.IN_PROGRESS and rec.state == RecordingState.NOT_STARTED:
+            values["started_at"] = now
+            if rec.transcription_state == "not_started":
+                values["transcription_state"] = "in_progress"
+        conn.execute(update(recordings).where(recordings.c.id == rec.id).values(**values))

@@ -1,0 +1,173 @@
+"""Bot rows: insert, look up (always scoped to a project), list a page, update, delete."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Select, delete, insert, select, update
+from sqlalchemy.engine import RowMapping
+
+from sitin.core.ids import new_id
+from sitin.core.states import BotState, RecordingState, TranscriptionState
+from sitin.core.timefmt import utcnow
+from sitin.db.pagination import Page, Position, keyset_page
+from sitin.db.tables import bot_events, bots, recordings
+
+_BOT_COLUMNS = (
+    bots.c.id,
+    bots.c.project_id,
+    bots.c.name,
+    bots.c.meeting_url,
+    bots.c.platform,
+    bots.c.state,
+    bots.c.join_at,
+    bots.c.deduplication_key,
+    bots.c.metadata,
+    bots.c.settings,
+    bots.c.data_retention_seconds,
+    bots.c.created_at,
+    bots.c.updated_at,
+    bots.c.ended_at,
+    recordings.c.id.label("recording_id"),
+    recordings.c.state.label("recording_state"),
+    recordings.c.transcription_state,
+    recordings.c.format.label("recording_format"),
+    recordings.c.blob_key.label("recording_blob_key"),
+)
+
+
+def _with_recording() -> Select:
+    return select(*_BOT_COLUMNS).select_from(
+        bots.outerjoin(recordings, recordings.c.bot_id == bots.c.id)
+    )
+
+
+def insert_bot(
+    conn: Connection,
+    *,
+    project_id: str,
+    name: str,
+    meeting_url: str,
+    platform: str,
+    state: BotState,
+    join_at: datetime | None,
+    deduplication_key: str | None,
+    metadata: dict | None,
+    settings: dict[str, Any],
+    data_retention_seconds: int | None,
+) -> str:
+    """Insert a bot and its default recording; returns the bot id."""
+    bot_id = new_id("bot")
+    now = utcnow()
+    conn.execute(
+        insert(bots).values(
+            id=bot_id,
+            project_id=project_id,
+            name=name,
+            meeting_url=meeting_url,
+            platform=platform,
+            state=state.value,
+            join_at=join_at,
+            deduplication_key=deduplication_key,
+            metadata=metadata,
+            settings=settings,
+            data_retention_seconds=data_retention_seconds,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    conn.execute(
+        insert(recordings).values(
+            id=new_id("rec"),
+            bot_id=bot_id,
+            format=settings["recording_settings"]["format"],
+            state=RecordingState.NOT_STARTED.value,
+            transcription_state=TranscriptionState.NOT_STARTED.value,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return bot_id
+
+
+def get(conn: Connection, *, project_id: str, bot_id: str) -> RowMapping | None:
+    """The bot with its recording states, only if it belongs to ``project_id``."""
+    query = _with_recording().where(bots.c.id == bot_id, bots.c.project_id == project_id)
+    return conn.execute(query).mappings().first()
+
+
+def get_any(conn: Connection, *, bot_id: str) -> RowMapping | None:
+    """Unscoped lookup, for the worker and periodic jobs only (never for API callers)."""
+    return conn.execute(_with_recording().where(bots.c.id == bot_id)).mappings().first()
+
+
+def events_for(conn: Connection, bot_ids: list[str]) -> dict[str, list[RowMapping]]:
+    """Events of several bots in one query, oldest first."""
+    result: dict[str, list[RowMapping]] = {bot_id: [] for bot_id in bot_ids}
+    if not bot_ids:
+        return result
+    query = (
+        select(
+            bot_events.c.bot_id,
+            bot_events.c.event_type,
+            bot_events.c.sub_type,
+            bot_events.c.created_at,
+        )
+        .where(bot_events.c.bot_id.in_(bot_ids))
+        .order_by(bot_events.c.bot_id, bot_events.c.id)
+    )
+    for row in conn.execute(query).mappings():
+        result[row["bot_id"]].append(row)
+    return result
+
+
+@dataclass(frozen=True)
+class BotFilters:
+    meeting_url: str | None = None
+    deduplication_key: str | None = None
+    states: tuple[str, ...] = ()
+    join_at_after: datetime | None = None
+    join_at_before: datetime | None = None
+
+
+def list_page(
+    conn: Connection,
+    *,
+    project_id: str,
+    filters: BotFilters,
+    position: Position | None,
+    limit: int,
+) -> Page:
+    query = _with_recording().where(bots.c.project_id == project_id)
+    if filters.meeting_url is not None:
+        query = query.where(bots.c.meeting_url == filters.meeting_url)
+    if filters.deduplication_key is not None:
+        query = query.where(bots.c.deduplication_key == filters.deduplication_key)
+    if filters.states:
+        query = query.where(bots.c.state.in_(filters.states))
+    if filters.join_at_after is not None:
+        query = query.where(bots.c.join_at > filters.join_at_after)
+    if filters.join_at_before is not None:
+        query = query.where(bots.c.join_at < filters.join_at_before)
+    return keyset_page(conn, query, bots.c.created_at, bots.c.id, position=position, limit=limit)
+
+
+def update_fields(conn: Connection, *, bot_id: str, **values: Any) -> None:
+    conn.execute(update(bots).where(bots.c.id == bot_id).values(updated_at=utcnow(), **values))
+
+
+def update_recording_format(conn: Connection, *, bot_id: str, fmt: str) -> None:
+    conn.execute(update(recordings).where(recordings.c.bot_id == bot_id).values(format=fmt))
+
+
+def delete_bot(conn: Connection, *, bot_id: str) -> None:
+    conn.execute(delete(bots).where(bots.c.id == bot_id))
+
+
+def lock_state(conn: Connection, *, bot_id: str) -> BotState | None:
+    """The bot's state, locking its row until the transaction ends (PostgreSQL; on SQLite the
+    write transaction already holds the database write lock)."""
+    state = conn.execute(
+        select(bots.c.state).where(bots.c.id == bot_id).with_for_update()
+    ).scalar_one_or_none()
+    return BotState(state) if state is not None else None

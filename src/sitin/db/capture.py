@@ -1,0 +1,282 @@
+"""The deletion fence: every write of captured meeting data goes through this module.
+
+Each function first checks, inside the caller's write transaction, that the bot exists and its data
+has not been deleted, holding a share lock on the bot row (PostgreSQL) until commit; SQLite write
+transactions are already serialised (``BEGIN IMMEDIATE``). delete_data moves the bot to
+``data_deleted`` under an exclusive lock, so a capture write either commits before the deletion
+(and is then deleted by it) or sees ``data_deleted`` and is refused: nothing is resurrected.
+"""
+
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from sitin.core.ids import new_id
+from sitin.core.states import BotState
+from sitin.core.timefmt import utcnow
+from sitin.db.engine import Tx
+from sitin.db.tables import (
+    audio_segments,
+    bot_chat_message_requests,
+    bot_log_entries,
+    bots,
+    chat_messages,
+    participant_events,
+    participants,
+    recordings,
+    utterances,
+)
+
+
+class DataDeleted(RuntimeError):
+    """The bot's captured data was deleted (or the bot is gone): the write is refused."""
+
+
+def ensure_capturable(conn: Connection, bot_id: str) -> None:
+    state = conn.execute(
+        select(bots.c.state).where(bots.c.id == bot_id).with_for_update(read=True)
+    ).scalar_one_or_none()
+    if state is None or state == BotState.DATA_DELETED:
+        raise DataDeleted(f"bot {bot_id}: captured data was deleted; write refused")
+
+
+def upsert_participant(
+    tx: Tx, *, bot_id: str, uuid: str, name: str, is_host: bool, user_uuid: str | None = None
+) -> str:
+    """The participant's id, inserting it on first sight (unique per bot and uuid)."""
+    ensure_capturable(tx.conn, bot_id)
+    existing = tx.conn.execute(
+        select(participants.c.id).where(
+            participants.c.bot_id == bot_id, participants.c.uuid == uuid
+        )
+    ).scalar_one_or_none()
+    if existing:
+        return existing
+    participant_id = new_id("par")
+    tx.conn.execute(
+        insert(participants).values(
+            id=participant_id,
+            bot_id=bot_id,
+            uuid=uuid,
+            user_uuid=user_uuid,
+            name=name,
+            is_host=is_host,
+            created_at=utcnow(),
+        )
+    )
+    return participant_id
+
+
+def add_participant_event(
+    tx: Tx,
+    *,
+    bot_id: str,
+    participant_id: str,
+    event_type: str,
+    timestamp_ms: int,
+    event_data: dict[str, Any] | None = None,
+) -> str:
+    ensure_capturable(tx.conn, bot_id)
+    event_id = new_id("pe")
+    tx.conn.execute(
+        insert(participant_events).values(
+            id=event_id,
+            bot_id=bot_id,
+            participant_id=participant_id,
+            event_type=event_type,
+            event_data=event_data or {},
+            timestamp_ms=timestamp_ms,
+            created_at=utcnow(),
+        )
+    )
+    return event_id
+
+
+def add_chat_message(
+    tx: Tx,
+    *,
+    bot_id: str,
+    participant_id: str,
+    text: str,
+    timestamp_ms: int,
+    to: str = "everyone",
+    additional_data: dict[str, Any] | None = None,
+) -> str:
+    ensure_capturable(tx.conn, bot_id)
+    message_id = new_id("msg")
+    tx.conn.execute(
+        insert(chat_messages).values(
+            id=message_id,
+            bot_id=bot_id,
+            participant_id=participant_id,
+            text=text,
+            timestamp=timestamp_ms // 1000,
+            timestamp_ms=timestamp_ms,
+            to=to,
+            additional_data=additional_data or {},
+            created_at=utcnow(),
+        )
+    )
+    return message_id
+
+
+def default_recording_id(conn: Connection, bot_id: str) -> str:
+    return conn.execute(select(recordings.c.id).where(recordings.c.bot_id == bot_id)).scalar_one()
+
+
+def add_utterance(
+    tx: Tx,
+    *,
+    bot_id: str,
+    participant_id: str,
+    timestamp_ms: int,
+    duration_ms: int,
+    transcription: dict[str, Any] | None = None,
+    failure_data: dict[str, Any] | None = None,
+    source: str = "realtime",
+) -> int:
+    ensure_capturable(tx.conn, bot_id)
+    now = utcnow()
+    result = tx.conn.execute(
+        insert(utterances).values(
+            bot_id=bot_id,
+            recording_id=default_recording_id(tx.conn, bot_id),
+            participant_id=participant_id,
+            source=source,
+            timestamp_ms=timestamp_ms,
+            duration_ms=duration_ms,
+            transcription=transcription,
+            failure_data=failure_data,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return result.inserted_primary_key[0]
+
+
+def complete_utterance(
+    tx: Tx,
+    *,
+    bot_id: str,
+    utterance_id: int,
+    transcription: dict[str, Any] | None,
+    failure_data: dict[str, Any] | None = None,
+) -> None:
+    ensure_capturable(tx.conn, bot_id)
+    tx.conn.execute(
+        update(utterances)
+        .where(utterances.c.id == utterance_id, utterances.c.bot_id == bot_id)
+        .values(transcription=transcription, failure_data=failure_data, updated_at=utcnow())
+    )
+
+
+def add_audio_segment(
+    tx: Tx,
+    *,
+    bot_id: str,
+    participant_id: str,
+    blob_key: str,
+    blob_size: int,
+    sample_rate: int,
+    timestamp_ms: int,
+    duration_ms: int,
+) -> int:
+    ensure_capturable(tx.conn, bot_id)
+    _check_blob_key(bot_id, blob_key)
+    result = tx.conn.execute(
+        insert(audio_segments).values(
+            bot_id=bot_id,
+            recording_id=default_recording_id(tx.conn, bot_id),
+            participant_id=participant_id,
+            blob_key=blob_key,
+            blob_size=blob_size,
+            sample_rate=sample_rate,
+            timestamp_ms=timestamp_ms,
+            duration_ms=duration_ms,
+            created_at=utcnow(),
+        )
+    )
+    return result.inserted_primary_key[0]
+
+
+def set_recording_file(
+    tx: Tx,
+    *,
+    bot_id: str,
+    blob_key: str,
+    blob_size: int,
+    first_buffer_timestamp_ms: int | None,
+) -> None:
+    ensure_capturable(tx.conn, bot_id)
+    _check_blob_key(bot_id, blob_key)
+    tx.conn.execute(
+        update(recordings)
+        .where(recordings.c.bot_id == bot_id)
+        .values(
+            blob_key=blob_key,
+            blob_size=blob_size,
+            first_buffer_timestamp_ms=first_buffer_timestamp_ms,
+            updated_at=utcnow(),
+        )
+    )
+
+
+def add_log_entry(tx: Tx, *, bot_id: str, level: str, entry_type: str, message: str) -> str:
+    ensure_capturable(tx.conn, bot_id)
+    entry_id = new_id("log")
+    tx.conn.execute(
+        insert(bot_log_entries).values(
+            id=entry_id,
+            bot_id=bot_id,
+            level=level,
+            entry_type=entry_type,
+            message=message,
+            created_at=utcnow(),
+        )
+    )
+    return entry_id
+
+
+def add_chat_message_request(
+    tx: Tx, *, bot_id: str, to: str, to_user_uuid: str | None, message: str
+) -> int:
+    ensure_capturable(tx.conn, bot_id)
+    result = tx.conn.execute(
+        insert(bot_chat_message_requests).values(
+            bot_id=bot_id,
+            to=to,
+            to_user_uuid=to_user_uuid,
+            message=message,
+            state="pending",
+            created_at=utcnow(),
+        )
+    )
+    return result.inserted_primary_key[0]
+
+
+def mark_chat_message_request(
+    tx: Tx, *, bot_id: str, request_id: int, sent: bool, failure: str | None = None
+) -> None:
+    ensure_capturable(tx.conn, bot_id)
+    tx.conn.execute(
+        update(bot_chat_message_requests)
+        .where(
+            bot_chat_message_requests.c.id == request_id,
+            bot_chat_message_requests.c.bot_id == bot_id,
+        )
+        .values(
+            state="sent" if sent else "failed",
+            sent_at=utcnow() if sent else None,
+            failure_data={"reason": failure} if failure else None,
+        )
+    )
+
+
+def blob_prefix(bot_id: str) -> str:
+    """Every blob of a bot lives under this key prefix."""
+    return f"bots/{bot_id}/"
+
+
+def _check_blob_key(bot_id: str, blob_key: str) -> None:
+    if not blob_key.startswith(blob_prefix(bot_id)) or ".." in blob_key:
+        raise ValueError(f"blob key {blob_key!r} is outside {blob_prefix(bot_id)}")

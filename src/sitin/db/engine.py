@@ -1,0 +1,86 @@
+"""Engines and transactions for SQLite (embedded) and PostgreSQL (scale-out).
+
+Use ``db.read()`` for queries and ``db.write()`` for anything that changes rows. On SQLite a write
+transaction starts with ``BEGIN IMMEDIATE`` so writers serialise up front (a check-then-write, like
+the deletion fence, can never interleave with another writer); reads stay concurrent under WAL.
+On PostgreSQL both are ordinary transactions and the fence locks the bot row instead.
+"""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+
+@dataclass
+class Tx:
+    """A write transaction: the connection plus work to run only if it commits."""
+
+    conn: Connection
+    _after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        self._after_commit.append(fn)
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10):
+        self.url = url
+        self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            self._prepare_sqlite_file(url)
+            self.read_engine = self._sqlite_engine(url, begin="BEGIN")
+            self.write_engine = self._sqlite_engine(url, begin="BEGIN IMMEDIATE")
+        else:
+            self.read_engine = self.write_engine = create_engine(
+                url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True
+            )
+
+    @staticmethod
+    def _prepare_sqlite_file(url: str) -> None:
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def _sqlite_engine(url: str, *, begin: str) -> Engine:
+        engine = create_engine(url, pool_size=20, max_overflow=20)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):
+            conn.exec_driver_sql(begin)
+
+        return engine
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.read_engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """Commit on success (then run after-commit hooks), roll back on error."""
+        with self.write_engine.connect() as conn:
+            tx = Tx(conn)
+            with conn.begin():
+                yield tx
+        for fn in tx._after_commit:
+            fn()
+
+    def dispose(self) -> None:
+        self.read_engine.dispose()
+        if self.write_engine is not self.read_engine:
+            self.write_engine.dispose()

@@ -1,0 +1,205 @@
+"""Bot operations behind the API: each one validates, runs one transaction, and queues follow-up
+work (launching, commands to the running bot) only after the commit."""
+
+import time
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
+
+from sitin.context import AppContext
+from sitin.core.ids import new_id
+from sitin.core.states import JOINED, BotState, EventSubType, EventType, TransitionNotAllowed
+from sitin.core.timefmt import utcnow
+from sitin.core.validation import (
+    RuleError,
+    validate_chat_message,
+    validate_create_bot,
+    validate_patch_bot,
+)
+from sitin.db import bots, capture, meeting_data
+from sitin.db.bot_events import record_event
+from sitin.db.engine import Tx
+from sitin.db.tables import bot_commands, webhook_subscriptions
+
+
+class BotNotFound(LookupError):
+    """No such bot in the caller's project (another project's bot is not found either)."""
+
+
+DEDUP_IN_USE = (
+    "Deduplication key already in use. A bot in a non-terminal state with this deduplication key "
+    "already exists. Please use a different deduplication key or wait for that bot to terminate."
+)
+
+
+def _require(tx: Tx, project_id: str, bot_id: str):
+    bot = bots.get(tx.conn, project_id=project_id, bot_id=bot_id)
+    if bot is None:
+        raise BotNotFound(bot_id)
+    return bot
+
+
+def _event(tx: Tx, bot_id: str, event: EventType, sub_type=None, metadata=None) -> None:
+    """Record an event; a disallowed transition becomes the API's 400 with Attendee's message."""
+    try:
+        record_event(tx, bot_id=bot_id, event=event, sub_type=sub_type, metadata=metadata)
+    except TransitionNotAllowed as exc:
+        raise RuleError(str(exc)) from None
+
+
+def create_bot(ctx: AppContext, *, project_id: str, body: Any) -> str:
+    spec = validate_create_bot(
+        body, now=utcnow(), allow_insecure_webhooks=ctx.settings.allow_insecure_webhooks
+    )
+    scheduled = spec.join_at is not None
+    try:
+        with ctx.db.write() as tx:
+            bot_id = bots.insert_bot(
+                tx.conn,
+                project_id=project_id,
+                name=spec.bot_name,
+                meeting_url=spec.meeting.url,
+                platform=spec.meeting.platform.value,
+                state=BotState.SCHEDULED if scheduled else BotState.READY,
+                join_at=spec.join_at,
+                deduplication_key=spec.deduplication_key,
+                metadata=spec.metadata,
+                settings=spec.settings,
+                data_retention_seconds=spec.data_retention_seconds,
+            )
+            for hook in spec.webhooks:
+                tx.conn.execute(
+                    insert(webhook_subscriptions).values(
+                        id=new_id("webhook"),
+                        project_id=project_id,
+                        bot_id=bot_id,
+                        url=hook["url"],
+                        triggers=hook["triggers"],
+                        is_active=True,
+                        created_at=utcnow(),
+                    )
+                )
+            if spec.chat_message:
+                capture.add_chat_message_request(tx, bot_id=bot_id, **spec.chat_message)
+            if not scheduled:
+                _event(tx, bot_id, EventType.JOIN_REQUESTED, metadata={"source": "api"})
+            tx.after_commit(lambda: ctx.launch_bot(bot_id))
+    except IntegrityError as exc:
+        if "deduplication_key" in str(exc.orig):
+            raise RuleError(DEDUP_IN_USE) from None
+        raise
+    return bot_id
+
+
+def patch_bot(ctx: AppContext, *, project_id: str, bot_id: str, body: Any) -> None:
+    patch = validate_patch_bot(body, now=utcnow())
+    with ctx.db.write() as tx:
+        bot = _require(tx, project_id, bot_id)
+        if patch.needs_scheduled_state and bot["state"] != BotState.SCHEDULED:
+            raise RuleError(
+                f"Bot is in state {bot['state']} but join_at, meeting_url, bot_name, bot_image and "
+                "recording_settings can only be updated when in the scheduled state"
+            )
+        changes = patch.changes
+        values: dict[str, Any] = {}
+        settings = dict(bot["settings"])
+        if "meeting_url" in changes:
+            values["meeting_url"] = changes["meeting_url"].url
+            values["platform"] = changes["meeting_url"].platform.value
+        if "bot_name" in changes:
+            values["name"] = changes["bot_name"]
+        if "join_at" in changes and changes["join_at"] is not None:
+            values["join_at"] = changes["join_at"]
+        if "metadata" in changes:
+            values["metadata"] = changes["metadata"]
+        if "bot_image" in changes:
+            settings["bot_image"] = changes["bot_image"]
+        if "recording_settings" in changes:
+            settings["recording_settings"] = changes["recording_settings"]
+            bots.update_recording_format(
+                tx.conn, bot_id=bot_id, fmt=changes["recording_settings"]["format"]
+            )
+        if settings != bot["settings"]:
+            values["settings"] = settings
+        if values:
+            bots.update_fields(tx.conn, bot_id=bot_id, **values)
+        if "join_at" in changes:
+            tx.after_commit(lambda: ctx.launch_bot(bot_id))
+
+
+def delete_scheduled_bot(ctx: AppContext, *, project_id: str, bot_id: str) -> None:
+    with ctx.db.write() as tx:
+        bot = _require(tx, project_id, bot_id)
+        if bot["state"] != BotState.SCHEDULED:
+            raise RuleError(
+                f"Bot is in state {bot['state']} but can only be deleted when in scheduled state"
+            )
+        bots.delete_bot(tx.conn, bot_id=bot_id)
+
+
+def _command(tx: Tx, bot_id: str, command: str) -> None:
+    tx.conn.execute(
+        insert(bot_commands).values(bot_id=bot_id, command=command, created_at=utcnow())
+    )
+
+
+def leave(ctx: AppContext, *, project_id: str, bot_id: str) -> None:
+    with ctx.db.write() as tx:
+        _require(tx, project_id, bot_id)
+        _event(tx, bot_id, EventType.LEAVE_REQUESTED, EventSubType.USER_REQUESTED)
+        _command(tx, bot_id, "leave")
+        tx.after_commit(lambda: ctx.notify_bot(bot_id))
+
+
+PAUSE_WAIT_SECONDS = 2.0
+
+
+def set_recording_paused(ctx: AppContext, *, project_id: str, bot_id: str, paused: bool) -> None:
+    """Ask the running bot to pause/resume, then wait briefly for it to confirm (as Attendee)."""
+    needed, target = (
+        (BotState.JOINED_RECORDING, BotState.JOINED_RECORDING_PAUSED)
+        if paused
+        else (BotState.JOINED_RECORDING_PAUSED, BotState.JOINED_RECORDING)
+    )
+    verb = "pause" if paused else "resume"
+    with ctx.db.write() as tx:
+        bot = _require(tx, project_id, bot_id)
+        if bot["state"] != needed:
+            raise RuleError(
+                f"Bot is in state {bot['state']} and cannot {verb} recording"
+                + ("" if paused else ".")
+                + f" It must be in state {needed.value}."
+            )
+        _command(tx, bot_id, f"{verb}_recording")
+        tx.after_commit(lambda: ctx.notify_bot(bot_id))
+    deadline = time.monotonic() + PAUSE_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        with ctx.db.read() as conn:
+            state = bots.get(conn, project_id=project_id, bot_id=bot_id)["state"]
+        if state == target:
+            return
+        if state != needed:
+            raise RuleError(f"Bot left state {needed.value} (now {state}); recording not {verb}d")
+    raise RuleError(f"Unable to {verb} recording: the bot did not confirm in time. Try again.")
+
+
+def send_chat_message(ctx: AppContext, *, project_id: str, bot_id: str, body: Any) -> None:
+    with ctx.db.write() as tx:
+        bot = _require(tx, project_id, bot_id)
+        message = validate_chat_message(body)
+        if BotState(bot["state"]) not in JOINED:
+            allowed = ", ".join(sorted(s.value for s in JOINED))
+            raise RuleError(
+                f"Bot is in state {bot['state']} and cannot send chat messages. "
+                f"It must be in one of these states: {allowed}"
+            )
+        if message["to_user_uuid"] is not None and (
+            meeting_data.participant_by_uuid(tx.conn, bot_id=bot_id, uuid=message["to_user_uuid"])
+            is None
+        ):
+            raise RuleError(f"No participant found with uuid {message['to_user_uuid']}")
+        capture.add_chat_message_request(tx, bot_id=bot_id, **message)
+        _command(tx, bot_id, "sync_chat_message_requests")
+        tx.after_commit(lambda: ctx.notify_bot(bot_id))

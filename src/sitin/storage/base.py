@@ -1,0 +1,42 @@
+"""The blob-store interface. Keys are ``/``-separated; a bot's blobs live under ``bots/<id>/``."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+class StorageError(RuntimeError):
+    """The store failed (unreachable, refused, ...): the operation may be retried."""
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    key: str
+    size: int
+
+
+class BlobStore(Protocol):
+    def put_file(self, key: str, path: Path) -> int:
+        """Upload a local file; returns its size in bytes."""
+
+    def put_bytes(self, key: str, data: bytes) -> int: ...
+
+    def get_bytes(self, key: str) -> bytes: ...
+
+    def list(self, prefix: str) -> Iterator[BlobInfo]:
+        """Every blob whose key starts with ``prefix`` (complete uploads only)."""
+
+    def delete_prefix(self, prefix: str) -> tuple[int, int]:
+        """Delete everything under ``prefix``, including unfinished uploads.
+
+        Returns (blobs deleted, bytes freed). Raises StorageError when the store fails."""
+
+    def is_empty(self, prefix: str) -> bool:
+        """True when nothing (not even an unfinished upload) remains under ``prefix``."""
+
+    def top_level_prefixes(self, parent: str) -> Iterator[str]:
+        """The distinct ``parent<name>/`` prefixes that hold anything (for storage audits)."""
+
+    def download_url(self, key: str, *, expires_in: int) -> str:
+        """A URL that lets anyone holding it read the blob until it expires."""

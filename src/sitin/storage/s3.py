@@ -1,0 +1,126 @@
+"""Blobs in an S3 bucket (AWS or any S3-compatible server) through boto3."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from sitin.storage.base import BlobInfo, StorageError
+
+
+class S3BlobStore:
+    def __init__(self, *, bucket: str, prefix: str = "", endpoint_url: str | None = None):
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            config=Config(
+                retries={"max_attempts": 3, "mode": "standard"}, s3={"addressing_style": "path"}
+            ),
+        )
+
+    def _key(self, key: str) -> str:
+        return self.prefix + key
+
+    def _unkey(self, key: str) -> str:
+        return key[len(self.prefix) :]
+
+    def put_file(self, key: str, path: Path) -> int:
+        try:
+            self.client.upload_file(str(path), self.bucket, self._key(key))
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"upload of {key} failed: {exc}") from exc
+        return Path(path).stat().st_size
+
+    def put_bytes(self, key: str, data: bytes) -> int:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"upload of {key} failed: {exc}") from exc
+        return len(data)
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise KeyError(key) from None
+            raise StorageError(str(exc)) from exc
+
+    def list(self, prefix: str) -> Iterator[BlobInfo]:
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self._key(prefix)
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield BlobInfo(self._unkey(item["Key"]), item["Size"])
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"listing {prefix} failed: {exc}") from exc
+
+    def _pending_uploads(self, prefix: str) -> list[dict]:
+        uploads = []
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=self._key(prefix)
+        )
+        for page in pages:
+            uploads.extend(page.get("Uploads", []))
+        return uploads
+
+    def delete_prefix(self, prefix: str) -> tuple[int, int]:
+        if not prefix.endswith("/"):
+            raise ValueError("only whole folders (prefixes ending in '/') are deleted")
+        count = size = 0
+        try:
+            for upload in self._pending_uploads(prefix):
+                self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                )
+            batch: list[BlobInfo] = []
+            for info in self.list(prefix):
+                batch.append(info)
+                if len(batch) == 1000:
+                    count, size = self._delete_batch(batch, count, size)
+                    batch = []
+            if batch:
+                count, size = self._delete_batch(batch, count, size)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"could not delete {prefix}: {exc}") from exc
+        return count, size
+
+    def _delete_batch(self, batch: list[BlobInfo], count: int, size: int) -> tuple[int, int]:
+        response = self.client.delete_objects(
+            Bucket=self.bucket,
+            Delete={"Objects": [{"Key": self._key(b.key)} for b in batch], "Quiet": True},
+        )
+        if response.get("Errors"):
+            first = response["Errors"][0]
+            raise StorageError(f"S3 refused to delete {first.get('Key')}: {first.get('Message')}")
+        return count + len(batch), size + sum(b.size for b in batch)
+
+    def is_empty(self, prefix: str) -> bool:
+        try:
+            listed = self.client.list_objects_v2(
+                Bucket=self.bucket, Prefix=self._key(prefix), MaxKeys=1
+            )
+            return listed.get("KeyCount", 0) == 0 and not self._pending_uploads(prefix)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"checking {prefix} failed: {exc}") from exc
+
+    def top_level_prefixes(self, parent: str) -> Iterator[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self._key(parent), Delimiter="/"
+        )
+        for page in pages:
+            for common in page.get("CommonPrefixes", []):
+                yield self._unkey(common["Prefix"])
+
+    def download_url(self, key: str, *, expires_in: int) -> str:
+        return self.client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": self._key(key)},
+            ExpiresIn=expires_in,
+        )
