@@ -1,0 +1,154 @@
+"""Shared fixtures: an AppContext and API client on SQLite and on PostgreSQL, projects and keys.
+
+PostgreSQL comes from ``SITIN_TEST_POSTGRES_URL`` (default: the server ``scripts/services.sh``
+starts). When ``SITIN_TEST_REQUIRE_SERVICES`` is set (``scripts/test`` and CI set it), a missing
+service fails the run instead of skipping the tests that need it.
+"""
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from sitin.api.app import create_app
+from sitin.config import Settings
+from sitin.context import AppContext, build_context
+from sitin.db import api_keys, projects
+from sitin.db.migrate import upgrade
+from sitin.db.tables import metadata
+
+POSTGRES_URL = os.environ.get(
+    "SITIN_TEST_POSTGRES_URL", "postgresql+psycopg://sitin:sitin@127.0.0.1:5432/sitin"
+)
+REDIS_URL = os.environ.get("SITIN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REQUIRE_SERVICES = bool(os.environ.get("SITIN_TEST_REQUIRE_SERVICES") or os.environ.get("CI"))
+
+
+def service_unavailable(what: str, error: Exception) -> None:
+    message = f"{what} is not available ({error}); start it with scripts/services.sh"
+    if REQUIRE_SERVICES:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A migrated SQLite database file, copied for each test (migrating once is faster)."""
+    path = tmp_path_factory.mktemp("template") / "sitin.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_database(worker_id: str) -> str:
+    """A database of its own for this xdist worker, migrated once."""
+    admin_url = sa.engine.make_url(POSTGRES_URL)
+    name = f"sitin_test_{worker_id}"
+    try:
+        engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
+    except sa.exc.OperationalError as exc:
+        service_unavailable("PostgreSQL", exc)
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    return url
+
+
+def _truncate_postgres(url: str) -> None:
+    engine = sa.create_engine(url)
+    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request, tmp_path: Path, sqlite_template: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "sitin.db"
+        shutil.copyfile(sqlite_template, path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("postgres_database")
+    _truncate_postgres(url)
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    path = tmp_path / "sitin.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+def make_settings(tmp_path: Path, database_url: str, **overrides) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        secret_key="test-secret",
+        **overrides,
+    )
+
+
+@pytest.fixture
+def ctx(tmp_path: Path, database_url: str) -> Iterator[AppContext]:
+    context = build_context(make_settings(tmp_path, database_url), migrate=False)
+    yield context
+    context.db.dispose()
+
+
+@pytest.fixture
+def client(ctx: AppContext) -> Iterator[TestClient]:
+    with TestClient(create_app(ctx)) as test_client:
+        yield test_client
+
+
+@dataclass
+class Project:
+    id: str
+    name: str
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Token {self.key}"}
+
+
+def create_project(ctx: AppContext, name: str) -> Project:
+    with ctx.db.write() as tx:
+        project_id = projects.create(tx.conn, name=name)
+        _key_id, key = api_keys.create(tx.conn, project_id=project_id)
+    return Project(project_id, name, key)
+
+
+@pytest.fixture
+def project(ctx: AppContext) -> Project:
+    return create_project(ctx, "acme")
+
+
+@pytest.fixture
+def other_project(ctx: AppContext) -> Project:
+    return create_project(ctx, "other")
+
+
+ROOM_URL = "http://127.0.0.1:8000/rooms/standup"
+
+
+@pytest.fixture
+def new_bot(client: TestClient, project: Project):
+    """Create a bot through the API; returns the response JSON."""
+
+    def create(**fields) -> dict:
+        body = {"meeting_url": ROOM_URL, "bot_name": "Notetaker", **fields}
+        response = client.post("/api/v1/bots", json=body, headers=project.headers)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    return create
