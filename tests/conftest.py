@@ -45,21 +45,23 @@ def sqlite_template(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_database(worker_id: str) -> str:
-    """A database of its own for this xdist worker, migrated once."""
+def postgres_database() -> Iterator[str]:
+    """A database of its own for this test process (xdist worker), migrated once, dropped after."""
     admin_url = sa.engine.make_url(POSTGRES_URL)
-    name = f"sitin_test_{worker_id}"
+    name = f"sitin_test_{os.getpid()}"
     try:
-        engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
+        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        engine.dispose()
     except sa.exc.OperationalError as exc:
         service_unavailable("PostgreSQL", exc)
     url = admin_url.set(database=name).render_as_string(hide_password=False)
     upgrade(url)
-    return url
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def _truncate_postgres(url: str) -> None:

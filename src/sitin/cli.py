@@ -181,5 +181,49 @@ def keys_revoke(key_id: str, data_dir: Path | None) -> None:
     click.echo(f"revoked {key_id}")
 
 
+@main.group("deletion")
+def deletion_group() -> None:
+    """Prove deletions."""
+
+
+@deletion_group.command("verify")
+@click.argument("bot_id")
+@data_dir_option
+def deletion_verify(bot_id: str, data_dir: Path | None) -> None:
+    """Exit non-zero, listing what remains, if anything of a data-deleted bot survives."""
+    from sitin.deletion.verify import NotDataDeleted, remaining_data
+
+    ctx = _context(data_dir)
+    try:
+        remains = remaining_data(ctx, bot_id)
+    except (LookupError, NotDataDeleted) as exc:
+        raise click.ClickException(str(exc)) from None
+    if remains:
+        click.echo(f"bot {bot_id}: data REMAINS after deletion:")
+        for line in remains:
+            click.echo(f"  {line}")
+        sys.exit(1)
+    click.echo(f"bot {bot_id}: verified, nothing remains")
+
+
+@main.group("storage")
+def storage_group() -> None:
+    """Inspect the blob store."""
+
+
+@storage_group.command("audit")
+@data_dir_option
+def storage_audit(data_dir: Path | None) -> None:
+    """List blob prefixes that belong to no bot or to a data-deleted bot (exit 1 if any)."""
+    from sitin.deletion.verify import audit_storage
+
+    findings = audit_storage(_context(data_dir))
+    for finding in findings:
+        click.echo(f"{finding.prefix}  ({finding.reason})")
+    if findings:
+        sys.exit(1)
+    click.echo("storage audit: no orphaned or deleted-bot prefixes")
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -33,6 +33,12 @@ class Settings(BaseSettings):
 
     secret_key: str | None = None  # signs local download URLs; generated into data_dir if unset
     allow_insecure_webhooks: bool = False  # http:// and private targets; localhost development only
+    webhook_max_attempts: int = Field(3, ge=1, le=20)  # deliveries tried per event, in total
+    webhook_retry_base_delay: float = Field(1.0, ge=0)  # retry n waits base * 2**(n-1) seconds
+    webhook_timeout_seconds: float = Field(10.0, gt=0)  # per delivery request
+    webhook_secret_overlap_seconds: int = Field(86400, ge=0)  # old secrets verify this long
+    journal_interval: float = Field(30.0, gt=0)  # seconds between retries of pending blob deletions
+    retention_interval: float = Field(60.0, gt=0)  # seconds between retention sweeps
     run_worker: bool = True  # `sitin serve` embeds the worker unless --no-worker
     run_periodic: bool = True  # exactly one worker in a deployment runs the periodic jobs
 

@@ -10,6 +10,7 @@ from sitin.config import Settings
 from sitin.db.engine import Database
 from sitin.db.migrate import upgrade
 from sitin.storage import BlobStore, open_blob_store
+from sitin.worker.queue import TaskQueue
 
 # Called after a bot is committed as join_requested / scheduled; the runtime registers the queue.
 BotLauncher = Callable[[str], None]
@@ -20,6 +21,7 @@ class AppContext:
     settings: Settings
     db: Database
     blobs: BlobStore
+    queue: TaskQueue
     launch_bot: BotLauncher = field(default=lambda bot_id: None)
     notify_bot: Callable[[str], None] = field(default=lambda bot_id: None)
 
@@ -35,4 +37,10 @@ def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
         public_url=settings.resolved_public_url,
         s3_endpoint_url=settings.s3_endpoint_url,
     )
-    return AppContext(settings=settings, db=db, blobs=blobs)
+    ctx = AppContext(
+        settings=settings, db=db, blobs=blobs, queue=TaskQueue(settings.resolved_queue_url)
+    )
+    from sitin.worker.tasks import register_tasks
+
+    register_tasks(ctx)
+    return ctx

@@ -15,6 +15,7 @@ from sitin.core.states import BOT_STATES
 from sitin.core.timefmt import parse_wire
 from sitin.db import bots, meeting_data
 from sitin.db.bots import BotFilters
+from sitin.deletion import purge
 from sitin.services import bots as bot_service
 from sitin.services.bots import BotNotFound
 
@@ -306,4 +307,32 @@ def pause_recording(ctx: Context, project_id: ProjectId, object_id: str):
 )
 def resume_recording(ctx: Context, project_id: ProjectId, object_id: str):
     bot_service.set_recording_paused(ctx, project_id=project_id, bot_id=object_id, paused=False)
+    return JsonResponse(render_bot(ctx, project_id, object_id))
+
+
+@router.post(
+    "/{object_id}/delete_data",
+    response_model=None,
+    responses={
+        200: {"model": schemas.BotRead, "description": "Everything captured is verifiably gone"},
+        **BAD_REQUEST,
+        **COMMON,
+        503: {
+            "model": schemas.Error,
+            "description": "Fenced and rows deleted; blob removal pending (Retry-After)",
+        },
+    },
+    summary="Permanently delete everything the bot captured (idempotent)",
+)
+def delete_data(ctx: Context, project_id: ProjectId, object_id: str, _body: JsonBody):
+    try:
+        purge.delete_bot_data(ctx, bot_id=object_id, project_id=project_id)
+    except purge.BotNotFound:
+        raise BotNotFound(object_id) from None
+    except purge.StoragePending as exc:
+        return JsonResponse(
+            {"error": str(exc)},
+            status_code=503,
+            headers={"Retry-After": str(purge.RETRY_AFTER_SECONDS)},
+        )
     return JsonResponse(render_bot(ctx, project_id, object_id))

@@ -1,6 +1,6 @@
 """The blob-store interface. Keys are ``/``-separated; a bot's blobs live under ``bots/<id>/``."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -27,10 +27,13 @@ class BlobStore(Protocol):
     def list(self, prefix: str) -> Iterator[BlobInfo]:
         """Every blob whose key starts with ``prefix`` (complete uploads only)."""
 
-    def delete_prefix(self, prefix: str) -> tuple[int, int]:
+    def delete_prefix(
+        self, prefix: str, *, on_batch: Callable[[], None] | None = None
+    ) -> tuple[int, int]:
         """Delete everything under ``prefix``, including unfinished uploads.
 
-        Returns (blobs deleted, bytes freed). Raises StorageError when the store fails."""
+        ``on_batch`` is called between batches (progress, fault injection). Returns (blobs
+        deleted, bytes freed). Raises StorageError when the store fails."""
 
     def is_empty(self, prefix: str) -> bool:
         """True when nothing (not even an unfinished upload) remains under ``prefix``."""

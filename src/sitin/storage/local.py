@@ -5,13 +5,14 @@ import hmac
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 from sitin.storage.base import BlobInfo, StorageError
 
 PARTIAL_SUFFIX = ".partial"  # uploads in progress; deleted with the prefix like any blob
+LOCAL_BATCH = 100  # files deleted between progress callbacks
 
 
 class LocalBlobStore:
@@ -69,7 +70,9 @@ class LocalBlobStore:
                 if key.startswith(prefix):
                     yield BlobInfo(key, full.stat().st_size)
 
-    def delete_prefix(self, prefix: str) -> tuple[int, int]:
+    def delete_prefix(
+        self, prefix: str, *, on_batch: Callable[[], None] | None = None
+    ) -> tuple[int, int]:
         if not prefix.endswith("/"):
             raise ValueError("only whole folders (prefixes ending in '/') are deleted")
         base = self._path(prefix)
@@ -77,10 +80,16 @@ class LocalBlobStore:
         try:
             for dirpath, _dirs, files in os.walk(base):
                 for name in files:
-                    full = Path(dirpath) / name
-                    size += full.stat().st_size
+                    full = os.path.join(dirpath, name)
+                    size += os.stat(full).st_size
+                    os.unlink(full)
                     count += 1
-            shutil.rmtree(base, ignore_errors=False) if base.exists() else None
+                    if on_batch is not None and count % LOCAL_BATCH == 0:
+                        on_batch()
+            if base.exists():
+                shutil.rmtree(base)
+        except FileNotFoundError:
+            pass  # removed concurrently: what matters is that it is gone (checked by is_empty)
         except OSError as exc:
             raise StorageError(f"could not delete {prefix}: {exc.strerror or exc}") from exc
         return count, size

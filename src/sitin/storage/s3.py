@@ -1,6 +1,6 @@
 """Blobs in an S3 bucket (AWS or any S3-compatible server) through boto3."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import boto3
@@ -70,7 +70,9 @@ class S3BlobStore:
             uploads.extend(page.get("Uploads", []))
         return uploads
 
-    def delete_prefix(self, prefix: str) -> tuple[int, int]:
+    def delete_prefix(
+        self, prefix: str, *, on_batch: Callable[[], None] | None = None
+    ) -> tuple[int, int]:
         if not prefix.endswith("/"):
             raise ValueError("only whole folders (prefixes ending in '/') are deleted")
         count = size = 0
@@ -85,6 +87,8 @@ class S3BlobStore:
                 if len(batch) == 1000:
                     count, size = self._delete_batch(batch, count, size)
                     batch = []
+                    if on_batch is not None:
+                        on_batch()
             if batch:
                 count, size = self._delete_batch(batch, count, size)
         except (BotoCoreError, ClientError) as exc:

@@ -1,0 +1,1 @@
+"""delete_data: fence, purge, blob journal, verification, retention."""

@@ -1,0 +1,52 @@
+"""Automatic deletion: a bot's data is deleted ``data_retention_seconds`` after it ends (the bot's
+own setting, else its project's), through exactly the same path as the API call."""
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from sitin.context import AppContext
+from sitin.core.states import EventSubType
+from sitin.core.timefmt import as_utc, utcnow
+from sitin.db.tables import bots, projects
+from sitin.deletion.purge import DELETABLE_STATES, StoragePending, delete_bot_data
+
+log = logging.getLogger(__name__)
+
+
+def expired_bots(ctx: AppContext, *, limit: int = 500) -> list[str]:
+    retention = func.coalesce(bots.c.data_retention_seconds, projects.c.data_retention_seconds)
+    query = (
+        select(bots.c.id, bots.c.ended_at, retention.label("retention"))
+        .join(projects, projects.c.id == bots.c.project_id)
+        .where(
+            bots.c.state.in_([s.value for s in DELETABLE_STATES]),
+            bots.c.ended_at.is_not(None),
+            retention.is_not(None),
+        )
+        .order_by(bots.c.ended_at)
+        .limit(limit)
+    )
+    now = utcnow()
+    with ctx.db.read() as conn:
+        rows = conn.execute(query).all()
+    return [
+        row.id for row in rows if as_utc(row.ended_at) + timedelta(seconds=row.retention) <= now
+    ]
+
+
+def apply_retention(ctx: AppContext) -> int:
+    """Delete the data of every bot past its retention; returns how many were fenced."""
+    fenced = 0
+    for bot_id in expired_bots(ctx):
+        try:
+            if delete_bot_data(
+                ctx, bot_id=bot_id, project_id=None, sub_type=EventSubType.RETENTION_EXPIRED
+            ):
+                fenced += 1
+        except StoragePending:
+            fenced += 1  # fenced; the journal finishes the blobs
+        except Exception:
+            log.exception("retention deletion of bot %s failed; will retry", bot_id)
+    return fenced

@@ -1,0 +1,14 @@
+"""Deletion's periodic jobs: finish journaled blob deletions, apply retention."""
+
+from sitin.context import AppContext
+from sitin.deletion.journal import process_journal
+from sitin.deletion.retention import apply_retention
+from sitin.worker.periodic import PeriodicRunner
+
+
+def register_periodic(ctx: AppContext, runner: PeriodicRunner) -> None:
+    settings = ctx.settings
+    runner.add("deletion.journal", lambda: process_journal(ctx), every=settings.journal_interval)
+    runner.add(
+        "deletion.retention", lambda: apply_retention(ctx), every=settings.retention_interval
+    )

@@ -1,0 +1,90 @@
+"""Proof of deletion: what, if anything, remains of a data-deleted bot; orphaned blob prefixes."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from sitin.context import AppContext
+from sitin.core.states import BotState
+from sitin.db.capture import blob_prefix
+from sitin.db.tables import (
+    CAPTURED_TABLES,
+    bots,
+    deletion_journal,
+    recordings,
+    webhook_delivery_attempts,
+)
+
+BOTS_PARENT = "bots/"
+
+
+class NotDataDeleted(ValueError):
+    pass
+
+
+def remaining_data(ctx: AppContext, bot_id: str) -> list[str]:
+    """Human-readable lines naming every row and blob of the bot that should be gone."""
+    remains: list[str] = []
+    with ctx.db.read() as conn:
+        state = conn.execute(select(bots.c.state).where(bots.c.id == bot_id)).scalar_one_or_none()
+        if state is None:
+            raise LookupError(f"no bot {bot_id}")
+        if state != BotState.DATA_DELETED:
+            raise NotDataDeleted(f"bot {bot_id} is in state {state}, not data_deleted")
+        for table in CAPTURED_TABLES:
+            count = conn.execute(
+                select(func.count()).select_from(table).where(table.c.bot_id == bot_id)
+            ).scalar_one()
+            if count:
+                remains.append(f"{count} row(s) in {table.name}")
+        content_attempts = conn.execute(
+            select(func.count())
+            .select_from(webhook_delivery_attempts)
+            .where(
+                webhook_delivery_attempts.c.bot_id == bot_id,
+                webhook_delivery_attempts.c.trigger != "bot.state_change",
+            )
+        ).scalar_one()
+        if content_attempts:
+            remains.append(f"{content_attempts} webhook delivery attempt(s) carrying content")
+        files = conn.execute(
+            select(func.count())
+            .select_from(recordings)
+            .where(recordings.c.bot_id == bot_id, recordings.c.blob_key.is_not(None))
+        ).scalar_one()
+        if files:
+            remains.append(f"{files} recording(s) still pointing at a file")
+        if conn.execute(
+            select(deletion_journal.c.bot_id).where(deletion_journal.c.bot_id == bot_id)
+        ).first():
+            remains.append("blob deletion still pending in the journal")
+    for blob in ctx.blobs.list(blob_prefix(bot_id)):
+        remains.append(f"blob {blob.key} ({blob.size} bytes)")
+    if not remains and not ctx.blobs.is_empty(blob_prefix(bot_id)):
+        remains.append(f"unfinished upload(s) under {blob_prefix(bot_id)}")
+    return remains
+
+
+@dataclass(frozen=True)
+class AuditFinding:
+    prefix: str
+    reason: str  # "no bot" or "data_deleted"
+
+
+def audit_storage(ctx: AppContext) -> list[AuditFinding]:
+    """Blob prefixes under bots/ that belong to no bot or to a data-deleted bot."""
+    prefixes = list(ctx.blobs.top_level_prefixes(BOTS_PARENT))
+    bot_ids = [p[len(BOTS_PARENT) :].rstrip("/") for p in prefixes]
+    states: dict[str, str] = {}
+    with ctx.db.read() as conn:
+        for start in range(0, len(bot_ids), 500):
+            chunk = bot_ids[start : start + 500]
+            rows = conn.execute(select(bots.c.id, bots.c.state).where(bots.c.id.in_(chunk)))
+            states.update({row.id: row.state for row in rows})
+    findings = []
+    for prefix, bot_id in zip(prefixes, bot_ids, strict=True):
+        if bot_id not in states:
+            findings.append(AuditFinding(prefix, "no bot"))
+        elif states[bot_id] == BotState.DATA_DELETED:
+            findings.append(AuditFinding(prefix, "data_deleted"))
+    return findings

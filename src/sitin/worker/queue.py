@@ -1,0 +1,54 @@
+"""The task queue: huey on a SQLite file (embedded) or Redis (scale-out), tasks named by owner.
+
+Tasks are registered by name (``bot.run``, ``webhook.deliver``, ``deletion.purge``) on a queue built
+from the configuration, so the API process (which only enqueues) and any worker process (which also
+executes) agree on names without import-time globals. Tasks take ids, reload what they need, and
+must be safe to run twice (delivery is at least once).
+"""
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
+
+
+def make_huey(url: str) -> Huey:
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = Path(parsed.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteHuey("sitin", filename=str(path), results=False, timeout=30)
+    if parsed.scheme == "redis":
+        return RedisHuey("sitin", url=url, results=False, blocking=True)
+    if parsed.scheme == "memory":
+        return MemoryHuey("sitin", results=False)
+    raise ValueError(f"unsupported queue URL {url!r}: use sqlite:///path or redis://host:port/db")
+
+
+class TaskQueue:
+    def __init__(self, url: str):
+        self.url = url
+        self.huey = make_huey(url)
+        self._tasks: dict[str, Any] = {}
+
+    def register(
+        self, name: str, fn: Callable[..., Any], *, retries: int = 0, retry_delay: float = 0
+    ) -> None:
+        """Make ``fn`` runnable as task ``name`` (idempotent per name)."""
+        if name not in self._tasks:
+            self._tasks[name] = self.huey.task(name=name, retries=retries, retry_delay=retry_delay)(
+                fn
+            )
+
+    def enqueue(self, name: str, *args: Any, delay: float | None = None) -> None:
+        task = self._tasks[name]
+        if delay:
+            task.schedule(args=args, delay=timedelta(seconds=delay).total_seconds())
+        else:
+            task(*args)
+
+    def pending_count(self) -> int:
+        return self.huey.pending_count()
