@@ -8,7 +8,6 @@ service fails the run instead of skipping the tests that need it.
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,9 +17,9 @@ from fastapi.testclient import TestClient
 from sitin.api.app import create_app
 from sitin.config import Settings
 from sitin.context import AppContext, build_context
-from sitin.db import api_keys, projects
 from sitin.db.migrate import upgrade
 from sitin.db.tables import metadata
+from support.projects import Project, create_project
 
 POSTGRES_URL = os.environ.get(
     "SITIN_TEST_POSTGRES_URL", "postgresql+psycopg://sitin:sitin@127.0.0.1:5432/sitin"
@@ -110,24 +109,6 @@ def ctx(tmp_path: Path, database_url: str) -> Iterator[AppContext]:
 def client(ctx: AppContext) -> Iterator[TestClient]:
     with TestClient(create_app(ctx)) as test_client:
         yield test_client
-
-
-@dataclass
-class Project:
-    id: str
-    name: str
-    key: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Token {self.key}"}
-
-
-def create_project(ctx: AppContext, name: str) -> Project:
-    with ctx.db.write() as tx:
-        project_id = projects.create(tx.conn, name=name)
-        _key_id, key = api_keys.create(tx.conn, project_id=project_id)
-    return Project(project_id, name, key)
 
 
 @pytest.fixture

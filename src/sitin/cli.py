@@ -10,6 +10,7 @@ from sitin.context import AppContext, build_context
 from sitin.core.timefmt import to_wire
 from sitin.db import api_keys, projects
 from sitin.db.migrate import upgrade
+from sitin.webhooks import cli as webhooks_cli
 
 data_dir_option = click.option(
     "--data-dir",
@@ -224,6 +225,8 @@ def storage_audit(data_dir: Path | None) -> None:
         sys.exit(1)
     click.echo("storage audit: no orphaned or deleted-bot prefixes")
 
+
+main.add_command(webhooks_cli.webhooks)
 
 if __name__ == "__main__":
     sys.exit(main())

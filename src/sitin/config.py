@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     webhook_secret_overlap_seconds: int = Field(86400, ge=0)  # old secrets verify this long
     journal_interval: float = Field(30.0, gt=0)  # seconds between retries of pending blob deletions
     retention_interval: float = Field(60.0, gt=0)  # seconds between retention sweeps
+    heartbeat_interval: float = Field(5.0, gt=0)  # seconds between a running bot's heartbeats
+    heartbeat_timeout: float = Field(60.0, gt=0)  # silent this long: fatal_error/heartbeat_timeout
+    launch_timeout: float = Field(300.0, gt=0)  # never started this long: bot_not_launched
+    stage_ahead_seconds: float = Field(30.0, ge=0)  # scheduled bots are staged this early
+    scheduler_interval: float = Field(1.0, gt=0)
+    reaper_interval: float = Field(5.0, gt=0)
+    max_bots_per_worker: int = Field(40, ge=1)
     run_worker: bool = True  # `sitin serve` embeds the worker unless --no-worker
     run_periodic: bool = True  # exactly one worker in a deployment runs the periodic jobs
 

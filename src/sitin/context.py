@@ -5,6 +5,7 @@ Built once per process (``build_context``) and passed explicitly; no other modul
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sitin.config import Settings
 from sitin.db.engine import Database
@@ -24,6 +25,7 @@ class AppContext:
     queue: TaskQueue
     launch_bot: BotLauncher = field(default=lambda bot_id: None)
     notify_bot: Callable[[str], None] = field(default=lambda bot_id: None)
+    bot_host: Any = None  # the worker's BotHost, in processes that run bots
 
 
 def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:

@@ -4,8 +4,9 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from sitin import __version__
-from sitin.api import blobs, bots, errors, schemas
+from sitin.api import blobs, bots, errors, schemas, webhooks
 from sitin.context import AppContext
+from sitin.rooms.routes import router as rooms_router
 
 
 def create_app(ctx: AppContext) -> FastAPI:
@@ -22,6 +23,8 @@ def create_app(ctx: AppContext) -> FastAPI:
     errors.install(app)
     app.include_router(bots.router)
     app.include_router(blobs.router)
+    app.include_router(webhooks.router)
+    app.include_router(rooms_router)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

@@ -34,7 +34,7 @@ metadata = MetaData(
     }
 )
 
-Json = JSON().with_variant(JSONB(), "postgresql")
+Json = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 Timestamp = DateTime(timezone=True)
 AutoId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER only
 

@@ -93,9 +93,9 @@ def create_bot(ctx: AppContext, *, project_id: str, body: Any) -> str:
 
 
 def patch_bot(ctx: AppContext, *, project_id: str, bot_id: str, body: Any) -> None:
-    patch = validate_patch_bot(body, now=utcnow())
     with ctx.db.write() as tx:
-        bot = _require(tx, project_id, bot_id)
+        bot = _require(tx, project_id, bot_id)  # before validation: another project's bot is a 404
+        patch = validate_patch_bot(body, now=utcnow())
         if patch.needs_scheduled_state and bot["state"] != BotState.SCHEDULED:
             raise RuleError(
                 f"Bot is in state {bot['state']} but join_at, meeting_url, bot_name, bot_image and "

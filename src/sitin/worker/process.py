@@ -6,6 +6,7 @@ import threading
 from huey.consumer import Consumer
 
 from sitin.context import AppContext
+from sitin.runtime.host import BotHost
 from sitin.worker.periodic import PeriodicRunner
 from sitin.worker.tasks import register_periodic
 
@@ -34,6 +35,9 @@ class Worker:
             scheduler_interval=1,
             check_worker_health=True,
         )
+        self.host = BotHost(ctx, max_bots=ctx.settings.max_bots_per_worker)
+        ctx.bot_host = self.host
+        ctx.notify_bot = self.host.wake
         self.periodic: PeriodicRunner | None = None
         if periodic:
             self.periodic = PeriodicRunner()
@@ -50,6 +54,7 @@ class Worker:
         if self.periodic is not None:
             self.periodic.stop()
         self.consumer.stop(graceful=True)
+        self.host.stop()
 
     def run_forever(self) -> None:
         """Standalone mode: run until SIGINT/SIGTERM."""

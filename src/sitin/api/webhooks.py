@@ -1,0 +1,160 @@
+"""``/api/v1/webhooks`` (project-level subscriptions; an addition to Attendee, whose project-level
+webhooks are dashboard-only) and ``/api/v1/bots/{id}/webhook_deliveries`` (delivery diagnosis)."""
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict
+
+from sitin.api import schemas
+from sitin.api.deps import Context, JsonBody, ProjectId
+from sitin.api.errors import ApiError
+from sitin.api.pagination import PAGE_SIZE, decode_cursor, render_page
+from sitin.api.responses import JsonResponse
+from sitin.core.validation import WEBHOOK_TRIGGERS
+from sitin.db import bots
+from sitin.services.bots import BotNotFound
+from sitin.webhooks import service
+from sitin.webhooks.service import WebhookNotFound
+
+router = APIRouter(tags=["Webhooks"])
+
+Trigger = Literal[WEBHOOK_TRIGGERS]  # type: ignore[valid-type]
+UNAUTHORIZED = {401: {"model": schemas.Detail, "description": "Missing or invalid API key"}}
+WEBHOOK_NOT_FOUND = {404: {"model": schemas.Error, "description": "Webhook not found"}}
+BOT_NOT_FOUND = {404: {"model": schemas.Error, "description": "Bot not found"}}
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str
+    triggers: list[Trigger]
+    is_active: bool = True
+
+
+class WebhookRead(BaseModel):
+    id: str
+    url: str
+    triggers: list[Trigger]
+    is_active: bool
+    created_at: str
+
+
+class WebhookPage(BaseModel):
+    next: str | None
+    previous: str | None
+    results: list[WebhookRead]
+
+
+class DeliveryAttempt(BaseModel):
+    attempt: int
+    started_at: str
+    status: Literal["success", "failure"]
+    response_code: int | None
+    response_excerpt: str | None = None
+    duration_ms: int
+    error: str | None
+
+
+class WebhookDelivery(BaseModel):
+    idempotency_key: str
+    webhook_id: str
+    url: str
+    trigger: Trigger
+    status: Literal["pending", "success", "failure"]
+    attempt_count: int
+    attempts: list[DeliveryAttempt]
+    next_attempt_at: str | None
+    succeeded_at: str | None
+    created_at: str
+    payload: dict[str, Any]
+
+
+class WebhookDeliveryPage(BaseModel):
+    next: str | None
+    previous: str | None
+    results: list[WebhookDelivery]
+
+
+def _not_found() -> ApiError:
+    return ApiError(404, {"error": "Webhook not found"})
+
+
+@router.get(
+    "/api/v1/webhooks",
+    response_model=None,
+    responses={200: {"model": WebhookPage}, **UNAUTHORIZED},
+    summary="List the project's webhook subscriptions (25 per page, oldest first)",
+)
+def list_webhooks(request: Request, ctx: Context, project_id: ProjectId, cursor: str | None = None):
+    position = decode_cursor(cursor)
+    with ctx.db.read() as conn:
+        page = service.list_subscriptions(
+            conn, project_id=project_id, position=position, limit=PAGE_SIZE
+        )
+    return JsonResponse(render_page(request, page, service.render_subscription))
+
+
+@router.post(
+    "/api/v1/webhooks",
+    status_code=201,
+    response_model=None,
+    responses={
+        201: {"model": WebhookRead},
+        400: {"description": 'Invalid URL or triggers ({"field": [message]})'},
+        **UNAUTHORIZED,
+    },
+    openapi_extra=schemas.body(WebhookCreate),
+    summary="Subscribe the project to webhooks (used for bots without bot-level webhooks)",
+)
+def create_webhook(ctx: Context, project_id: ProjectId, body: JsonBody):
+    with ctx.db.write() as tx:
+        row = service.create_subscription(tx, ctx.settings, project_id=project_id, body=body)
+    return JsonResponse(service.render_subscription(row), status_code=201)
+
+
+@router.get(
+    "/api/v1/webhooks/{webhook_id}",
+    response_model=None,
+    responses={200: {"model": WebhookRead}, **UNAUTHORIZED, **WEBHOOK_NOT_FOUND},
+    summary="Get a webhook subscription",
+)
+def get_webhook(ctx: Context, project_id: ProjectId, webhook_id: str):
+    with ctx.db.read() as conn:
+        try:
+            row = service.get_subscription(conn, project_id=project_id, webhook_id=webhook_id)
+        except WebhookNotFound:
+            raise _not_found() from None
+    return JsonResponse(service.render_subscription(row))
+
+
+@router.delete(
+    "/api/v1/webhooks/{webhook_id}",
+    response_model=None,
+    responses={200: {"description": "Deleted (empty body)"}, **UNAUTHORIZED, **WEBHOOK_NOT_FOUND},
+    summary="Delete a webhook subscription (its pending deliveries are cancelled)",
+)
+def delete_webhook(ctx: Context, project_id: ProjectId, webhook_id: str):
+    with ctx.db.write() as tx:
+        try:
+            service.delete_subscription(tx, project_id=project_id, webhook_id=webhook_id)
+        except WebhookNotFound:
+            raise _not_found() from None
+    return Response(status_code=200)
+
+
+@router.get(
+    "/api/v1/bots/{object_id}/webhook_deliveries",
+    response_model=None,
+    responses={200: {"model": WebhookDeliveryPage}, **UNAUTHORIZED, **BOT_NOT_FOUND},
+    summary="List a bot's webhook deliveries with every attempt (25 per page, oldest first)",
+)
+def list_webhook_deliveries(
+    request: Request, ctx: Context, project_id: ProjectId, object_id: str, cursor: str | None = None
+):
+    position = decode_cursor(cursor)
+    with ctx.db.read() as conn:
+        if bots.get(conn, project_id=project_id, bot_id=object_id) is None:
+            raise BotNotFound(object_id)
+        page = service.list_deliveries(conn, bot_id=object_id, position=position, limit=PAGE_SIZE)
+    return JsonResponse(render_page(request, page, service.render_delivery))

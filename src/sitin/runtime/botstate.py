@@ -1,0 +1,88 @@
+"""The running bot's side of the database: its events, heartbeat, commands and chat requests.
+
+Plain blocking functions; the runner calls them through ``asyncio.to_thread``.
+"""
+
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from sitin.context import AppContext
+from sitin.core.states import BotState, EventSubType, EventType, TransitionNotAllowed
+from sitin.core.timefmt import utcnow
+from sitin.db.bot_events import StateChanged, record_event
+from sitin.db.tables import bot_chat_message_requests, bot_commands, bots
+
+
+def record(
+    ctx: AppContext,
+    bot_id: str,
+    event: EventType,
+    sub_type: EventSubType | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> BotState | None:
+    """Record an event; None when the bot has moved on (e.g. the reaper already failed it)."""
+    try:
+        with ctx.db.write() as tx:
+            return record_event(
+                tx, bot_id=bot_id, event=event, sub_type=sub_type, metadata=metadata
+            ).new_state
+    except (TransitionNotAllowed, StateChanged):
+        return None
+
+
+def current_state(ctx: AppContext, bot_id: str) -> BotState | None:
+    with ctx.db.read() as conn:
+        state = conn.execute(select(bots.c.state).where(bots.c.id == bot_id)).scalar_one_or_none()
+    return BotState(state) if state else None
+
+
+def heartbeat(ctx: AppContext, bot_id: str) -> BotState | None:
+    """Mark the bot alive; returns its current state (so the runner notices outside changes)."""
+    now = utcnow()
+    with ctx.db.write() as tx:
+        tx.conn.execute(
+            update(bots)
+            .where(bots.c.id == bot_id)
+            .values(
+                last_heartbeat_at=now,
+                first_heartbeat_at=func.coalesce(bots.c.first_heartbeat_at, now),
+            )
+        )
+        state = tx.conn.execute(select(bots.c.state).where(bots.c.id == bot_id)).scalar()
+    return BotState(state) if state else None
+
+
+def take_commands(ctx: AppContext, bot_id: str) -> list[str]:
+    """Unconsumed commands for the bot, oldest first, marked consumed."""
+    with ctx.db.write() as tx:
+        rows = tx.conn.execute(
+            select(bot_commands.c.id, bot_commands.c.command)
+            .where(bot_commands.c.bot_id == bot_id, bot_commands.c.consumed_at.is_(None))
+            .order_by(bot_commands.c.id)
+        ).all()
+        if rows:
+            tx.conn.execute(
+                update(bot_commands)
+                .where(bot_commands.c.id.in_([row.id for row in rows]))
+                .values(consumed_at=utcnow())
+            )
+    return [row.command for row in rows]
+
+
+def pending_chat_requests(ctx: AppContext, bot_id: str) -> list[dict[str, Any]]:
+    with ctx.db.read() as conn:
+        rows = conn.execute(
+            select(
+                bot_chat_message_requests.c.id,
+                bot_chat_message_requests.c.to,
+                bot_chat_message_requests.c.to_user_uuid,
+                bot_chat_message_requests.c.message,
+            )
+            .where(
+                bot_chat_message_requests.c.bot_id == bot_id,
+                bot_chat_message_requests.c.state == "pending",
+            )
+            .order_by(bot_chat_message_requests.c.id)
+        ).mappings()
+        return [dict(row) for row in rows]

@@ -1,0 +1,1 @@
+"""Audio processing stages of the bot runtime (mixing, recording, ...)."""

@@ -1,0 +1,198 @@
+"""Record the meeting's mixed audio to a file (mp3, webm/opus or mp4/aac) in a background thread.
+
+The event loop only hands frames over (`push`, non-blocking); a dedicated thread mixes them and
+encodes with PyAV, trailing real time by `latency_ms` so that late frames still land in place.
+Paused spans are cut out of the file, so it is shorter by the time spent paused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from sitin.runtime.adapters.base import SAMPLE_RATE, AudioFrame
+from sitin.runtime.pipeline.mixer import Mixer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Encoding:
+    container: str
+    codec: str
+    bit_rate: int
+
+
+ENCODINGS = {
+    "mp3": Encoding("mp3", "libmp3lame", 64_000),
+    "webm": Encoding("webm", "libopus", 32_000),
+    "mp4": Encoding("mp4", "aac", 64_000),
+}
+FORMATS = (*ENCODINGS, "none")
+TICK_S = 0.25  # how often the thread writes out mixed audio when no frames arrive
+_CLOSE = object()
+
+
+def now_ms() -> float:
+    return time.time() * 1000
+
+
+def open_recorder(path: str | Path, fmt: str, **options: float) -> Recorder | None:
+    """A started Recorder for `fmt` in FORMATS, or None for "none"."""
+    if fmt == "none":
+        return None
+    return Recorder(path, fmt, **options)
+
+
+class Recorder:
+    def __init__(
+        self,
+        path: str | Path,
+        fmt: str,
+        *,
+        start_ms: float | None = None,
+        latency_ms: float = 1000.0,
+    ) -> None:
+        if fmt not in ENCODINGS:
+            raise ValueError(f"Unknown recording format {fmt!r}; use one of {list(FORMATS)}")
+        self.path = Path(path)
+        self.format = fmt
+        self.start_ms = now_ms() if start_ms is None else start_ms
+        self._latency_ms = latency_ms
+        self._mixer = Mixer(self.start_ms)
+        self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._pauses: list[list[float]] = []  # [start_ms, end_ms]; end is inf while paused
+        self._lock = threading.Lock()
+        self._end_ms = float("inf")
+        self._samples_written = 0
+        self._error: BaseException | None = None
+        self._closed = False
+        self._output = _Output(self.path, ENCODINGS[fmt])
+        self._thread = threading.Thread(target=self._run, name=f"recorder-{fmt}", daemon=True)
+        self._thread.start()
+
+    @property
+    def paused(self) -> bool:
+        with self._lock:
+            return bool(self._pauses) and self._pauses[-1][1] == float("inf")
+
+    def push(self, frame: AudioFrame) -> None:
+        """Hand over one participant frame. Non-blocking; call from any thread."""
+        if not self._closed:
+            self._inbox.put(frame)
+
+    def pause(self, at_ms: float | None = None) -> None:
+        """Stop recording from `at_ms` (default now) until resume()."""
+        with self._lock:
+            if not (self._pauses and self._pauses[-1][1] == float("inf")):
+                self._pauses.append([now_ms() if at_ms is None else at_ms, float("inf")])
+
+    def resume(self, at_ms: float | None = None) -> None:
+        with self._lock:
+            if self._pauses and self._pauses[-1][1] == float("inf"):
+                self._pauses[-1][1] = now_ms() if at_ms is None else at_ms
+
+    def close(self, end_ms: float | None = None) -> float:
+        """Write everything up to `end_ms` (default now), finalise the file, return its seconds.
+
+        Blocking (waits for the encoder thread); from async code use `aclose()`.
+        """
+        if not self._closed:
+            self._closed = True
+            self._end_ms = now_ms() if end_ms is None else end_ms
+            self._inbox.put(_CLOSE)
+        self._thread.join()
+        if self._error is not None:
+            raise RuntimeError(f"recording to {self.path} failed") from self._error
+        return self._samples_written / SAMPLE_RATE
+
+    async def aclose(self, end_ms: float | None = None) -> float:
+        end_ms = now_ms() if end_ms is None else end_ms
+        return await asyncio.to_thread(self.close, end_ms)
+
+    # ---- the recorder thread -----------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while self._mix_pending():
+                self._write_until(now_ms() - self._latency_ms)
+            self._write_until(self._end_ms)
+            self._output.finish()
+        except BaseException as exc:  # reported by close()
+            self._error = exc
+            log.exception("recorder failed")
+            self._output.abandon()
+
+    def _mix_pending(self) -> bool:
+        """Move waiting frames into the mixer; False once close() was called."""
+        try:
+            item = self._inbox.get(timeout=TICK_S)
+        except queue.Empty:
+            return True
+        while True:
+            if item is _CLOSE:
+                return False
+            self._mixer.add(item)
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return True
+
+    def _write_until(self, until_ms: float) -> None:
+        chunk_start_ms = self._mixer.position_ms
+        samples = self._mixer.take_until(min(until_ms, self._end_ms))
+        if len(samples) == 0:
+            return
+        samples = self._without_pauses(samples, chunk_start_ms)
+        if len(samples):
+            self._output.write(samples, self._samples_written)
+            self._samples_written += len(samples)
+
+    def _without_pauses(self, samples: np.ndarray, chunk_start_ms: float) -> np.ndarray:
+        with self._lock:
+            pauses = [tuple(p) for p in self._pauses]
+        if not pauses:
+            return samples
+        times_ms = chunk_start_ms + np.arange(len(samples)) * (1000 / SAMPLE_RATE)
+        keep = np.ones(len(samples), dtype=bool)
+        for start_ms, end_ms in pauses:
+            keep &= (times_ms < start_ms) | (times_ms >= end_ms)
+        return samples[keep]
+
+
+class _Output:
+    """The PyAV container being written: mono 48 kHz, one audio stream."""
+
+    def __init__(self, path: Path, encoding: Encoding) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._container = av.open(str(path), "w", format=encoding.container)
+        self._stream = self._container.add_stream(encoding.codec, rate=SAMPLE_RATE, layout="mono")
+        self._stream.bit_rate = encoding.bit_rate
+
+    def write(self, samples: np.ndarray, pts: int) -> None:
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = SAMPLE_RATE
+        frame.pts = pts
+        frame.time_base = Fraction(1, SAMPLE_RATE)
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+
+    def finish(self) -> None:
+        for packet in self._stream.encode(None):
+            self._container.mux(packet)
+        self._container.close()
+
+    def abandon(self) -> None:
+        try:
+            self._container.close()
+        except Exception:
+            log.warning("could not close the failed recording")

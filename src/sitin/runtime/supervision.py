@@ -1,0 +1,78 @@
+"""Periodic supervision of bots: stage scheduled bots shortly before ``join_at``, and fail bots
+whose worker stopped sending heartbeats (or that were never launched)."""
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import and_, or_, select
+
+from sitin.context import AppContext
+from sitin.core.states import BotState, EventSubType, EventType
+from sitin.core.timefmt import to_wire, utcnow
+from sitin.db.tables import bots
+from sitin.runtime import botstate
+
+log = logging.getLogger(__name__)
+
+# States in which a bot must be kept alive by a worker's heartbeats.
+SUPERVISED = (
+    BotState.JOINING,
+    BotState.WAITING_ROOM,
+    BotState.JOINED_NOT_RECORDING,
+    BotState.JOINED_RECORDING,
+    BotState.JOINED_RECORDING_PAUSED,
+    BotState.JOINED_RECORDING_PERMISSION_DENIED,
+    BotState.JOINING_BREAKOUT_ROOM,
+    BotState.LEAVING_BREAKOUT_ROOM,
+    BotState.LEAVING,
+    BotState.POST_PROCESSING,
+    BotState.STAGED,
+)
+
+
+def stage_due_bots(ctx: AppContext) -> list[str]:
+    """Move scheduled bots whose join_at is near to staged and hand them to a worker."""
+    horizon = utcnow() + timedelta(seconds=ctx.settings.stage_ahead_seconds)
+    with ctx.db.read() as conn:
+        due = conn.execute(
+            select(bots.c.id, bots.c.join_at).where(
+                bots.c.state == BotState.SCHEDULED.value, bots.c.join_at <= horizon
+            )
+        ).all()
+    staged = []
+    for row in due:
+        metadata = {"join_at": to_wire(row.join_at)}
+        if botstate.record(ctx, row.id, EventType.STAGED, metadata=metadata) == BotState.STAGED:
+            ctx.launch_bot(row.id)
+            staged.append(row.id)
+    return staged
+
+
+def reap_silent_bots(ctx: AppContext) -> list[str]:
+    """Fail bots whose heartbeats stopped (heartbeat_timeout) or that never started
+    (bot_not_launched); returns their ids."""
+    now = utcnow()
+    stale = now - timedelta(seconds=ctx.settings.heartbeat_timeout)
+    never = now - timedelta(seconds=ctx.settings.launch_timeout)
+    states = [s.value for s in SUPERVISED]
+    with ctx.db.read() as conn:
+        rows = conn.execute(
+            select(bots.c.id, bots.c.last_heartbeat_at).where(
+                bots.c.state.in_(states),
+                or_(
+                    bots.c.last_heartbeat_at < stale,
+                    and_(bots.c.last_heartbeat_at.is_(None), bots.c.updated_at < never),
+                ),
+            )
+        ).all()
+    failed = []
+    for row in rows:
+        sub_type = (
+            EventSubType.BOT_NOT_LAUNCHED
+            if row.last_heartbeat_at is None
+            else EventSubType.HEARTBEAT_TIMEOUT
+        )
+        if botstate.record(ctx, row.id, EventType.FATAL_ERROR, sub_type) == BotState.FATAL_ERROR:
+            log.warning("bot %s failed: %s", row.id, sub_type.value)
+            failed.append(row.id)
+    return failed

@@ -1,0 +1,291 @@
+"""Delivering one attempt row: claim it, POST it signed, record the outcome, retry with backoff.
+
+Three short transactions around the HTTP call, never one held open across it:
+
+1. claim: the row must be pending and due; a ``bot.state_change`` also waits while an older one
+   to the same subscription for the same bot is pending (receivers see states in order). Claiming
+   moves ``next_attempt_at`` forward as a lease, so a duplicate task finds it not due.
+2. POST with the timeout, no redirects; 2xx is success.
+3. record: an UPDATE of the row, never an insert. If delete_data removed the row meanwhile the
+   update matches nothing and the outcome is dropped: a late delivery cannot resurrect content.
+   For a bot whose data is deleted, the receiver's response body is not kept.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import and_, or_, select, update
+
+from sitin.context import AppContext
+from sitin.core.states import BotState
+from sitin.core.timefmt import as_utc, utcnow
+from sitin.db.tables import bots, webhook_delivery_attempts, webhook_subscriptions
+from sitin.webhooks import signing
+from sitin.webhooks.dispatch import enqueue_all
+from sitin.webhooks.envelope import STATE_CHANGE, canonical_json
+from sitin.webhooks.targets import UnsafeTarget, resolve_target
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "sitin-Webhook/1.0"
+EXCERPT_CHARS = 500
+LEASE_MARGIN = timedelta(seconds=30)  # beyond the request timeout, before a sweep may retake it
+attempts_table = webhook_delivery_attempts
+
+
+@dataclass
+class Claim:
+    attempt_id: str
+    url: str
+    bot_id: str | None
+    subscription_id: str
+    trigger: str
+    payload: dict[str, Any]
+    attempt_number: int
+    signing_secrets: list[bytes]
+
+
+@dataclass
+class Outcome:
+    success: bool
+    retryable: bool
+    response_code: int | None
+    response_excerpt: str | None
+    error: str | None
+    started_at: str
+    duration_ms: int
+
+
+class Deliverer:
+    """The ``webhook.deliver`` task for one context (holds the pooled HTTP client)."""
+
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+        self.client = httpx.Client(
+            timeout=ctx.settings.webhook_timeout_seconds,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+            headers={"User-Agent": USER_AGENT},
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def deliver(self, attempt_id: str) -> None:
+        claim = self._claim(attempt_id)
+        if claim is None:
+            return
+        outcome = self._send(claim)
+        self._record(claim, outcome)
+
+    # 1. claim
+
+    def _claim(self, attempt_id: str) -> Claim | None:
+        settings = self.ctx.settings
+        with self.ctx.db.write() as tx:
+            conn = tx.conn
+            row = (
+                conn.execute(
+                    select(
+                        attempts_table,
+                        webhook_subscriptions.c.url,
+                        webhook_subscriptions.c.project_id,
+                    )
+                    .join(webhook_subscriptions)
+                    .where(attempts_table.c.id == attempt_id)
+                )
+                .mappings()
+                .first()
+            )
+            if row is None or row["status"] != "pending":
+                return None  # deleted (delete_data, unsubscribed) or already finished
+            now = utcnow()
+            due = row["next_attempt_at"]
+            if due is not None and as_utc(due) > now + timedelta(milliseconds=50):
+                return None  # leased by another worker, or a retry not due yet
+            if row["trigger"] == STATE_CHANGE and _older_state_change_pending(conn, row):
+                return None  # the older one's completion queues this one
+            lease = now + timedelta(seconds=settings.webhook_timeout_seconds) + LEASE_MARGIN
+            conn.execute(
+                update(attempts_table)
+                .where(attempts_table.c.id == attempt_id)
+                .values(next_attempt_at=lease)
+            )
+            secrets = signing.ensure_secrets(conn, settings, project_id=row["project_id"])
+        return Claim(
+            attempt_id=attempt_id,
+            url=row["url"],
+            bot_id=row["bot_id"],
+            subscription_id=row["subscription_id"],
+            trigger=row["trigger"],
+            payload=row["payload"],
+            attempt_number=row["attempt_count"] + 1,
+            signing_secrets=secrets,
+        )
+
+    # 2. send
+
+    def _send(self, claim: Claim) -> Outcome:
+        started_at = utcnow().isoformat()
+        began = time.monotonic()
+
+        def outcome(**fields: Any) -> Outcome:
+            fields.setdefault("response_code", None)
+            fields.setdefault("response_excerpt", None)
+            fields.setdefault("error", None)
+            duration = int((time.monotonic() - began) * 1000)
+            return Outcome(started_at=started_at, duration_ms=duration, **fields)
+
+        try:
+            target = resolve_target(
+                claim.url, allow_insecure=self.ctx.settings.allow_insecure_webhooks
+            )
+        except UnsafeTarget as exc:
+            return outcome(success=False, retryable="cannot resolve" in str(exc), error=str(exc))
+        headers = {
+            "Content-Type": "application/json",
+            "Host": target.host,
+            **signing.signature_headers(claim.signing_secrets, claim.payload),
+        }
+        extensions = {"sni_hostname": target.server_name} if target.server_name else {}
+        try:
+            with self.client.stream(
+                "POST",
+                target.connect_url,
+                content=canonical_json(claim.payload),
+                headers=headers,
+                extensions=extensions,
+            ) as response:
+                excerpt = _read_excerpt(response)
+                code = response.status_code
+        except httpx.TimeoutException:
+            return outcome(success=False, retryable=True, error="timeout")
+        except httpx.HTTPError as exc:
+            return outcome(
+                success=False, retryable=True, error=f"{type(exc).__name__}: {exc}"[:200]
+            )
+        return outcome(
+            success=200 <= code < 300, retryable=True, response_code=code, response_excerpt=excerpt
+        )
+
+    # 3. record
+
+    def _record(self, claim: Claim, outcome: Outcome) -> None:
+        settings = self.ctx.settings
+        queue = self.ctx.queue
+        with self.ctx.db.write() as tx:
+            conn = tx.conn
+            data_deleted = _lock_bot_state(conn, claim.bot_id) in (None, BotState.DATA_DELETED)
+            current = conn.execute(
+                select(attempts_table.c.attempts).where(
+                    attempts_table.c.id == claim.attempt_id, attempts_table.c.status == "pending"
+                )
+            ).first()
+            if current is None:
+                log.info(
+                    "webhook attempt %s was deleted while in flight; dropped", claim.attempt_id
+                )
+                return
+            entry = {
+                "attempt": claim.attempt_number,
+                "started_at": outcome.started_at,
+                "status": "success" if outcome.success else "failure",
+                "response_code": outcome.response_code,
+                "duration_ms": outcome.duration_ms,
+                "error": outcome.error,
+            }
+            if not data_deleted:
+                entry["response_excerpt"] = outcome.response_excerpt
+            final = (
+                outcome.success
+                or not outcome.retryable
+                or claim.attempt_number >= settings.webhook_max_attempts
+            )
+            now = utcnow()
+            values: dict[str, Any] = {
+                "attempt_count": claim.attempt_number,
+                "attempts": [*(current.attempts or []), entry],
+            }
+            if outcome.success:
+                values.update(status="success", succeeded_at=now, next_attempt_at=None)
+            elif final:
+                values.update(status="failure", next_attempt_at=None)
+            else:
+                delay = settings.webhook_retry_base_delay * 2 ** (claim.attempt_number - 1)
+                values["next_attempt_at"] = now + timedelta(seconds=delay)
+            updated = conn.execute(
+                update(attempts_table)
+                .where(
+                    attempts_table.c.id == claim.attempt_id, attempts_table.c.status == "pending"
+                )
+                .values(**values)
+            )
+            if updated.rowcount != 1:
+                return
+            if not final:
+                tx.after_commit(lambda: enqueue_all(queue, [claim.attempt_id], delay=delay))
+            elif claim.trigger == STATE_CHANGE and claim.bot_id is not None:
+                waiting = _next_state_change(conn, claim)
+                if waiting:
+                    tx.after_commit(lambda: enqueue_all(queue, [waiting]))
+        log.info(
+            "webhook %s attempt %d for %s: %s",
+            claim.trigger,
+            claim.attempt_number,
+            claim.attempt_id,
+            outcome.response_code or outcome.error,
+        )
+
+
+def _read_excerpt(response: httpx.Response) -> str:
+    body = b""
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) >= EXCERPT_CHARS * 4:
+            break
+    return body.decode("utf-8", errors="replace")[:EXCERPT_CHARS]
+
+
+def _lock_bot_state(conn, bot_id: str | None) -> BotState | None:
+    """The bot's state under a share lock: delete_data (which locks it exclusively) cannot run
+    between this check and the commit."""
+    if bot_id is None:
+        return BotState.ENDED  # not a bot's delivery: nothing to fence
+    state = conn.execute(
+        select(bots.c.state).where(bots.c.id == bot_id).with_for_update(read=True)
+    ).scalar_one_or_none()
+    return BotState(state) if state is not None else None
+
+
+def _same_stream(row: Any):
+    return and_(
+        attempts_table.c.subscription_id == row["subscription_id"],
+        attempts_table.c.bot_id == row["bot_id"],
+        attempts_table.c.trigger == STATE_CHANGE,
+        attempts_table.c.status == "pending",
+    )
+
+
+def _older_state_change_pending(conn, row: Any) -> bool:
+    older = or_(
+        attempts_table.c.created_at < row["created_at"],
+        and_(attempts_table.c.created_at == row["created_at"], attempts_table.c.id < row["id"]),
+    )
+    found = conn.execute(
+        select(attempts_table.c.id).where(_same_stream(row), older).limit(1)
+    ).first()
+    return found is not None
+
+
+def _next_state_change(conn, claim: Claim) -> str | None:
+    row = {"subscription_id": claim.subscription_id, "bot_id": claim.bot_id}
+    return conn.execute(
+        select(attempts_table.c.id)
+        .where(_same_stream(row))
+        .order_by(attempts_table.c.created_at, attempts_table.c.id)
+        .limit(1)
+    ).scalar_one_or_none()

@@ -1,0 +1,137 @@
+"""Firing a webhook: pick the subscriptions, write one attempt row each, queue delivery on commit.
+
+``fire`` runs inside the caller's write transaction, so an event and its webhooks commit together
+(or not at all), and nothing is queued for a transaction that rolls back. Meeting-content triggers
+pass the deletion fence first: once a bot's data is deleted no new content delivery can be written.
+
+Precedence (as Attendee): if the bot has any bot-level subscription, project-level ones are not
+used for it. Inactive subscriptions and those without the trigger are skipped.
+"""
+
+import logging
+import uuid
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import Connection, Engine, insert, select
+
+from sitin.context import AppContext
+from sitin.core.timefmt import utcnow
+from sitin.db.bot_events import RecordedEvent
+from sitin.db.capture import DataDeleted, ensure_capturable
+from sitin.db.engine import Tx
+from sitin.db.tables import bots, webhook_delivery_attempts, webhook_subscriptions
+from sitin.webhooks.envelope import (
+    CONTENT_TRIGGERS,
+    STATE_CHANGE,
+    build_envelope,
+    state_change_data,
+)
+from sitin.worker.queue import TaskQueue
+
+log = logging.getLogger(__name__)
+
+DELIVER_TASK = "webhook.deliver"
+
+# Which queue a database's deliveries go to. ``fire`` only gets a transaction, and record_event's
+# listeners are process-wide, so the queue is found from the transaction's engine.
+_queues: "WeakKeyDictionary[Engine, TaskQueue]" = WeakKeyDictionary()
+
+
+def bind_queue(ctx: AppContext) -> None:
+    """Send deliveries fired on ``ctx.db`` to ``ctx.queue`` (``webhooks.tasks.register`` does)."""
+    _queues[ctx.db.write_engine] = ctx.queue
+
+
+def queue_for(tx: Tx) -> TaskQueue | None:
+    return _queues.get(tx.conn.engine)
+
+
+def subscriptions_for(
+    conn: Connection, *, project_id: str, bot_id: str, trigger: str
+) -> list[dict[str, Any]]:
+    """Active subscriptions for ``trigger``: the bot's own if it has any, else the project's."""
+    subs = webhook_subscriptions
+    bot_level = list(conn.execute(select(subs).where(subs.c.bot_id == bot_id)).mappings())
+    candidates = bot_level or list(
+        conn.execute(
+            select(subs).where(subs.c.project_id == project_id, subs.c.bot_id.is_(None))
+        ).mappings()
+    )
+    return [s for s in candidates if s["is_active"] and trigger in (s["triggers"] or [])]
+
+
+def fire(tx: Tx, *, bot_id: str, trigger: str, data: dict[str, Any]) -> list[str]:
+    """Write an attempt row per subscription for ``trigger`` and queue them after commit.
+
+    Returns the idempotency keys. Raises ``DataDeleted`` for a content trigger of a bot whose data
+    was deleted (call it in the same transaction as the capture write it reports).
+    """
+    conn = tx.conn
+    if trigger in CONTENT_TRIGGERS:
+        ensure_capturable(conn, bot_id)
+    bot = conn.execute(
+        select(bots.c.project_id, bots.c.metadata).where(bots.c.id == bot_id)
+    ).first()
+    if bot is None:
+        raise DataDeleted(f"bot {bot_id} does not exist; webhook not fired")
+    targets = subscriptions_for(conn, project_id=bot.project_id, bot_id=bot_id, trigger=trigger)
+    if not targets:
+        return []
+    now = utcnow()
+    keys = []
+    rows = []
+    for subscription in targets:
+        key = str(uuid.uuid4())
+        keys.append(key)
+        envelope = build_envelope(
+            idempotency_key=key,
+            bot_id=bot_id,
+            bot_metadata=bot.metadata,
+            trigger=trigger,
+            data=data,
+        )
+        rows.append(
+            {
+                "id": key,
+                "subscription_id": subscription["id"],
+                "bot_id": bot_id,
+                "trigger": trigger,
+                "payload": envelope,
+                "status": "pending",
+                "attempt_count": 0,
+                "attempts": [],
+                "next_attempt_at": now,
+                "succeeded_at": None,
+                "created_at": now,
+            }
+        )
+    conn.execute(insert(webhook_delivery_attempts), rows)
+    queue = queue_for(tx)
+    if queue is None:
+        log.warning("no queue bound for this database; %d deliveries wait for the sweep", len(keys))
+    else:
+        tx.after_commit(lambda: enqueue_all(queue, keys))
+    return keys
+
+
+def enqueue_all(queue: TaskQueue, keys: list[str], *, delay: float | None = None) -> None:
+    for key in keys:
+        queue.enqueue(DELIVER_TASK, key, delay=delay)
+
+
+def on_bot_event(tx: Tx, event: RecordedEvent) -> None:
+    """record_event listener: every state change fires ``bot.state_change``."""
+    fire(
+        tx,
+        bot_id=event.bot_id,
+        trigger=STATE_CHANGE,
+        data=state_change_data(
+            event_type=event.event_type,
+            event_sub_type=event.sub_type,
+            event_metadata=event.metadata,
+            old_state=event.old_state,
+            new_state=event.new_state,
+            created_at=event.created_at,
+        ),
+    )

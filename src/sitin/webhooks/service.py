@@ -1,0 +1,224 @@
+"""Project-level subscriptions (create, list, delete), a bot's delivery attempts, and the purge
+delete_data runs on them.
+
+Bot-level subscriptions are created with the bot (``services.bots.create_bot``) and live as long as
+it does; this module only manages the project-level ones (``bot_id`` null).
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.engine import RowMapping
+
+from sitin.config import Settings
+from sitin.core.ids import new_id
+from sitin.core.timefmt import to_wire, utcnow
+from sitin.core.validation import WEBHOOK_TRIGGERS, FieldErrors
+from sitin.db.engine import Tx
+from sitin.db.pagination import Page, Position, keyset_page
+from sitin.db.tables import webhook_delivery_attempts, webhook_subscriptions
+from sitin.webhooks.envelope import STATE_CHANGE
+from sitin.webhooks.targets import UnsafeTarget, check_url
+
+subs = webhook_subscriptions
+attempts_table = webhook_delivery_attempts
+
+
+class WebhookNotFound(LookupError):
+    """No project-level subscription with that id in the caller's project."""
+
+
+# --- subscriptions ---------------------------------------------------------------------------
+
+
+def validate_subscription(body: Any, *, allow_insecure: bool) -> dict[str, Any]:
+    """``{"url", "triggers", "is_active"?}`` → validated values; raises FieldErrors."""
+    if not isinstance(body, dict):
+        raise FieldErrors({"non_field_errors": ["Expected an object with url and triggers"]})
+    unknown = sorted(set(body) - {"url", "triggers", "is_active"})
+    if unknown:
+        raise FieldErrors(
+            {
+                "non_field_errors": [
+                    f"Unexpected attribute: {unknown[0]}. Allowed: url, triggers, is_active"
+                ]
+            }
+        )
+    url, triggers, active = body.get("url"), body.get("triggers"), body.get("is_active", True)
+    if not isinstance(url, str) or not url.strip():
+        raise FieldErrors({"url": ["This field is required."]})
+    if len(url) > 2048:
+        raise FieldErrors({"url": ["Ensure this field has no more than 2048 characters."]})
+    try:
+        check_url(url, allow_insecure=allow_insecure)
+    except UnsafeTarget as exc:
+        raise FieldErrors({"url": [str(exc)]}) from None
+    if not isinstance(triggers, list) or not triggers:
+        raise FieldErrors({"triggers": ["triggers must be a non-empty list"]})
+    for trigger in triggers:
+        if trigger not in WEBHOOK_TRIGGERS:
+            raise FieldErrors(
+                {
+                    "triggers": [
+                        f"Invalid webhook trigger type: {trigger}. "
+                        f"Valid triggers: {', '.join(WEBHOOK_TRIGGERS)}"
+                    ]
+                }
+            )
+    if len(set(triggers)) != len(triggers):
+        raise FieldErrors({"triggers": ["triggers must be unique"]})
+    if not isinstance(active, bool):
+        raise FieldErrors({"is_active": ["Must be a valid boolean."]})
+    return {"url": url, "triggers": list(triggers), "is_active": active}
+
+
+def create_subscription(tx: Tx, settings: Settings, *, project_id: str, body: Any) -> RowMapping:
+    values = validate_subscription(body, allow_insecure=settings.allow_insecure_webhooks)
+    taken = tx.conn.execute(
+        select(subs.c.id).where(
+            subs.c.project_id == project_id, subs.c.bot_id.is_(None), subs.c.url == values["url"]
+        )
+    ).first()
+    if taken is not None:
+        raise FieldErrors({"url": [f"URL already subscribed for this project: {values['url']}"]})
+    webhook_id = new_id("webhook")
+    tx.conn.execute(
+        insert(subs).values(
+            id=webhook_id, project_id=project_id, bot_id=None, created_at=utcnow(), **values
+        )
+    )
+    return get_subscription(tx.conn, project_id=project_id, webhook_id=webhook_id)
+
+
+def get_subscription(conn: Connection, *, project_id: str, webhook_id: str) -> RowMapping:
+    row = (
+        conn.execute(
+            select(subs).where(
+                subs.c.id == webhook_id, subs.c.project_id == project_id, subs.c.bot_id.is_(None)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise WebhookNotFound(webhook_id)
+    return row
+
+
+def list_subscriptions(
+    conn: Connection, *, project_id: str, position: Position | None, limit: int
+) -> Page:
+    query = select(subs).where(subs.c.project_id == project_id, subs.c.bot_id.is_(None))
+    return keyset_page(conn, query, subs.c.created_at, subs.c.id, position=position, limit=limit)
+
+
+def delete_subscription(tx: Tx, *, project_id: str, webhook_id: str) -> None:
+    """Delete the subscription; its pending deliveries go with it (they are never sent)."""
+    get_subscription(tx.conn, project_id=project_id, webhook_id=webhook_id)
+    tx.conn.execute(delete(subs).where(subs.c.id == webhook_id))
+
+
+def render_subscription(row: RowMapping) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "url": row["url"],
+        "triggers": row["triggers"],
+        "is_active": row["is_active"],
+        "created_at": to_wire(row["created_at"]),
+    }
+
+
+# --- delivery attempts -----------------------------------------------------------------------
+
+
+def list_deliveries(
+    conn: Connection, *, bot_id: str, position: Position | None, limit: int
+) -> Page:
+    query = (
+        select(attempts_table, subs.c.url)
+        .join(subs, subs.c.id == attempts_table.c.subscription_id)
+        .where(attempts_table.c.bot_id == bot_id)
+    )
+    return keyset_page(
+        conn,
+        query,
+        attempts_table.c.created_at,
+        attempts_table.c.id,
+        position=position,
+        limit=limit,
+    )
+
+
+def render_delivery(row: RowMapping) -> dict[str, Any]:
+    return {
+        "idempotency_key": row["id"],
+        "webhook_id": row["subscription_id"],
+        "url": row["url"],
+        "trigger": row["trigger"],
+        "status": row["status"],
+        "attempt_count": row["attempt_count"],
+        "attempts": row["attempts"] or [],
+        "next_attempt_at": to_wire(row["next_attempt_at"]) if row["status"] == "pending" else None,
+        "succeeded_at": to_wire(row["succeeded_at"]),
+        "created_at": to_wire(row["created_at"]),
+        "payload": row["payload"],
+    }
+
+
+# --- delete_data -----------------------------------------------------------------------------
+
+# Keys naming or identifying people; removed at any depth from kept state_change payloads.
+PERSONAL_KEY_PREFIXES = ("remover_", "participant_", "speaker_", "sender_")
+PERSONAL_KEYS = frozenset({"name", "participant", "participants", "user_uuid", "email"})
+
+
+def scrub_personal_data(value: Any) -> Any:
+    """A copy of ``value`` without keys that name or identify meeting participants."""
+    if isinstance(value, dict):
+        return {
+            key: scrub_personal_data(item)
+            for key, item in value.items()
+            if key not in PERSONAL_KEYS and not key.startswith(PERSONAL_KEY_PREFIXES)
+        }
+    if isinstance(value, list):
+        return [scrub_personal_data(item) for item in value]
+    return value
+
+
+def purge_bot_deliveries(
+    tx: Tx,
+    bot_id: str,
+    *,
+    scrub_metadata: Callable[[dict[str, Any]], dict[str, Any]] = scrub_personal_data,
+) -> int:
+    """For delete_data, in its fenced transaction: delete every attempt of the bot except
+    ``bot.state_change`` ones (pending ones are thereby cancelled; an in-flight one finds no row
+    to update), scrub the kept payloads' event metadata with ``scrub_metadata`` and drop the
+    receivers' response excerpts. Returns the number of attempts deleted."""
+    conn = tx.conn
+    deleted = conn.execute(
+        delete(attempts_table).where(
+            attempts_table.c.bot_id == bot_id, attempts_table.c.trigger != STATE_CHANGE
+        )
+    ).rowcount
+    kept = conn.execute(
+        select(attempts_table.c.id, attempts_table.c.payload, attempts_table.c.attempts).where(
+            attempts_table.c.bot_id == bot_id
+        )
+    ).all()
+    for row in kept:
+        payload = dict(row.payload or {})
+        data = dict(payload.get("data") or {})
+        data["event_metadata"] = scrub_metadata(dict(data.get("event_metadata") or {}))
+        payload["data"] = data
+        history = [
+            {key: item for key, item in entry.items() if key != "response_excerpt"}
+            for entry in row.attempts or []
+        ]
+        conn.execute(
+            update(attempts_table)
+            .where(attempts_table.c.id == row.id)
+            .values(payload=payload, attempts=history)
+        )
+    return deleted

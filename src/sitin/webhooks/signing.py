@@ -1,0 +1,138 @@
+"""Per-project signing secrets and the ``X-Webhook-Signature`` header (Attendee-compatible).
+
+A secret is 32 random bytes, shown base64, stored Fernet-encrypted with a key derived from the
+server's secret key. The newest secret signs ``X-Webhook-Signature``. Rotating keeps the previous
+secrets valid for an overlap: until they expire, their signatures are sent as well, comma-separated
+in ``X-Webhook-Signature-Previous``, so receivers can switch secrets without dropping deliveries.
+"""
+
+import base64
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import Connection, delete, insert, or_, select, update
+
+from sitin.config import Settings
+from sitin.core.timefmt import as_utc, utcnow
+from sitin.db.tables import projects, webhook_secrets
+from sitin.webhooks.envelope import canonical_json
+
+SIGNATURE_HEADER = "X-Webhook-Signature"
+PREVIOUS_SIGNATURES_HEADER = "X-Webhook-Signature-Previous"
+SECRET_BYTES = 32
+
+
+@lru_cache(maxsize=16)
+def _fernet(server_key: bytes) -> Fernet:
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"sitin webhook signing secrets"
+    ).derive(server_key)
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def sign(secret: bytes, envelope: dict[str, Any]) -> str:
+    """base64(HMAC-SHA256(secret, canonical JSON of the envelope))."""
+    digest = hmac.new(secret, canonical_json(envelope), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def verify(secret_b64: str, envelope: dict[str, Any], signature: str) -> bool:
+    """What a receiver does: recompute the signature with the base64 secret, compare in constant
+    time."""
+    expected = sign(base64.b64decode(secret_b64), envelope)
+    return hmac.compare_digest(expected, signature.strip())
+
+
+def _valid(now: datetime):
+    return or_(webhook_secrets.c.expires_at.is_(None), webhook_secrets.c.expires_at > now)
+
+
+def valid_secrets(conn: Connection, settings: Settings, *, project_id: str) -> list[bytes]:
+    """The project's secrets that still verify, newest first (empty if it has none yet)."""
+    fernet = _fernet(settings.resolved_secret_key)
+    rows = conn.execute(
+        select(webhook_secrets.c.secret_encrypted)
+        .where(webhook_secrets.c.project_id == project_id, _valid(utcnow()))
+        .order_by(webhook_secrets.c.id.desc())
+    ).scalars()
+    return [fernet.decrypt(token.encode()) for token in rows]
+
+
+def _insert_secret(conn: Connection, settings: Settings, project_id: str) -> bytes:
+    secret = secrets.token_bytes(SECRET_BYTES)
+    token = _fernet(settings.resolved_secret_key).encrypt(secret).decode()
+    conn.execute(
+        insert(webhook_secrets).values(
+            project_id=project_id, secret_encrypted=token, created_at=utcnow(), expires_at=None
+        )
+    )
+    return secret
+
+
+def ensure_secrets(conn: Connection, settings: Settings, *, project_id: str) -> list[bytes]:
+    """Like ``valid_secrets``, creating the project's first secret if needed (write transaction)."""
+    found = valid_secrets(conn, settings, project_id=project_id)
+    if found:
+        return found
+    # Lock the project so two first deliveries cannot both create a "first" secret.
+    conn.execute(select(projects.c.id).where(projects.c.id == project_id).with_for_update())
+    found = valid_secrets(conn, settings, project_id=project_id)
+    return found or [_insert_secret(conn, settings, project_id)]
+
+
+def current_secret(conn: Connection, settings: Settings, *, project_id: str) -> str:
+    """The secret receivers should use now, base64 (created on first use)."""
+    return base64.b64encode(ensure_secrets(conn, settings, project_id=project_id)[0]).decode()
+
+
+def rotate_secret(
+    conn: Connection, settings: Settings, *, project_id: str, overlap_seconds: int | None = None
+) -> str:
+    """Make a new current secret; older ones keep verifying for the overlap. Returns it, base64."""
+    overlap = (
+        settings.webhook_secret_overlap_seconds if overlap_seconds is None else overlap_seconds
+    )
+    now = utcnow()
+    conn.execute(select(projects.c.id).where(projects.c.id == project_id).with_for_update())
+    conn.execute(
+        delete(webhook_secrets).where(
+            webhook_secrets.c.project_id == project_id, webhook_secrets.c.expires_at <= now
+        )
+    )
+    expires = now + timedelta(seconds=overlap)
+    conn.execute(
+        update(webhook_secrets)
+        .where(
+            webhook_secrets.c.project_id == project_id,
+            or_(webhook_secrets.c.expires_at.is_(None), webhook_secrets.c.expires_at > expires),
+        )
+        .values(expires_at=expires)
+    )
+    return base64.b64encode(_insert_secret(conn, settings, project_id)).decode()
+
+
+def secret_expiries(conn: Connection, *, project_id: str) -> list[datetime | None]:
+    """When each valid secret stops verifying, newest first (None: the current one)."""
+    rows = conn.execute(
+        select(webhook_secrets.c.expires_at)
+        .where(webhook_secrets.c.project_id == project_id, _valid(utcnow()))
+        .order_by(webhook_secrets.c.id.desc())
+    ).scalars()
+    return [as_utc(value) if value else None for value in rows]
+
+
+def signature_headers(signing_secrets: list[bytes], envelope: dict[str, Any]) -> dict[str, str]:
+    """``X-Webhook-Signature`` by the newest secret, plus the older still-valid ones if any."""
+    headers = {SIGNATURE_HEADER: sign(signing_secrets[0], envelope)}
+    if len(signing_secrets) > 1:
+        headers[PREVIOUS_SIGNATURES_HEADER] = ",".join(
+            sign(secret, envelope) for secret in signing_secrets[1:]
+        )
+    return headers

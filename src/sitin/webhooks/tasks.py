@@ -1,0 +1,55 @@
+"""The webhooks package's task (``webhook.deliver``), listener and periodic sweep."""
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from sitin.context import AppContext
+from sitin.core.timefmt import utcnow
+from sitin.db.bot_events import add_listener
+from sitin.db.tables import webhook_delivery_attempts
+from sitin.webhooks.delivery import Deliverer
+from sitin.webhooks.dispatch import DELIVER_TASK, bind_queue, enqueue_all, on_bot_event
+from sitin.worker.periodic import PeriodicRunner
+
+log = logging.getLogger(__name__)
+
+SWEEP_EVERY = 15.0  # seconds
+SWEEP_GRACE = timedelta(seconds=60)  # a due attempt untouched this long lost its queued task
+SWEEP_BATCH = 500
+
+
+def register(ctx: AppContext) -> None:
+    """Register ``webhook.deliver`` on the context's queue and fire ``bot.state_change`` from
+    every recorded bot event."""
+    deliverer = Deliverer(ctx)
+    ctx.queue.register(DELIVER_TASK, deliverer.deliver)
+    bind_queue(ctx)
+    add_listener(on_bot_event)
+
+
+def register_periodic(ctx: AppContext, runner: PeriodicRunner) -> None:
+    runner.add("webhook.sweep", lambda: requeue_lost_deliveries(ctx), every=SWEEP_EVERY)
+
+
+def requeue_lost_deliveries(ctx: AppContext) -> int:
+    """Queue again the pending attempts whose task was lost (a crash between commit and enqueue,
+    a worker dying mid-delivery). Running a delivery twice is safe: the claim checks the row."""
+    attempts = webhook_delivery_attempts
+    with ctx.db.read() as conn:
+        ids = list(
+            conn.execute(
+                select(attempts.c.id)
+                .where(
+                    attempts.c.status == "pending",
+                    attempts.c.next_attempt_at <= utcnow() - SWEEP_GRACE,
+                )
+                .order_by(attempts.c.next_attempt_at)
+                .limit(SWEEP_BATCH)
+            ).scalars()
+        )
+    if ids:
+        log.info("re-queueing %d webhook deliveries whose task was lost", len(ids))
+        enqueue_all(ctx.queue, ids)
+    return len(ids)

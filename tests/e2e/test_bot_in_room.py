@@ -1,0 +1,130 @@
+"""A bot created through the API joins a local room with two aiortc participants, records,
+transcribes, captures participants and chat, obeys leave — end to end through the worker."""
+
+import asyncio
+import io
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from support.peers import TestParticipant
+from support.speech import flite_wav, read_pcm_48k
+
+ALICE_SAYS = "please schedule the project review for next tuesday"
+BOB_SAYS = "we need to finish the budget report before the end of the month"
+
+
+def decode(data: bytes) -> np.ndarray:
+    with av.open(io.BytesIO(data)) as container:
+        return np.concatenate(
+            [f.to_ndarray().reshape(-1) for f in container.decode(audio=0)]
+        ).astype(np.float32)
+
+
+def words(text: str) -> list[str]:
+    return "".join(c.lower() if c.isalnum() or c.isspace() else " " for c in text).split()
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    ref, hyp = words(reference), words(hypothesis)
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1] / len(ref)
+
+
+async def _meeting(live, tmp_path: Path) -> dict:
+    room = "standup"
+    alice = TestParticipant(live.base_url, room, "Alice")
+    bob = TestParticipant(live.base_url, room, "Bob")
+    await alice.join()
+    await bob.join()
+    bot = await asyncio.to_thread(
+        live.create_bot,
+        meeting_url=live.room_url(room),
+        recording_settings={"format": "mp3", "record_participant_speech_start_stop_events": True},
+    )
+    await asyncio.to_thread(live.wait_for_state, bot["id"], "joined_recording")
+    await asyncio.sleep(1.0)  # media flowing
+    alice_pcm = read_pcm_48k(flite_wav(tmp_path, "alice", ALICE_SAYS))
+    bob_pcm = read_pcm_48k(flite_wav(tmp_path, "bob", BOB_SAYS))
+    alice.say(alice_pcm)
+    await asyncio.sleep(len(alice_pcm) / 48000 + 1.0)
+    bob.say(bob_pcm)
+    await asyncio.sleep(len(bob_pcm) / 48000 + 1.0)
+    await alice.send_chat("agenda is in the doc")
+    response = await asyncio.to_thread(
+        live.http.post,
+        f"/api/v1/bots/{bot['id']}/send_chat_message",
+        json={"message": "Notetaker is recording"},
+    )
+    assert response.status_code == 200, response.text
+    await alice.wait_for(lambda: any(m["text"] == "Notetaker is recording" for m in alice.chat))
+
+    def transcript_ready():
+        utterances = live.http.get(f"/api/v1/bots/{bot['id']}/transcript").json()
+        return utterances if len(utterances) >= 2 else None
+
+    transcript = await asyncio.to_thread(live.wait_until, transcript_ready, 60, "transcript")
+    left = await asyncio.to_thread(live.http.post, f"/api/v1/bots/{bot['id']}/leave")
+    assert left.json()["state"] == "leaving"
+    final = await asyncio.to_thread(live.wait_for_state, bot["id"], "ended")
+    await alice.leave()
+    await bob.leave()
+    return {"bot": final, "alice": alice, "bob": bob, "transcript": transcript,
+            "spoken_s": (len(alice_pcm) + len(bob_pcm)) / 48000}
+
+
+@pytest.mark.slow
+def test_bot_joins_records_transcribes_and_leaves(live, tmp_path):
+    started = time.time()
+    result = asyncio.run(_meeting(live, tmp_path))
+    bot, alice, bob = result["bot"], result["alice"], result["bob"]
+    bot_id = bot["id"]
+
+    assert [e["type"] for e in bot["events"]] == [
+        "join_requested",
+        "joined_meeting",
+        "recording_permission_granted",
+        "leave_requested",
+        "left_meeting",
+        "post_processing_completed",
+    ]
+    assert bot["events"][3]["sub_type"] == "user_requested"
+    assert bot["recording_state"] == "complete"
+    assert bot["transcription_state"] == "complete"
+
+    people = live.http.get(f"/api/v1/bots/{bot_id}/participants").json()["results"]
+    by_name = {p["name"]: p for p in people}
+    assert set(by_name) == {"Alice", "Bob"}
+    assert by_name["Alice"]["uuid"] == alice.uuid and by_name["Alice"]["is_host"] is True
+    assert by_name["Bob"]["uuid"] == bob.uuid and by_name["Bob"]["is_host"] is False
+
+    events = live.http.get(f"/api/v1/bots/{bot_id}/participant_events").json()["results"]
+    joins = [e for e in events if e["event_type"] == "join"]
+    assert {e["participant_name"] for e in joins} == {"Alice", "Bob"}
+    for event in joins:
+        assert started * 1000 - 60_000 < event["timestamp_ms"] < time.time() * 1000
+    speaking = {e["participant_name"] for e in events if e["event_type"] == "speech_start"}
+    assert speaking == {"Alice", "Bob"}
+
+    chat = live.http.get(f"/api/v1/bots/{bot_id}/chat_messages").json()["results"]
+    assert [(m["sender_name"], m["text"]) for m in chat] == [("Alice", "agenda is in the doc")]
+    assert chat[0]["sender_uuid"] == alice.uuid
+
+    transcript = live.http.get(f"/api/v1/bots/{bot_id}/transcript").json()
+    assert [u["speaker_name"] for u in transcript] == ["Alice", "Bob"]
+    assert wer(ALICE_SAYS, transcript[0]["transcription"]["transcript"]) <= 0.3
+    assert wer(BOB_SAYS, transcript[1]["transcription"]["transcript"]) <= 0.3
+    assert transcript[0]["timestamp_ms"] < transcript[1]["timestamp_ms"]
+
+    recording = live.http.get(f"/api/v1/bots/{bot_id}/recording").json()
+    audio = decode(live.download(recording["url"]))
+    duration = len(audio) / 48000
+    assert duration >= result["spoken_s"]
+    assert np.sqrt(np.mean(audio**2)) > 0.001  # people spoke: not silence

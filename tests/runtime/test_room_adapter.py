@@ -1,0 +1,192 @@
+"""RoomAdapter in a real room: a uvicorn room server, two aiortc participants and the bot."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi import FastAPI
+
+from sitin.rooms.routes import room_registry, router
+from sitin.runtime.adapters.base import (
+    MEETING_NOT_FOUND,
+    UNABLE_TO_CONNECT,
+    AudioFrame,
+    ChatReceived,
+    CouldNotJoin,
+    MeetingEnded,
+    MeetingEvent,
+    ParticipantJoined,
+    ParticipantLeft,
+    SpeechStart,
+    SpeechStop,
+)
+from sitin.runtime.adapters.room import RoomAdapter
+from sitin.runtime.pipeline.recorder import Recorder
+from support.peers import TestParticipant
+from support.servers import serve
+from support.speech import flite_wav, read_pcm_48k, rms_dbfs
+
+PROMPT_S = 5.0  # "promptly": far below the ~30 s ICE consent timeout
+
+
+@pytest.fixture(scope="module")
+def app() -> FastAPI:
+    app = FastAPI()
+    app.include_router(router)
+    return app
+
+
+@pytest.fixture(scope="module")
+def base_url(app: FastAPI) -> Iterator[str]:
+    with serve(app) as url:
+        yield url
+
+
+class Events:
+    """The bot's event sink: keeps everything and lets the test wait for what it expects."""
+
+    def __init__(self, recorder: Recorder | None = None) -> None:
+        self.all: list[MeetingEvent] = []
+        self.recorder = recorder
+
+    def __call__(self, event: MeetingEvent) -> None:
+        self.all.append(event)
+        if self.recorder is not None and isinstance(event, AudioFrame):
+            self.recorder.push(event)
+
+    def of(self, kind: type, uuid: str | None = None) -> list:
+        return [e for e in self.all if isinstance(e, kind) and (uuid is None or e.uuid == uuid)]
+
+    async def wait_for(self, condition: Callable[[], object], timeout_s: float = PROMPT_S) -> None:
+        async with asyncio.timeout(timeout_s):
+            while not condition():
+                await asyncio.sleep(0.02)
+
+    def audio_between(self, uuid: str, start_s: float, end_s: float) -> np.ndarray:
+        frames = [
+            f.pcm
+            for f in self.of(AudioFrame, uuid)
+            if start_s * 1000 <= f.timestamp_ms < end_s * 1000
+        ]
+        assert frames, f"no audio from {uuid} between {start_s} and {end_s}"
+        return np.concatenate(frames)
+
+
+def test_bot_sees_people_chat_and_each_speakers_audio(
+    app: FastAPI, base_url: str, tmp_path: Path
+) -> None:
+    alice_pcm = read_pcm_48k(flite_wav(tmp_path, "alice", "Hello, this is Alice with the budget."))
+    bob_pcm = read_pcm_48k(flite_wav(tmp_path, "bob", "Bob here, the review is on Tuesday."))
+    recorder = Recorder(tmp_path / "meeting.webm", "webm", latency_ms=500)
+    events = Events(recorder)
+
+    async def scenario() -> None:
+        alice = TestParticipant(base_url, "standup", "Alice")
+        await alice.join()
+        bot = RoomAdapter(f"{base_url}/rooms/standup", "Notetaker", events)
+        await bot.join()  # the bot joins after Alice (it calls her) and before Bob (he calls it)
+        bob = TestParticipant(base_url, "standup", "Bob")
+        await bob.join()
+
+        # Participants, uuids and host.
+        await events.wait_for(lambda: len(events.of(ParticipantJoined)) == 2)
+        joined = {e.name: e for e in events.of(ParticipantJoined)}
+        assert joined["Alice"].uuid == alice.uuid and joined["Alice"].is_host
+        assert joined["Bob"].uuid == bob.uuid and not joined["Bob"].is_host
+        assert bot.uuid not in (alice.uuid, bob.uuid)
+        assert {p.uuid for p in bot.participants} == {alice.uuid, bob.uuid}
+        assert any(p["uuid"] == bot.uuid and p["role"] == "bot" for p in alice.joined)
+
+        # Each participant's audio arrives separately, loud where they spoke, silent elsewhere.
+        await events.wait_for(
+            lambda: events.of(AudioFrame, alice.uuid) and events.of(AudioFrame, bob.uuid)
+        )
+        alice_from = alice.say(alice_pcm)
+        alice_to = alice_from + len(alice_pcm) / 48_000
+        await asyncio.sleep(alice_to - time.time() + 0.7)
+        bob_from = bob.say(bob_pcm)
+        bob_to = bob_from + len(bob_pcm) / 48_000
+        await asyncio.sleep(bob_to - time.time() + 0.7)
+        recorder.pause()
+        await asyncio.sleep(0.5)
+        recorder.resume()
+
+        assert rms_dbfs(events.audio_between(alice.uuid, alice_from + 0.2, alice_to - 0.2)) > -35
+        assert rms_dbfs(events.audio_between(bob.uuid, alice_from + 0.2, alice_to - 0.2)) < -60
+        assert rms_dbfs(events.audio_between(bob.uuid, bob_from + 0.2, bob_to - 0.2)) > -35
+        assert rms_dbfs(events.audio_between(alice.uuid, bob_from + 0.2, bob_to - 0.2)) < -60
+        assert all(len(f.pcm) == 960 and f.pcm.dtype == np.int16 for f in events.of(AudioFrame))
+
+        # Speaking on/off per participant, at the right moments.
+        alice_start, bob_start = (
+            events.of(SpeechStart, alice.uuid),
+            events.of(SpeechStart, bob.uuid),
+        )
+        assert len(alice_start) >= 1 and len(bob_start) >= 1
+        assert alice_from - 0.1 <= alice_start[0].timestamp_ms / 1000 <= alice_from + 1.0
+        assert bob_from - 0.1 <= bob_start[0].timestamp_ms / 1000 <= bob_from + 1.0
+        alice_stops = events.of(SpeechStop, alice.uuid)
+        assert alice_stops and alice_stops[-1].timestamp_ms / 1000 <= bob_from
+
+        # Chat both ways, to everyone and privately.
+        await bob.send_chat("Can everyone hear me?")
+        await alice.send_chat("Please note the budget", to=bot.uuid)
+        await events.wait_for(lambda: len(events.of(ChatReceived)) == 2)
+        chats = {e.uuid: e for e in events.of(ChatReceived)}
+        assert chats[bob.uuid].text == "Can everyone hear me?"
+        assert chats[bob.uuid].to == "everyone"
+        assert chats[bob.uuid].timestamp_ms == pytest.approx(time.time() * 1000, abs=5_000)
+        assert chats[alice.uuid].to == "only_bot"
+        await bot.send_chat("Recording has started")
+        await bot.send_chat("Only for Bob", to_uuid=bob.uuid)
+        await bob.wait_for(lambda: len(bob.chat) == 3)
+        from_bot = [m for m in bob.chat if m["from"] == bot.uuid]
+        assert [m["text"] for m in from_bot] == ["Recording has started", "Only for Bob"]
+        assert from_bot[0]["from_name"] == "Notetaker"
+        await alice.wait_for(lambda: any(m["from"] == bot.uuid for m in alice.chat))
+        assert [m["text"] for m in alice.chat if m["from"] == bot.uuid] == ["Recording has started"]
+
+        # Leaving: Bob says bye; Alice's connection just drops (no bye). Both are seen promptly.
+        await bob.leave()
+        await events.wait_for(lambda: events.of(ParticipantLeft, bob.uuid))
+        assert not events.of(MeetingEnded)
+        await alice.leave(say_bye=False)
+        await events.wait_for(lambda: events.of(ParticipantLeft, alice.uuid))
+        await events.wait_for(lambda: events.of(MeetingEnded))
+        assert [e.reason for e in events.of(MeetingEnded)] == ["room_empty"]
+
+        await bot.leave()
+        assert room_registry(app).rooms.get("standup") is None
+        return alice_from
+
+    alice_from = asyncio.run(scenario())
+    closed_at = time.time() * 1000
+    duration = recorder.close(end_ms=closed_at)
+
+    # The recording: everything from its start to close, less the 0.5 s pause, mixed.
+    expected_s = (closed_at - recorder.start_ms) / 1000
+    assert expected_s - 0.6 < duration < expected_s - 0.4
+    mix = read_pcm_48k(tmp_path / "meeting.webm")
+    assert len(mix) / 48_000 == pytest.approx(duration, abs=0.06)
+    alice_at = round((alice_from - recorder.start_ms / 1000 + 0.2) * 48_000)
+    assert rms_dbfs(mix[alice_at : alice_at + 48_000]) > -40
+
+
+def test_join_fails_with_a_reason(base_url: str) -> None:
+    async def scenario() -> None:
+        with pytest.raises(CouldNotJoin) as not_found:
+            await RoomAdapter(f"{base_url}/rooms/bad%20name", "Bot", lambda e: None).join()
+        assert not_found.value.reason == MEETING_NOT_FOUND
+        with pytest.raises(CouldNotJoin) as wrong_path:
+            await RoomAdapter(f"{base_url}/meetings/x", "Bot", lambda e: None).join()
+        assert wrong_path.value.reason == MEETING_NOT_FOUND
+        with pytest.raises(CouldNotJoin) as refused:
+            await RoomAdapter("http://127.0.0.1:9/rooms/x", "Bot", lambda e: None).join()
+        assert refused.value.reason == UNABLE_TO_CONNECT
+
+    asyncio.run(scenario())

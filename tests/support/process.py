@@ -1,0 +1,86 @@
+"""Run ``sitin serve`` as a real subprocess: a free 127.0.0.1 port, an environment of its own,
+wait for /health, stop it (SIGTERM) or see it die (the fault hook SIGKILLs it)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+SITIN = Path(sys.executable).with_name("sitin")
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (the kernel's choice for an ephemeral bind)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ServerProcess:
+    process: subprocess.Popen
+    url: str
+    log_path: Path
+
+    def client(self, **kwargs) -> httpx.Client:
+        return httpx.Client(base_url=self.url, **kwargs)
+
+    def wait_for_exit(self, timeout_s: float = 30.0) -> int:
+        return self.process.wait(timeout=timeout_s)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_server(env: dict[str, str], log_path: Path, start_timeout_s: float = 60.0) -> ServerProcess:
+    """Start ``sitin serve`` with ``env`` (SITIN_* settings) on top of the current environment."""
+    port = free_port()
+    full_env = {**os.environ, **env, "SITIN_HOST": "127.0.0.1", "SITIN_PORT": str(port)}
+    log = log_path.open("ab")
+    process = subprocess.Popen(
+        [str(SITIN), "serve"], env=full_env, stdout=log, stderr=subprocess.STDOUT
+    )
+    log.close()
+    server = ServerProcess(process, f"http://127.0.0.1:{port}", log_path)
+    deadline = time.monotonic() + start_timeout_s
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"sitin serve exited with {process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.url}/health", timeout=1.0).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(f"sitin serve did not become healthy:\n{server.log()}")
+        time.sleep(0.05)
+
+
+@contextmanager
+def running_server(env: dict[str, str], log_path: Path) -> Iterator[ServerProcess]:
+    """A started server that is stopped when the block ends, whatever happened inside."""
+    server = start_server(env, log_path)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,84 @@
+import pytest
+
+from sitin.transcription.settings import (
+    DeepgramSettings,
+    OfflineSettings,
+    OpenAISettings,
+    parse_transcription_settings,
+    validate_transcription_settings,
+)
+
+
+def test_nothing_given_means_offline():
+    assert validate_transcription_settings(None) == {"offline": {}}
+    assert validate_transcription_settings({}) == {"offline": {}}
+    assert parse_transcription_settings({}) == ("offline", OfflineSettings())
+
+
+def test_deepgram_gets_multi_language_by_default_like_attendee():
+    assert validate_transcription_settings({"deepgram": {}}) == {"deepgram": {"language": "multi"}}
+    stored = validate_transcription_settings({"deepgram": {"detect_language": True}})
+    assert stored == {"deepgram": {"detect_language": True}}
+
+
+def test_validation_returns_a_copy():
+    given = {"deepgram": {"model": "nova-2"}}
+    validate_transcription_settings(given)
+    assert given == {"deepgram": {"model": "nova-2"}}
+
+
+def test_deepgram_wins_over_openai_over_offline():
+    name, settings = parse_transcription_settings(
+        {"offline": {}, "openai": {"model": "whisper-1"}, "deepgram": {"model": "nova-2"}}
+    )
+    assert name == "deepgram" and isinstance(settings, DeepgramSettings)
+    name, settings = parse_transcription_settings({"offline": {}, "openai": {"model": "m"}})
+    assert name == "openai" and isinstance(settings, OpenAISettings)
+
+
+def test_parsed_values():
+    _, openai = parse_transcription_settings(
+        {
+            "openai": {
+                "model": "whisper-1",
+                "base_url": "http://127.0.0.1:9000/v1/",
+                "language": "de",
+            }
+        }
+    )
+    assert openai == OpenAISettings(
+        model="whisper-1", base_url="http://127.0.0.1:9000/v1", language="de"
+    )
+    _, deepgram = parse_transcription_settings(
+        {"deepgram": {"use_eu_server": True, "keywords": ["sitin"], "replace": ["kpi:KPI"]}}
+    )
+    assert deepgram.base_url == "https://api.eu.deepgram.com"
+    assert (deepgram.model, deepgram.language) == ("nova-3", "multi")
+    assert (deepgram.keywords, deepgram.replace) == (("sitin",), ("kpi:KPI",))
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ([], "transcription_settings must be an object"),
+        ({"gladia": {}}, "transcription_settings.gladia: unsupported transcription provider"),
+        ({"openai": {}}, "transcription_settings.openai.model is required"),
+        ({"openai": {"model": ""}}, "transcription_settings.openai.model must be a non-empty"),
+        ({"openai": {"model": "m", "temperature": 0}}, "transcription_settings.openai.temperature"),
+        ({"openai": {"model": "m", "base_url": "ftp://x"}}, "openai.base_url must be an http(s)"),
+        ({"openai": {"model": "m", "response_format": "srt"}}, "openai.response_format"),
+        ({"offline": {"model_dir": "/etc"}}, "transcription_settings.offline.model_dir"),
+        ({"offline": "yes"}, "transcription_settings.offline must be an object"),
+        ({"deepgram": {"callback": "https://x"}}, "deepgram.callback is not supported"),
+        ({"deepgram": {"detect_language": "yes"}}, "deepgram.detect_language must be true or"),
+        ({"deepgram": {"detect_language": True, "language": "en"}}, "deepgram.detect_language"),
+        ({"deepgram": {"redact": ["emails"]}}, "deepgram.redact: 'emails' is not one of"),
+        ({"deepgram": {"keyterms": "sitin"}}, "deepgram.keyterms must be a list"),
+        ({"deepgram": {"replace": ["no-colon"]}}, "deepgram.replace items"),
+        ({"deepgram": {}, "offline": {"bogus": 1}}, "transcription_settings.offline.bogus"),
+    ],
+)
+def test_bad_settings_are_rejected_naming_the_key(settings, message):
+    with pytest.raises(ValueError) as caught:
+        validate_transcription_settings(settings)
+    assert message in str(caught.value)

@@ -1,0 +1,55 @@
+"""Webhook test fixtures: a context that may deliver to 127.0.0.1 over http, with a short timeout
+and short retry delays, a running worker, and a signature-verifying receiver."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sitin.config import Settings
+from sitin.context import AppContext, build_context
+from sitin.webhooks import signing
+from sitin.worker.process import Worker
+from webhooks.helpers import TIMEOUT_S
+from webhooks.receiver import Receiver, run_receiver
+
+
+def webhook_settings(tmp_path: Path, database_url: str, **overrides) -> Settings:
+    values = {
+        "data_dir": tmp_path / "data",
+        "database_url": database_url,
+        "secret_key": "test-secret",
+        "allow_insecure_webhooks": True,  # the receiver is http://127.0.0.1
+        "webhook_timeout_seconds": TIMEOUT_S,
+        "webhook_retry_base_delay": 0.05,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+@pytest.fixture
+def ctx(tmp_path: Path, database_url: str) -> Iterator[AppContext]:
+    """Overrides the suite's ``ctx`` (so ``client``, ``project`` and ``new_bot`` use it). Bots
+    are not launched: each test moves its bots through ``record_event`` as the runtime would."""
+    context = build_context(webhook_settings(tmp_path, database_url), migrate=False)
+    context.launch_bot = lambda bot_id: None
+    yield context
+    context.db.dispose()
+
+
+@pytest.fixture
+def worker(ctx: AppContext) -> Iterator[Worker]:
+    running = Worker(ctx, threads=4, periodic=False)
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def receiver(ctx: AppContext, project) -> Iterator[Receiver]:
+    """A receiver that knows the project's current secret (as a customer configured it)."""
+    with ctx.db.write() as tx:
+        secret = signing.current_secret(tx.conn, ctx.settings, project_id=project.id)
+    with run_receiver() as running:
+        running.secrets.append(secret)
+        yield running
