@@ -54,14 +54,41 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, no_worker: 
     ctx = _context(data_dir, **overrides)
     _first_start(ctx)
     settings = ctx.settings
+    worker = None
+    if settings.run_worker:
+        from sitin.worker.process import Worker
+
+        worker = Worker(ctx, periodic=settings.run_periodic)
+        worker.start()
     click.echo(f"sitin listening on http://{settings.host}:{settings.port}  (docs: /api/docs)")
-    uvicorn.run(
-        create_app(ctx),
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        access_log=False,
-    )
+    try:
+        uvicorn.run(
+            create_app(ctx),
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            access_log=False,
+        )
+    finally:
+        if worker is not None:
+            worker.stop()
+
+
+@main.command()
+@data_dir_option
+@click.option("--threads", type=int, default=8, show_default=True, help="Task threads.")
+@click.option(
+    "--no-periodic",
+    is_flag=True,
+    help="Do not run periodic jobs (exactly one worker in a deployment should run them).",
+)
+def worker(data_dir: Path | None, threads: int, no_periodic: bool) -> None:
+    """Run a worker: bots, webhook deliveries and (unless --no-periodic) periodic jobs."""
+    from sitin.worker.process import Worker
+
+    ctx = _context(data_dir)
+    click.echo(f"sitin worker started ({threads} threads)")
+    Worker(ctx, threads=threads, periodic=not no_periodic).run_forever()
 
 
 def _first_start(ctx: AppContext) -> None:

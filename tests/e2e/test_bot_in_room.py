@@ -76,8 +76,13 @@ async def _meeting(live, tmp_path: Path) -> dict:
     final = await asyncio.to_thread(live.wait_for_state, bot["id"], "ended")
     await alice.leave()
     await bob.leave()
-    return {"bot": final, "alice": alice, "bob": bob, "transcript": transcript,
-            "spoken_s": (len(alice_pcm) + len(bob_pcm)) / 48000}
+    return {
+        "bot": final,
+        "alice": alice,
+        "bob": bob,
+        "transcript": transcript,
+        "spoken_s": (len(alice_pcm) + len(bob_pcm)) / 48000,
+    }
 
 
 @pytest.mark.slow

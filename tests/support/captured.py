@@ -55,7 +55,10 @@ def capture_meeting(
                 tx, bot_id=bot_id, participant_id=person, event_type="join", timestamp_ms=1000 + i
             )
             capture.add_chat_message(
-                tx, bot_id=bot_id, participant_id=person, text=f"secret plan {i}",
+                tx,
+                bot_id=bot_id,
+                participant_id=person,
+                text=f"secret plan {i}",
                 timestamp_ms=2000 + i,
             )
         for i in range(utterances):
@@ -80,12 +83,21 @@ def capture_meeting(
     if blobs:
         with ctx.db.write() as tx:
             capture.add_audio_segment(
-                tx, bot_id=bot_id, participant_id=people[0], blob_key=f"{prefix}audio/segment-0.pcm",
-                blob_size=blob_size, sample_rate=16000, timestamp_ms=3000, duration_ms=900,
+                tx,
+                bot_id=bot_id,
+                participant_id=people[0],
+                blob_key=f"{prefix}audio/segment-0.pcm",
+                blob_size=blob_size,
+                sample_rate=16000,
+                timestamp_ms=3000,
+                duration_ms=900,
             )
             total += ctx.blobs.put_bytes(f"{prefix}recording.mp3", b"ID3" + b"r" * 100)
             capture.set_recording_file(
-                tx, bot_id=bot_id, blob_key=f"{prefix}recording.mp3", blob_size=103,
+                tx,
+                bot_id=bot_id,
+                blob_key=f"{prefix}recording.mp3",
+                blob_size=103,
                 first_buffer_timestamp_ms=1000,
             )
     if project_id is not None:
@@ -98,9 +110,13 @@ def _webhook_attempts(ctx: AppContext, bot_id: str, project_id: str) -> None:
     with ctx.db.write() as tx:
         tx.conn.execute(
             insert(webhook_subscriptions).values(
-                id="webhook_test0000000000", project_id=project_id, bot_id=bot_id,
-                url="https://example.invalid/hook", triggers=["transcript.update"],
-                is_active=True, created_at=utcnow(),
+                id="webhook_test0000000000",
+                project_id=project_id,
+                bot_id=bot_id,
+                url="https://example.invalid/hook",
+                triggers=["transcript.update"],
+                is_active=True,
+                created_at=utcnow(),
             )
         )
         for key, trigger, data in (
@@ -113,9 +129,13 @@ def _webhook_attempts(ctx: AppContext, bot_id: str, project_id: str) -> None:
         ):
             tx.conn.execute(
                 insert(webhook_delivery_attempts).values(
-                    id=key, subscription_id="webhook_test0000000000", bot_id=bot_id,
-                    trigger=trigger, payload={"bot_id": bot_id, "trigger": trigger, "data": data},
-                    status="success", attempt_count=1,
+                    id=key,
+                    subscription_id="webhook_test0000000000",
+                    bot_id=bot_id,
+                    trigger=trigger,
+                    payload={"bot_id": bot_id, "trigger": trigger, "data": data},
+                    status="success",
+                    attempt_count=1,
                     attempts=[{"status_code": 200, "response_excerpt": "echo: secret"}],
                     created_at=utcnow(),
                 )

@@ -37,7 +37,7 @@ from sitin.db.tables import (
     webhook_delivery_attempts,
 )
 from sitin.faults import checkpoint
-from sitin.storage import StorageError
+from sitin.storage import BlobInfo, StorageError
 
 DELETABLE_STATES = (BotState.ENDED, BotState.FATAL_ERROR)
 RETRY_AFTER_SECONDS = 30
@@ -82,8 +82,8 @@ class StoragePending(RuntimeError):
 @dataclass
 class Receipt:
     deleted: dict[str, int] = field(default_factory=dict)
-    blobs: int = 0
-    blob_bytes: int = 0
+    blobs: int | None = None  # None: the store was unreachable when the bot was fenced
+    blob_bytes: int | None = None
 
     def as_metadata(self) -> dict[str, Any]:
         return {"deleted": self.deleted, "blobs": self.blobs, "blob_bytes": self.blob_bytes}
@@ -114,7 +114,7 @@ def delete_bot_data(
     """Delete everything the bot captured. Returns True if this call fenced the bot (False when it
     was already data_deleted). Raises BotNotFound, RuleError (wrong state) or StoragePending."""
     prefix = blob_prefix(bot_id)
-    blobs_before = list(ctx.blobs.list(prefix))
+    blobs_before = _measure_blobs(ctx, prefix)
     fenced = False
     with ctx.db.write() as tx:
         state = bots.lock_state(tx.conn, bot_id=bot_id)
@@ -123,13 +123,25 @@ def delete_bot_data(
         if state != BotState.DATA_DELETED:
             if state not in DELETABLE_STATES:
                 raise RuleError(not_deletable_message(state.value))
-            receipt = Receipt(blobs=len(blobs_before), blob_bytes=sum(b.size for b in blobs_before))
+            receipt = Receipt()
+            if blobs_before is not None:
+                receipt.blobs = len(blobs_before)
+                receipt.blob_bytes = sum(b.size for b in blobs_before)
             _fence(tx, bot_id, prefix, receipt, sub_type)
             fenced = True
             checkpoint("deletion.before_commit")
     checkpoint("deletion.after_commit")
     finish_storage(ctx, bot_id=bot_id, prefix=prefix)
     return fenced
+
+
+def _measure_blobs(ctx: AppContext, prefix: str) -> list[BlobInfo] | None:
+    """What the store holds for the receipt; None when the store is down (fence anyway: the
+    blobs are removed later through the journal, and the receipt leaves their size unknown)."""
+    try:
+        return list(ctx.blobs.list(prefix))
+    except StorageError:
+        return None
 
 
 def _belongs(conn: Connection, bot_id: str, project_id: str) -> bool:

@@ -1,5 +1,7 @@
 """Blobs in an S3 bucket (AWS or any S3-compatible server) through boto3."""
 
+from __future__ import annotations  # the ``list`` method would shadow ``list[...]`` annotations
+
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
