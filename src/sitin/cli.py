@@ -209,6 +209,70 @@ def keys_revoke(key_id: str, data_dir: Path | None) -> None:
     click.echo(f"revoked {key_id}")
 
 
+@main.group("credentials")
+def credentials_group() -> None:
+    """Transcription provider API keys of a project (stored encrypted)."""
+
+
+@credentials_group.command("set")
+@click.option("--project", "project_name", required=True)
+@click.argument("provider", type=click.Choice(["openai", "deepgram"]))
+@data_dir_option
+def credentials_set(project_name: str, provider: str, data_dir: Path | None) -> None:
+    """Store PROVIDER's API key, read from standard input (never from the command line)."""
+    from sitin.db import credentials
+
+    api_key = click.prompt(f"{provider} API key", hide_input=True).strip()
+    if not api_key:
+        raise click.ClickException("the API key is empty")
+    ctx = _context(data_dir)
+    with ctx.db.write() as tx:
+        project = projects.get_by_name(tx.conn, name=project_name)
+        if project is None:
+            raise click.ClickException(f"no project named {project_name!r}")
+        credentials.set_key(
+            tx.conn,
+            server_key=ctx.settings.resolved_secret_key,
+            project_id=project["id"],
+            provider=provider,
+            api_key=api_key,
+        )
+    click.echo(f"stored the {provider} key for project {project_name}")
+
+
+@credentials_group.command("list")
+@click.option("--project", "project_name", required=True)
+@data_dir_option
+def credentials_list(project_name: str, data_dir: Path | None) -> None:
+    """Providers that have a key (the keys themselves are never shown)."""
+    from sitin.db import credentials
+
+    ctx = _context(data_dir)
+    with ctx.db.read() as conn:
+        project = projects.get_by_name(conn, name=project_name)
+        if project is None:
+            raise click.ClickException(f"no project named {project_name!r}")
+        for provider in credentials.providers_with_keys(conn, project_id=project["id"]):
+            click.echo(provider)
+
+
+@credentials_group.command("remove")
+@click.option("--project", "project_name", required=True)
+@click.argument("provider")
+@data_dir_option
+def credentials_remove(project_name: str, provider: str, data_dir: Path | None) -> None:
+    from sitin.db import credentials
+
+    ctx = _context(data_dir)
+    with ctx.db.write() as tx:
+        project = projects.get_by_name(tx.conn, name=project_name)
+        if project is None:
+            raise click.ClickException(f"no project named {project_name!r}")
+        if not credentials.remove_key(tx.conn, project_id=project["id"], provider=provider):
+            raise click.ClickException(f"project {project_name} has no {provider} key")
+    click.echo(f"removed the {provider} key of project {project_name}")
+
+
 @main.group("deletion")
 def deletion_group() -> None:
     """Prove deletions."""

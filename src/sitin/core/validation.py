@@ -51,6 +51,7 @@ AUTOMATIC_LEAVE_DEFAULTS: dict[str, Any] = {
     "bot_keywords": None,
 }
 TRANSCRIPTION_PROVIDERS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "none": {},  # record only: no transcript
     "offline": {"model_dir": str, "language": str},
     "openai": {"model": str, "base_url": str, "language": str, "prompt": str},
     "deepgram": {

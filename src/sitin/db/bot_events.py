@@ -108,6 +108,11 @@ def record_event(
     return recorded
 
 
+def _transcribes(conn: Connection, bot_id: str) -> bool:
+    settings = conn.execute(select(bots.c.settings).where(bots.c.id == bot_id)).scalar_one()
+    return "none" not in ((settings or {}).get("transcription_settings") or {})
+
+
 def _state_before_breakout(conn: Connection, bot_id: str) -> BotState | None:
     began = (
         EventType.BEGAN_JOINING_BREAKOUT_ROOM.value,
@@ -166,6 +171,6 @@ def _apply_recording_effects(
         values = {"state": state.value, "updated_at": now}
         if state == RecordingState.IN_PROGRESS and rec.state == RecordingState.NOT_STARTED:
             values["started_at"] = now
-            if rec.transcription_state == "not_started":
+            if rec.transcription_state == "not_started" and _transcribes(conn, bot_id):
                 values["transcription_state"] = "in_progress"
         conn.execute(update(recordings).where(recordings.c.id == rec.id).values(**values))

@@ -17,7 +17,7 @@ from typing import Any
 from sitin.context import AppContext
 from sitin.core.states import TERMINAL, BotState, EventSubType, EventType
 from sitin.core.timefmt import as_utc, utcnow
-from sitin.db import bots, capture
+from sitin.db import bots, capture, credentials
 from sitin.db.capture import DataDeleted
 from sitin.runtime import botstate
 from sitin.runtime.adapters.base import (
@@ -37,7 +37,12 @@ from sitin.runtime.capture_writer import CaptureWriter
 from sitin.runtime.pipeline.recorder import Recorder, open_recorder
 from sitin.runtime.pipeline.speech import SpeakerSegmenters
 from sitin.runtime.pipeline.transcriber import SegmentTranscriber
-from sitin.transcription.base import TranscriptionFailed
+from sitin.transcription.base import (
+    SpeechSegment,
+    Transcription,
+    TranscriptionFailed,
+    TranscriptionProvider,
+)
 from sitin.transcription.factory import build_provider
 
 log = logging.getLogger(__name__)
@@ -64,8 +69,15 @@ def room_adapter(
     return RoomAdapter(meeting_url, bot_name, sink)
 
 
-class _Leave(Exception):
-    """Internal: the meeting loop is over for ``reason``."""
+class UnavailableProvider(TranscriptionProvider):
+    """Stands in when the bot's provider cannot be built (e.g. no API key): each segment fails
+    with the reason, so the failure is visible per utterance and in the final state."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    async def transcribe(self, segment: SpeechSegment) -> Transcription:
+        raise TranscriptionFailed(self.reason, retryable=False)
 
 
 class BotRunner:
@@ -103,6 +115,7 @@ class BotRunner:
             log.info("bot %s is %s; nothing to run", self.bot_id, state.value)
             return
         self._settings = bot["settings"]
+        self._project_id = bot["project_id"]
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
             await self._meeting(bot)
@@ -193,16 +206,30 @@ class BotRunner:
             self._settings["automatic_leave_settings"], joined_at=time.monotonic()
         )
         self._autoleave.humans_present(len(self._humans), time.monotonic())
-        try:
-            provider = build_provider(self._settings.get("transcription_settings"), {})
-        except TranscriptionFailed as exc:
-            log.warning("bot %s: transcription unavailable: %s", self.bot_id, exc.reason)
-            provider = None
+        provider: TranscriptionProvider | None = None
+        transcription = self._settings.get("transcription_settings") or {}
+        if "none" not in transcription:
+            try:
+                provider = build_provider(transcription, await self._credentials())
+            except TranscriptionFailed as exc:
+                # every utterance is kept, marked failed with the reason, and counted at the end
+                provider = UnavailableProvider(exc.reason)
         if provider is not None:
             self._transcriber = SegmentTranscriber(
                 provider, self._on_transcribed, work_dir=self._work_dir / "backlog"
             )
             self._transcriber.start()
+
+    async def _credentials(self) -> dict[str, str]:
+        def load() -> dict[str, str]:
+            with self.ctx.db.read() as conn:
+                return credentials.keys_for(
+                    conn,
+                    server_key=self.ctx.settings.resolved_secret_key,
+                    project_id=self._project_id,
+                )
+
+        return await asyncio.to_thread(load)
 
     async def _meeting_loop(self) -> None:
         last_speech_flush = time.monotonic()

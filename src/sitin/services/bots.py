@@ -1,6 +1,7 @@
 """Bot operations behind the API: each one validates, runs one transaction, and queues follow-up
 work (launching, commands to the running bot) only after the commit."""
 
+import os
 import time
 from typing import Any
 
@@ -17,10 +18,11 @@ from sitin.core.validation import (
     validate_create_bot,
     validate_patch_bot,
 )
-from sitin.db import bots, capture, meeting_data
+from sitin.db import bots, capture, credentials, meeting_data
 from sitin.db.bot_events import record_event
 from sitin.db.engine import Tx
 from sitin.db.tables import bot_commands, webhook_subscriptions
+from sitin.transcription.factory import API_KEY_ENV
 
 
 class BotNotFound(LookupError):
@@ -53,6 +55,7 @@ def create_bot(ctx: AppContext, *, project_id: str, body: Any) -> str:
         body, now=utcnow(), allow_insecure_webhooks=ctx.settings.allow_insecure_webhooks
     )
     scheduled = spec.join_at is not None
+    _require_provider_key(ctx, project_id, spec.settings["transcription_settings"])
     try:
         with ctx.db.write() as tx:
             bot_id = bots.insert_bot(
@@ -90,6 +93,21 @@ def create_bot(ctx: AppContext, *, project_id: str, body: Any) -> str:
             raise RuleError(DEDUP_IN_USE) from None
         raise
     return bot_id
+
+
+def _require_provider_key(ctx: AppContext, project_id: str, transcription: dict[str, Any]) -> None:
+    """Refuse a cloud provider without an API key now, rather than fail every utterance later."""
+    provider = next(iter(transcription))
+    if provider not in API_KEY_ENV or os.environ.get(API_KEY_ENV[provider]):
+        return
+    with ctx.db.read() as conn:
+        if provider in credentials.providers_with_keys(conn, project_id=project_id):
+            return
+    raise RuleError(
+        f"Transcription provider {provider} needs an API key: store one with "
+        f"`sitin credentials set --project <project> {provider}` or set {API_KEY_ENV[provider]} "
+        "on the server."
+    )
 
 
 def patch_bot(ctx: AppContext, *, project_id: str, bot_id: str, body: Any) -> None:
