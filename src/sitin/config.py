@@ -27,6 +27,7 @@ class Settings(BaseSettings):
 
     database_url: str | None = None  # default: sqlite file in data_dir
     queue_url: str | None = None  # default: huey SQLite file in data_dir; redis://… to scale out
+    queue_name: str = "sitin"  # deployments sharing one Redis keep their queues apart by name
     storage_url: str | None = None  # default: file:// blob folder in data_dir; s3://bucket/prefix
     s3_endpoint_url: str | None = None
     public_url: str | None = None  # how clients reach this server (signed download links)

@@ -40,7 +40,10 @@ def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
         s3_endpoint_url=settings.s3_endpoint_url,
     )
     ctx = AppContext(
-        settings=settings, db=db, blobs=blobs, queue=TaskQueue(settings.resolved_queue_url)
+        settings=settings,
+        db=db,
+        blobs=blobs,
+        queue=TaskQueue(settings.resolved_queue_url, settings.queue_name),
     )
     from sitin.worker.tasks import register_tasks
 

@@ -86,7 +86,8 @@ async def _meeting(live, tmp_path: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_bot_joins_records_transcribes_and_leaves(live, tmp_path):
+def test_bot_joins_records_transcribes_and_leaves(live_backends, tmp_path):
+    live = live_backends
     started = time.time()
     result = asyncio.run(_meeting(live, tmp_path))
     bot, alice, bob = result["bot"], result["alice"], result["bob"]

@@ -68,9 +68,9 @@ class Live:
             time.sleep(0.1)
 
     def download(self, url: str) -> bytes:
-        """Fetch a signed download URL (local store: served by this server)."""
+        """Fetch a signed download URL (S3 presigned, or the local store's link to this server)."""
         parts = urlsplit(url)
-        if parts.netloc and not url.startswith(self.base_url) and parts.scheme == "http":
+        if parts.path.startswith("/blobs/"):  # the local store's links name the configured host
             url = f"{self.base_url}{parts.path}?{parts.query}"
         response = httpx.get(url, timeout=30)
         assert response.status_code == 200, response.text

@@ -4,6 +4,7 @@ from sitin.transcription.settings import (
     DeepgramSettings,
     OfflineSettings,
     OpenAISettings,
+    chosen_provider,
     parse_transcription_settings,
     validate_transcription_settings,
 )
@@ -34,6 +35,8 @@ def test_deepgram_wins_over_openai_over_offline():
     assert name == "deepgram" and isinstance(settings, DeepgramSettings)
     name, settings = parse_transcription_settings({"offline": {}, "openai": {"model": "m"}})
     assert name == "openai" and isinstance(settings, OpenAISettings)
+    assert chosen_provider({"offline": {}, "openai": {"model": "m"}}) == "openai"
+    assert chosen_provider(None) == "offline"
 
 
 def test_parsed_values():

@@ -8,7 +8,7 @@ from sitin.transcription.base import (
     TranscriptionProvider,
 )
 from sitin.transcription.factory import MissingCredentials, build_provider
-from sitin.transcription.settings import validate_transcription_settings
+from sitin.transcription.settings import chosen_provider, validate_transcription_settings
 
 __all__ = [
     "SAMPLE_RATE",
@@ -18,5 +18,6 @@ __all__ = [
     "TranscriptionFailed",
     "TranscriptionProvider",
     "build_provider",
+    "chosen_provider",
     "validate_transcription_settings",
 ]

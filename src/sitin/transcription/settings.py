@@ -65,6 +65,11 @@ def validate_transcription_settings(settings: Mapping[str, Any] | None) -> dict[
     return normalised
 
 
+def chosen_provider(settings: Mapping[str, Any] | None) -> str:
+    """Name of the provider these settings select ("deepgram", "openai" or "offline")."""
+    return parse_transcription_settings(settings)[0]
+
+
 def parse_transcription_settings(
     settings: Mapping[str, Any] | None,
 ) -> tuple[str, ProviderSettings]:

@@ -15,23 +15,23 @@ from urllib.parse import urlparse
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
 
 
-def make_huey(url: str) -> Huey:
+def make_huey(url: str, name: str = "sitin") -> Huey:
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         path = Path(parsed.path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteHuey("sitin", filename=str(path), results=False, timeout=30)
+        return SqliteHuey(name, filename=str(path), results=False, timeout=30)
     if parsed.scheme == "redis":
-        return RedisHuey("sitin", url=url, results=False, blocking=True)
+        return RedisHuey(name, url=url, results=False, blocking=True)
     if parsed.scheme == "memory":
-        return MemoryHuey("sitin", results=False)
+        return MemoryHuey(name, results=False)
     raise ValueError(f"unsupported queue URL {url!r}: use sqlite:///path or redis://host:port/db")
 
 
 class TaskQueue:
-    def __init__(self, url: str):
+    def __init__(self, url: str, name: str = "sitin"):
         self.url = url
-        self.huey = make_huey(url)
+        self.huey = make_huey(url, name)
         self._tasks: dict[str, Any] = {}
 
     def register(
