@@ -63,11 +63,12 @@ def postgres_database() -> Iterator[str]:
     admin.dispose()
 
 
-def _truncate_postgres(url: str) -> None:
-    engine = sa.create_engine(url)
-    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+def _empty_postgres(url: str) -> None:
+    """Delete every row (children first): much faster than TRUNCATE on tables this small."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with engine.begin() as conn:
-        conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
     engine.dispose()
 
 
@@ -78,7 +79,7 @@ def database_url(request, tmp_path: Path, sqlite_template: Path) -> str:
         shutil.copyfile(sqlite_template, path)
         return f"sqlite:///{path}"
     url = request.getfixturevalue("postgres_database")
-    _truncate_postgres(url)
+    _empty_postgres(url)
     return url
 
 

@@ -635,3 +635,31 @@ def test_captured_data_pages_by_25(ctx, client, project, bot_in):
     assert [p["id"] for p in second["results"]] == ids[25:]
     back = client.get(second["previous"], headers=project.headers).json()
     assert [p["id"] for p in back["results"]] == ids[:25]
+
+
+# --- NUL characters (PostgreSQL text cannot hold them; found by the fuzz run) ------------------
+
+NUL = "Null characters are not allowed."
+
+
+def test_null_characters_are_refused_everywhere(client, project, bot_in):
+    bot_id = bot_in("joined_recording")
+    create = client.post(
+        "/api/v1/bots",
+        json={"meeting_url": ROOM, "bot_name": "Note\x00taker", "metadata": {"k": "v"}},
+        headers=project.headers,
+    )
+    assert (create.status_code, create.json()) == (400, {"bot_name": [NUL]})
+    nested = client.post(
+        "/api/v1/bots",
+        json={"meeting_url": ROOM, "bot_name": "N", "metadata": {"k\x00": "v"}},
+        headers=project.headers,
+    )
+    assert (nested.status_code, nested.json()) == (400, {"metadata": [NUL]})
+    chat = _post(client, project, bot_id, "/send_chat_message", {"message": "hi\x00"})
+    assert (chat.status_code, chat.json()) == (400, {"message": [NUL]})
+    listing = client.get("/api/v1/bots?meeting_url=%00", headers=project.headers)
+    assert (listing.status_code, listing.json()) == (400, {"meeting_url": [NUL]})
+    path = client.get("/api/v1/bots/bot_%00/participants", headers=project.headers)
+    assert (path.status_code, path.json()) == (400, {"detail": NUL})
+    assert _get(client, project, bot_id).json()["state"] == "joined_recording"

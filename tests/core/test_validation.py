@@ -14,6 +14,7 @@ from sitin.core.validation import (
     AUTOMATIC_LEAVE_DEFAULTS,
     CREATE_FIELDS,
     RECORDING_DEFAULTS,
+    TRANSCRIPTION_PROVIDERS,
     FieldErrors,
     RuleError,
     validate_chat_message,
@@ -288,7 +289,7 @@ CREATE_ERRORS = [
         {
             "transcription_settings": [
                 "Transcription provider 'gladia' is not supported by this server. "
-                "Supported providers: offline, openai, deepgram"
+                f"Supported providers: {', '.join(TRANSCRIPTION_PROVIDERS)}"
             ]
         },
     ),

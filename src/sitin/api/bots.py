@@ -4,10 +4,17 @@ function, and returns."""
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from sitin.api import schemas, serializers
-from sitin.api.deps import Context, JsonBody, ProjectId
+from sitin.api.deps import (
+    ApiKey,
+    Context,
+    JsonBody,
+    ProjectId,
+    project_of_key,
+    reject_null_characters,
+)
 from sitin.api.errors import ApiError
 from sitin.api.pagination import PAGE_SIZE, decode_cursor, render_page
 from sitin.api.responses import JsonResponse
@@ -19,20 +26,26 @@ from sitin.deletion import purge
 from sitin.services import bots as bot_service
 from sitin.services.bots import BotNotFound
 
-router = APIRouter(prefix="/api/v1/bots", tags=["Bots"])
+router = APIRouter(
+    prefix="/api/v1/bots", tags=["Bots"], dependencies=[Depends(reject_null_characters)]
+)
 
-NOT_FOUND = {404: {"model": schemas.Error, "description": "Bot not found"}}
-BAD_REQUEST = {400: {"model": schemas.Error, "description": "Invalid input or state"}}
+NOT_FOUND = {404: {"model": schemas.NotFound, "description": "Bot not found"}}
+BAD_REQUEST = {400: {"model": schemas.BadRequest, "description": "Invalid input or state"}}
 UNAUTHORIZED = {401: {"model": schemas.Detail, "description": "Missing or invalid API key"}}
 COMMON = {**UNAUTHORIZED, **NOT_FOUND}
 
 
 def render_bot(ctx, project_id: str, bot_id: str) -> dict[str, Any]:
     with ctx.db.read() as conn:
-        row = bots.get(conn, project_id=project_id, bot_id=bot_id)
-        if row is None:
-            raise BotNotFound(bot_id)
-        return serializers.bot(row, bots.events_for(conn, [bot_id])[bot_id])
+        return _bot_json(conn, project_id, bot_id)
+
+
+def _bot_json(conn, project_id: str, bot_id: str) -> dict[str, Any]:
+    row = bots.get(conn, project_id=project_id, bot_id=bot_id)
+    if row is None:
+        raise BotNotFound(bot_id)
+    return serializers.bot(row, bots.events_for(conn, [bot_id])[bot_id])
 
 
 def _require_bot(conn, project_id: str, bot_id: str):
@@ -76,7 +89,7 @@ def create_bot(ctx: Context, project_id: ProjectId, body: JsonBody):
 def list_bots(
     request: Request,
     ctx: Context,
-    project_id: ProjectId,
+    key: ApiKey,
     cursor: str | None = None,
     meeting_url: str | None = None,
     deduplication_key: str | None = None,
@@ -84,21 +97,22 @@ def list_bots(
     join_at_after: str | None = None,
     join_at_before: str | None = None,
 ):
-    valid = [s.value for s in BOT_STATES]
-    for state in states:
-        if state not in valid:
-            raise ApiError(
-                400, {"error": f"Invalid state: {state}. Valid states are: {', '.join(valid)}"}
-            )
-    filters = BotFilters(
-        meeting_url=meeting_url,
-        deduplication_key=deduplication_key,
-        states=tuple(states),
-        join_at_after=_datetime_param("join_at_after", join_at_after),
-        join_at_before=_datetime_param("join_at_before", join_at_before),
-    )
-    position = decode_cursor(cursor)
-    with ctx.db.read() as conn:
+    with ctx.db.read() as conn:  # one transaction for the key check and the page
+        project_id = project_of_key(conn, key)
+        valid = [s.value for s in BOT_STATES]
+        for state in states:
+            if state not in valid:
+                raise ApiError(
+                    400, {"error": f"Invalid state: {state}. Valid states are: {', '.join(valid)}"}
+                )
+        filters = BotFilters(
+            meeting_url=meeting_url,
+            deduplication_key=deduplication_key,
+            states=tuple(states),
+            join_at_after=_datetime_param("join_at_after", join_at_after),
+            join_at_before=_datetime_param("join_at_before", join_at_before),
+        )
+        position = decode_cursor(cursor)
         page = bots.list_page(
             conn, project_id=project_id, filters=filters, position=position, limit=PAGE_SIZE
         )
@@ -113,8 +127,9 @@ def list_bots(
     responses={200: {"model": schemas.BotRead}, **COMMON},
     summary="Get a bot",
 )
-def get_bot(ctx: Context, project_id: ProjectId, object_id: str):
-    return JsonResponse(render_bot(ctx, project_id, object_id))
+def get_bot(ctx: Context, key: ApiKey, object_id: str):
+    with ctx.db.read() as conn:  # one transaction for the key check and the bot
+        return JsonResponse(_bot_json(conn, project_of_key(conn, key), object_id))
 
 
 @router.patch(
@@ -132,6 +147,7 @@ def patch_bot(ctx: Context, project_id: ProjectId, object_id: str, body: JsonBod
 @router.delete(
     "/{object_id}",
     response_model=None,
+    response_class=Response,  # an empty 200: no JSON content in the schema
     responses={200: {"description": "Deleted (empty body)"}, **BAD_REQUEST, **COMMON},
     summary="Delete a scheduled bot",
 )
@@ -279,6 +295,7 @@ def chat_messages(
 @router.post(
     "/{object_id}/send_chat_message",
     response_model=None,
+    response_class=Response,  # an empty 200: no JSON content in the schema
     responses={200: {"description": "Queued for the bot (empty body)"}, **BAD_REQUEST, **COMMON},
     openapi_extra=schemas.body(schemas.ChatMessageSend),
     summary="Send a chat message from the bot",

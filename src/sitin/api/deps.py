@@ -4,21 +4,26 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Request
+from sqlalchemy import Connection
 
 from sitin.api.errors import ApiError, NotAuthenticated
 from sitin.context import AppContext
 from sitin.db import api_keys
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
+    # async: a plain attribute read must not cost a trip through the thread pool.
     return request.app.state.ctx
 
 
 Context = Annotated[AppContext, Depends(get_context)]
 
 
-def authenticated_project(request: Request) -> str:
-    """The project id of the ``Authorization: Token <key>`` header; 401 otherwise."""
+async def api_key(request: Request) -> str:
+    """The key of the ``Authorization: Token <key>`` header; 401 when missing or malformed.
+
+    async: pure parsing, so it costs no trip through the thread pool.
+    """
     header = request.headers.get("authorization")
     if not header:
         raise NotAuthenticated("Missing Authorization header")
@@ -27,12 +32,25 @@ def authenticated_project(request: Request) -> str:
         raise NotAuthenticated(
             "Invalid Authorization header. Should have this format: Token <api_key>"
         )
-    ctx: AppContext = request.app.state.ctx
-    with ctx.db.read() as conn:
-        project_id = api_keys.project_for_key(conn, key=parts[1])
+    return parts[1]
+
+
+ApiKey = Annotated[str, Depends(api_key)]
+
+
+def project_of_key(conn: Connection, key: str) -> str:
+    """The project of an active key; 401 otherwise."""
+    project_id = api_keys.project_for_key(conn, key=key)
     if project_id is None:
         raise NotAuthenticated("Invalid or disabled API key")
     return project_id
+
+
+def authenticated_project(ctx: Context, key: ApiKey) -> str:
+    """The caller's project. Hot read routes take ``ApiKey`` instead and call
+    ``project_of_key`` on their own connection: one thread-pool trip and one transaction."""
+    with ctx.db.read() as conn:
+        return project_of_key(conn, key)
 
 
 ProjectId = Annotated[str, Depends(authenticated_project)]
@@ -48,9 +66,43 @@ async def json_body(request: Request) -> Any:
         detail = f'Unsupported media type "{content_type}" in request. Use application/json.'
         raise ApiError(415, {"detail": detail})
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, {"detail": f"JSON parse error - {exc}"}) from None
+    field = _field_with_null_character(body)
+    if field is not None:
+        raise ApiError(400, {field: [NULL_CHARACTERS]})
+    return body
+
+
+# PostgreSQL text and jsonb cannot store U+0000; refuse it up front, with Django's message.
+NULL_CHARACTERS = "Null characters are not allowed."
+
+
+def _has_null_character(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_null_character(k) or _has_null_character(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_null_character(item) for item in value)
+    return False
+
+
+def _field_with_null_character(body: Any) -> str | None:
+    """The top-level field holding a NUL character (``non_field_errors`` if not an object)."""
+    if isinstance(body, dict):
+        return next((str(k) for k, v in body.items() if _has_null_character([k, v])), None)
+    return "non_field_errors" if _has_null_character(body) else None
+
+
+async def reject_null_characters(request: Request) -> None:
+    """Path and query parameters holding a NUL character: 400 naming the parameter."""
+    if "\x00" in request.scope["path"]:
+        raise ApiError(400, {"detail": NULL_CHARACTERS})
+    for name, value in request.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:
+            raise ApiError(400, {name: [NULL_CHARACTERS]})
 
 
 JsonBody = Annotated[Any, Depends(json_body)]

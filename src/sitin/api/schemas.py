@@ -6,7 +6,7 @@ describe the same shapes for ``/api/schema`` and the docs, and responses are bui
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from sitin.core.states import BOT_STATES, RecordingState, TranscriptionState
 
@@ -23,6 +23,18 @@ class Error(BaseModel):
 
 class Detail(BaseModel):
     detail: str
+
+
+class FieldErrors(RootModel[dict[str, list[str] | dict[str, Any]]]):
+    """Invalid fields: ``{"field": ["message", ...]}``, an object for nested fields."""
+
+
+class BadRequest(RootModel[Error | Detail | FieldErrors]):
+    """A broken rule ``{"error"}``, unreadable JSON ``{"detail"}``, or invalid fields."""
+
+
+class NotFound(RootModel[Error | Detail]):
+    """``{"error": "Bot not found"}``, or ``{"detail": "Invalid cursor"}`` for a bad cursor."""
 
 
 class BotEventRead(BaseModel):

@@ -2,7 +2,7 @@
 
 import hashlib
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from sitin.core.ids import new_api_key, new_id
@@ -50,10 +50,13 @@ def revoke(conn: Connection, *, key_id: str) -> bool:
     return result.rowcount == 1
 
 
+# Built once: every API request runs it (see db/bots.py on prebuilt statements).
+_PROJECT_OF_ACTIVE_KEY = select(api_keys.c.project_id).where(
+    api_keys.c.key_hash == bindparam("key_hash"), api_keys.c.disabled_at.is_(None)
+)
+
+
 def project_for_key(conn: Connection, *, key: str) -> str | None:
     """The project an active key belongs to, or None."""
-    return conn.execute(
-        select(api_keys.c.project_id).where(
-            api_keys.c.key_hash == hash_key(key), api_keys.c.disabled_at.is_(None)
-        )
-    ).scalar_one_or_none()
+    params = {"key_hash": hash_key(key)}
+    return conn.execute(_PROJECT_OF_ACTIVE_KEY, params).scalar_one_or_none()

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, delete, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from sitin.core.ids import new_id
@@ -90,10 +90,27 @@ def insert_bot(
     return bot_id
 
 
+# The hottest statements are built once: constructing a statement and computing its cache key
+# costs several times more than SQLite takes to run it.
+_GET_IN_PROJECT = _with_recording().where(
+    bots.c.id == bindparam("bot_id"), bots.c.project_id == bindparam("project_id")
+)
+_EVENTS_OF_BOTS = (
+    select(
+        bot_events.c.bot_id,
+        bot_events.c.event_type,
+        bot_events.c.sub_type,
+        bot_events.c.created_at,
+    )
+    .where(bot_events.c.bot_id.in_(bindparam("bot_ids", expanding=True)))
+    .order_by(bot_events.c.bot_id, bot_events.c.id)
+)
+
+
 def get(conn: Connection, *, project_id: str, bot_id: str) -> RowMapping | None:
     """The bot with its recording states, only if it belongs to ``project_id``."""
-    query = _with_recording().where(bots.c.id == bot_id, bots.c.project_id == project_id)
-    return conn.execute(query).mappings().first()
+    params = {"bot_id": bot_id, "project_id": project_id}
+    return conn.execute(_GET_IN_PROJECT, params).mappings().first()
 
 
 def get_any(conn: Connection, *, bot_id: str) -> RowMapping | None:
@@ -106,17 +123,7 @@ def events_for(conn: Connection, bot_ids: list[str]) -> dict[str, list[RowMappin
     result: dict[str, list[RowMapping]] = {bot_id: [] for bot_id in bot_ids}
     if not bot_ids:
         return result
-    query = (
-        select(
-            bot_events.c.bot_id,
-            bot_events.c.event_type,
-            bot_events.c.sub_type,
-            bot_events.c.created_at,
-        )
-        .where(bot_events.c.bot_id.in_(bot_ids))
-        .order_by(bot_events.c.bot_id, bot_events.c.id)
-    )
-    for row in conn.execute(query).mappings():
+    for row in conn.execute(_EVENTS_OF_BOTS, {"bot_ids": list(bot_ids)}).mappings():
         result[row["bot_id"]].append(row)
     return result
 

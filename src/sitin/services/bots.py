@@ -185,9 +185,8 @@ def set_recording_paused(ctx: AppContext, *, project_id: str, bot_id: str, pause
         bot = _require(tx, project_id, bot_id)
         if bot["state"] != needed:
             raise RuleError(
-                f"Bot is in state {bot['state']} and cannot {verb} recording"
-                + ("" if paused else ".")
-                + f" It must be in state {needed.value}."
+                f"Bot is in state {bot['state']} and cannot {verb} recording."
+                f" It must be in state {needed.value}."
             )
         _command(tx, bot_id, f"{verb}_recording")
         tx.after_commit(lambda: ctx.notify_bot(bot_id))
