@@ -1,9 +1,10 @@
 """Crash safety of delete_data (issue 3, guarantee 4).
 
-A real ``sitin serve`` subprocess is started with ``SITIN_FAULTS`` naming one checkpoint; the
-fault hook SIGKILLs it there in the middle of a delete_data call. The server is started again
-without faults, and afterwards the bot is either untouched (killed before the commit) or fully
-deleted: no captured row, no blob, state ``data_deleted`` — and ``sitin deletion verify`` agrees.
+For each checkpoint a real ``sitin serve`` subprocess is started with ``SITIN_FAULTS`` naming it;
+the fault hook SIGKILLs the server there in the middle of a delete_data call (one bot per
+checkpoint). One restart without faults follows, and afterwards each bot is either untouched
+(killed before the commit; a new call then succeeds) or fully deleted by the restart alone: no
+captured row, no blob, state ``data_deleted``, and ``sitin deletion verify`` agrees.
 """
 
 import signal
@@ -59,6 +60,7 @@ def server_env(settings: Settings) -> dict[str, str]:
         "SITIN_DATA_DIR": str(settings.data_dir),
         "SITIN_DATABASE_URL": settings.resolved_database_url,
         "SITIN_SECRET_KEY": settings.secret_key or "",
+        "SITIN_QUEUE_URL": "memory://",  # bot launches die with the process; nothing carries over
     }
     if settings.storage_url:
         env["SITIN_STORAGE_URL"] = settings.storage_url
@@ -78,69 +80,66 @@ def crash_ctx(tmp_path: Path, database_url: str):
     context.db.dispose()
 
 
-@pytest.mark.parametrize(
-    "checkpoint", ["deletion.before_commit", "deletion.after_commit", "deletion.mid_storage"]
-)
-def test_a_deletion_killed_at_any_step_leaves_the_bot_untouched_or_fully_deleted(
-    crash_ctx: AppContext, tmp_path: Path, checkpoint: str
+def crash_during_delete_data(ctx, project, env, log: Path, checkpoint: str, **capture) -> tuple:
+    """Start a server that dies at ``checkpoint``, give it an ended bot with data, call
+    delete_data; returns (bot id, snapshot before the call)."""
+    # The crashing server runs the API only: no worker may launch the bot or move it meanwhile.
+    server = start_server({**env, "SITIN_FAULTS": checkpoint, "SITIN_RUN_WORKER": "false"}, log)
+    try:
+        with server.client(headers=project.headers, timeout=30) as api:
+            created = api.post("/api/v1/bots", json={"meeting_url": ROOM_URL, "bot_name": "N"})
+            assert created.status_code == 201, created.text
+            bot_id = created.json()["id"]
+            ended_bot_with_data(ctx, bot_id, blobs=BLOBS, **capture)
+            before = snapshot(ctx, bot_id)
+            with pytest.raises(httpx.TransportError):  # the connection drops: no response
+                api.post(f"/api/v1/bots/{bot_id}/delete_data")
+        assert server.wait_for_exit() == -signal.SIGKILL, f"{checkpoint}:\n{server.log()}"
+    finally:
+        server.stop()
+    return bot_id, before
+
+
+def test_deletions_killed_at_each_step_are_untouched_or_finished_after_a_restart(
+    crash_ctx: AppContext, tmp_path: Path
 ):
     ctx = crash_ctx
     project = create_project(ctx, "crash")
     env = server_env(ctx.settings)
     log = tmp_path / "server.log"
 
-    server = start_server({**env, "SITIN_FAULTS": checkpoint}, log)
-    try:
-        with server.client(headers=project.headers, timeout=30) as api:
-            created = api.post("/api/v1/bots", json={"meeting_url": ROOM_URL, "bot_name": "N"})
-            assert created.status_code == 201, created.text
-            bot_id = created.json()["id"]
-            ended_bot_with_data(ctx, bot_id, blobs=BLOBS, project_id=project.id)
-            before = snapshot(ctx, bot_id)
-            with pytest.raises(httpx.TransportError):  # the connection drops: no response
-                api.post(f"/api/v1/bots/{bot_id}/delete_data")
-        assert server.wait_for_exit() == -signal.SIGKILL, server.log()
-    finally:
-        server.stop()
+    untouched, untouched_before = crash_during_delete_data(
+        ctx, project, env, log, "deletion.before_commit"
+    )
+    assert snapshot(ctx, untouched) == untouched_before  # rolled back: nothing changed
 
-    killed = snapshot(ctx, bot_id)
-    if checkpoint == "deletion.before_commit":
-        assert killed == before  # rolled back: nothing changed
-    else:
-        assert (killed.state, killed.rows, killed.journaled) == ("data_deleted", 0, True)
-        if checkpoint == "deletion.after_commit":
-            assert killed.blobs == before.blobs
-        else:
-            assert 0 < killed.blobs < before.blobs  # really killed midway through the blobs
+    committed, committed_before = crash_during_delete_data(
+        ctx, project, env, log, "deletion.after_commit"
+    )
+    assert snapshot(ctx, committed) == Snapshot(
+        "data_deleted", 0, committed_before.blobs, journaled=True
+    )
 
+    midway, midway_before = crash_during_delete_data(
+        ctx, project, env, log, "deletion.mid_storage", project_id=project.id
+    )
+    killed = snapshot(ctx, midway)
+    assert (killed.state, killed.rows, killed.journaled) == ("data_deleted", 0, True)
+    assert 0 < killed.blobs < midway_before.blobs  # really killed midway through the blobs
+
+    # Restarted as deployed (embedded worker): its start-up pass must finish the journal.
     with running_server(env, log) as server, server.client(headers=project.headers) as api:
-        restarted = snapshot(ctx, bot_id)
-        if checkpoint == "deletion.before_commit":
-            assert restarted == before
-            response = api.post(f"/api/v1/bots/{bot_id}/delete_data")
-            assert response.status_code == 200, response.text
-            assert response.json()["state"] == "data_deleted"
-        else:
-            assert (restarted.state, restarted.rows) == ("data_deleted", 0)
-            if restarted.blobs or restarted.journaled:
-                _finish_with_a_repeat_call(ctx, env, api, bot_id)
-                pytest.xfail(
-                    "restarting `sitin serve` did not finish the journaled blob deletion: serve "
-                    "starts no sitin.worker.process.Worker, so its periodic jobs never run at "
-                    "start (a repeat delete_data call did finish it)"
-                )
-        assert snapshot(ctx, bot_id) == Snapshot("data_deleted", 0, 0, False)
-        events = api.get(f"/api/v1/bots/{bot_id}").json()["events"]
-        assert [e["type"] for e in events].count("data_deleted") == 1
+        assert snapshot(ctx, untouched) == untouched_before
+        for bot_id in (committed, midway):
+            assert snapshot(ctx, bot_id) == Snapshot("data_deleted", 0, 0, journaled=False)
+        response = api.post(f"/api/v1/bots/{untouched}/delete_data")
+        assert response.status_code == 200, response.text
+        assert snapshot(ctx, untouched) == Snapshot("data_deleted", 0, 0, journaled=False)
+        for bot_id in (untouched, committed, midway):
+            events = api.get(f"/api/v1/bots/{bot_id}").json()["events"]
+            assert [e["type"] for e in events].count("data_deleted") == 1
 
-    verified = verify_cli(env, bot_id)
-    assert verified.exit_code == 0, verified.output
-    assert "nothing remains" in verified.output
-
-
-def _finish_with_a_repeat_call(ctx, env, api, bot_id: str) -> None:
-    assert verify_cli(env, bot_id).exit_code == 1  # what remains is reported
-    response = api.post(f"/api/v1/bots/{bot_id}/delete_data")
-    assert response.status_code == 200, response.text
-    assert snapshot(ctx, bot_id) == Snapshot("data_deleted", 0, 0, False)
-    assert verify_cli(env, bot_id).exit_code == 0
+    for bot_id in (untouched, committed, midway):
+        verified = verify_cli(env, bot_id)
+        assert verified.exit_code == 0, verified.output
+        assert "nothing remains" in verified.output

@@ -20,7 +20,7 @@ from sitin.context import AppContext, build_context
 from sitin.db.capture import blob_prefix
 from sitin.db.tables import CAPTURED_TABLES, bots, deletion_journal
 from sitin.deletion.journal import process_journal
-from sitin.deletion.verify import remaining_data
+from sitin.deletion.verify import audit_storage, remaining_data
 from support.captured import ended_bot_with_data
 from support.moto import CREDENTIALS, S3Server, moto_s3
 from support.process import free_port
@@ -200,3 +200,25 @@ def test_the_journal_job_finishes_a_deletion_the_store_refused(
         state = conn.execute(select(bots.c.state).where(bots.c.id == bot_id)).scalar_one()
     assert state == "data_deleted"
     assert remaining_data(s3_ctx, bot_id) == []
+
+
+def test_storage_audit_on_s3_finds_orphans_including_unfinished_uploads(
+    s3, s3_ctx, api, project, store_prefix
+):
+    deleted_id = new_ended_bot(s3_ctx, api, project, blobs=1)
+    live_id = new_ended_bot(s3_ctx, api, project, blobs=1, deliveries=False)
+    assert delete_data(api, project, deleted_id).status_code == 200
+    assert audit_storage(s3_ctx) == []
+
+    s3_ctx.blobs.put_bytes(f"{blob_prefix(deleted_id)}late.bin", b"late")
+    s3_ctx.blobs.put_bytes("bots/bot_orphanobject00000/a.bin", b"orphan")
+    start_unfinished_upload(s3, f"{store_prefix}/bots/bot_orphanupload00000/rec.mp4")
+    start_unfinished_upload(s3, f"{store_prefix}/{blob_prefix(live_id)}rec.mp4")
+
+    findings = {(f.prefix, f.reason) for f in audit_storage(s3_ctx)}
+
+    assert findings == {
+        (blob_prefix(deleted_id), "data_deleted"),
+        ("bots/bot_orphanobject00000/", "no bot"),
+        ("bots/bot_orphanupload00000/", "no bot"),
+    }

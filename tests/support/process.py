@@ -51,7 +51,9 @@ class ServerProcess:
                 self.process.wait()
 
 
-def start_server(env: dict[str, str], log_path: Path, start_timeout_s: float = 60.0) -> ServerProcess:
+def start_server(
+    env: dict[str, str], log_path: Path, start_timeout_s: float = 60.0
+) -> ServerProcess:
     """Start ``sitin serve`` with ``env`` (SITIN_* settings) on top of the current environment."""
     port = free_port()
     full_env = {**os.environ, **env, "SITIN_HOST": "127.0.0.1", "SITIN_PORT": str(port)}

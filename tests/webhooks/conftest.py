@@ -6,25 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from sitin.config import Settings
 from sitin.context import AppContext, build_context
 from sitin.webhooks import signing
 from sitin.worker.process import Worker
-from webhooks.helpers import TIMEOUT_S
+from webhooks.helpers import webhook_settings
 from webhooks.receiver import Receiver, run_receiver
-
-
-def webhook_settings(tmp_path: Path, database_url: str, **overrides) -> Settings:
-    values = {
-        "data_dir": tmp_path / "data",
-        "database_url": database_url,
-        "secret_key": "test-secret",
-        "allow_insecure_webhooks": True,  # the receiver is http://127.0.0.1
-        "webhook_timeout_seconds": TIMEOUT_S,
-        "webhook_retry_base_delay": 0.05,
-        **overrides,
-    }
-    return Settings(**values)
 
 
 @pytest.fixture

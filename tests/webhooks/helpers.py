@@ -1,8 +1,10 @@
 """Small helpers shared by the webhook tests."""
 
 import time
+from pathlib import Path
 from typing import Any
 
+from sitin.config import Settings
 from sitin.context import AppContext
 from sitin.core.states import EventSubType, EventType
 from sitin.core.validation import WEBHOOK_TRIGGERS
@@ -12,7 +14,7 @@ from sitin.webhooks import envelope
 from sitin.webhooks.dispatch import fire
 
 ALL_TRIGGERS = list(WEBHOOK_TRIGGERS)
-TIMEOUT_S = 0.5  # the delivery timeout in tests (10 s in production)
+TIMEOUT_S = 3.0  # the delivery timeout in tests (10 s in production)
 
 
 def advance(ctx: AppContext, bot_id: str, *events: EventType, metadata=None) -> None:
@@ -69,3 +71,16 @@ def wait_settled(client, project, bot_id: str, count: int, timeout: float = 20.0
         if time.monotonic() > deadline:
             raise AssertionError(f"deliveries did not settle: {results}")
         time.sleep(0.05)
+
+
+def webhook_settings(tmp_path: Path, database_url: str, **overrides) -> Settings:
+    values = {
+        "data_dir": tmp_path / "data",
+        "database_url": database_url,
+        "secret_key": "test-secret",
+        "allow_insecure_webhooks": True,  # the receiver is http://127.0.0.1
+        "webhook_timeout_seconds": TIMEOUT_S,
+        "webhook_retry_base_delay": 0.05,
+        **overrides,
+    }
+    return Settings(**values)

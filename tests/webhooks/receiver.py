@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -71,15 +72,22 @@ class Receiver:
             while not predicate():
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(
-                        f"receiver condition not met within {timeout}s; got "
-                        f"{[(d.trigger, d.headers.get('x-webhook-signature')) for d in self.deliveries]}"
-                    )
+                    got = [(d.trigger, d.envelope["idempotency_key"]) for d in self.deliveries]
+                    raise AssertionError(f"receiver condition not met within {timeout}s; got {got}")
                 self._changed.wait(min(left, 0.1))
 
+    def unique(self) -> list[Delivery]:
+        """The first accepted delivery of each idempotency key, in order of completion (delivery
+        is at least once: a receiver drops repeats by this key)."""
+        seen: dict[str, Delivery] = {}
+        for delivery in list(self.deliveries):
+            seen.setdefault(delivery.envelope["idempotency_key"], delivery)
+        return list(seen.values())
+
     def wait_count(self, count: int, timeout: float = 20.0) -> list[Delivery]:
-        self.wait_for(lambda: len(self.deliveries) >= count, timeout)
-        return list(self.deliveries)
+        """The unique deliveries, once there are at least ``count``."""
+        self.wait_for(lambda: len(self.unique()) >= count, timeout)
+        return self.unique()
 
     def _notify(self) -> None:
         with self._changed:
@@ -90,6 +98,11 @@ def _handler(receiver: Receiver):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
+        def setup(self) -> None:
+            super().setup()
+            # Headers and body go out in two writes: Nagle + delayed ACK would add 40 ms.
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
         def log_message(self, *args: Any) -> None:
             pass
 
@@ -99,9 +112,8 @@ def _handler(receiver: Receiver):
             with receiver._changed:
                 receiver.arrivals.append(envelope)
                 receiver._changed.notify_all()
-                attempt = sum(
-                    1 for e in receiver.arrivals if e["idempotency_key"] == envelope["idempotency_key"]
-                )
+                key = envelope["idempotency_key"]
+                attempt = sum(1 for e in receiver.arrivals if e["idempotency_key"] == key)
             reply = receiver.plan(envelope, attempt)
             if reply.hold is not None:
                 reply.hold.wait(30)

@@ -171,6 +171,11 @@ def delete_bot(conn: Connection, *, bot_id: str) -> None:
     conn.execute(delete(bots).where(bots.c.id == bot_id))
 
 
+def current_state(conn: Connection, *, bot_id: str) -> BotState | None:
+    state = conn.execute(select(bots.c.state).where(bots.c.id == bot_id)).scalar_one_or_none()
+    return BotState(state) if state is not None else None
+
+
 def lock_state(conn: Connection, *, bot_id: str) -> BotState | None:
     """The bot's state, locking its row until the transaction ends (PostgreSQL; on SQLite the
     write transaction already holds the database write lock)."""

@@ -34,10 +34,10 @@ from sitin.db.tables import (
     participants,
     recordings,
     utterances,
-    webhook_delivery_attempts,
 )
 from sitin.faults import checkpoint
-from sitin.storage import BlobInfo, StorageError
+from sitin.storage import StorageError
+from sitin.webhooks.service import purge_bot_deliveries
 
 DELETABLE_STATES = (BotState.ENDED, BotState.FATAL_ERROR)
 RETRY_AFTER_SECONDS = 30
@@ -66,7 +66,9 @@ _SAFE_EVENT_KEYS = frozenset(
     }
 )
 # Bot settings kept after deletion, by section; free text (prompts, keywords) and URLs are dropped.
-_SAFE_TRANSCRIPTION_KEYS = frozenset({"model", "language", "detect_language", "smart_format"})
+_SAFE_TRANSCRIPTION_KEYS = frozenset(
+    {"model", "language", "detect_language", "smart_format", "use_eu_server"}
+)
 
 
 class BotNotFound(LookupError):
@@ -114,7 +116,9 @@ def delete_bot_data(
     """Delete everything the bot captured. Returns True if this call fenced the bot (False when it
     was already data_deleted). Raises BotNotFound, RuleError (wrong state) or StoragePending."""
     prefix = blob_prefix(bot_id)
-    blobs_before = _measure_blobs(ctx, prefix)
+    with ctx.db.read() as conn:
+        worth_measuring = bots.current_state(conn, bot_id=bot_id) in DELETABLE_STATES
+    usage = _measure_blobs(ctx, prefix) if worth_measuring else None
     fenced = False
     with ctx.db.write() as tx:
         state = bots.lock_state(tx.conn, bot_id=bot_id)
@@ -124,9 +128,8 @@ def delete_bot_data(
             if state not in DELETABLE_STATES:
                 raise RuleError(not_deletable_message(state.value))
             receipt = Receipt()
-            if blobs_before is not None:
-                receipt.blobs = len(blobs_before)
-                receipt.blob_bytes = sum(b.size for b in blobs_before)
+            if usage is not None:
+                receipt.blobs, receipt.blob_bytes = usage
             _fence(tx, bot_id, prefix, receipt, sub_type)
             fenced = True
             checkpoint("deletion.before_commit")
@@ -135,11 +138,11 @@ def delete_bot_data(
     return fenced
 
 
-def _measure_blobs(ctx: AppContext, prefix: str) -> list[BlobInfo] | None:
-    """What the store holds for the receipt; None when the store is down (fence anyway: the
-    blobs are removed later through the journal, and the receipt leaves their size unknown)."""
+def _measure_blobs(ctx: AppContext, prefix: str) -> tuple[int, int] | None:
+    """(blobs, bytes) the store holds for the receipt; None when the store is down (fence anyway:
+    the blobs are removed later through the journal, and the receipt leaves their size unknown)."""
     try:
-        return list(ctx.blobs.list(prefix))
+        return ctx.blobs.usage(prefix)
     except StorageError:
         return None
 
@@ -154,7 +157,9 @@ def _fence(
     conn = tx.conn
     for name, table in _CAPTURED:
         receipt.deleted[name] = conn.execute(delete(table).where(table.c.bot_id == bot_id)).rowcount
-    receipt.deleted["webhook_deliveries"] = _purge_webhook_attempts(conn, bot_id)
+    receipt.deleted["webhook_deliveries"] = purge_bot_deliveries(
+        tx, bot_id, scrub_metadata=_safe_metadata
+    )
     receipt.deleted["recording_files"] = conn.execute(
         update(recordings)
         .where(recordings.c.bot_id == bot_id, recordings.c.blob_key.is_not(None))
@@ -179,38 +184,6 @@ def _fence(
         sub_type=sub_type,
         metadata=receipt.as_metadata(),
     )
-
-
-def _purge_webhook_attempts(conn: Connection, bot_id: str) -> int:
-    """Delete deliveries carrying meeting content; scrub the kept bot.state_change payloads."""
-    attempts = webhook_delivery_attempts
-    deleted = conn.execute(
-        delete(attempts).where(
-            attempts.c.bot_id == bot_id, attempts.c.trigger != "bot.state_change"
-        )
-    ).rowcount
-    kept = conn.execute(
-        select(attempts.c.id, attempts.c.payload, attempts.c.attempts).where(
-            attempts.c.bot_id == bot_id
-        )
-    ).all()
-    for row in kept:
-        payload = dict(row.payload or {})
-        data = dict(payload.get("data") or {})
-        if "event_metadata" in data:
-            data["event_metadata"] = _safe_metadata(data["event_metadata"])
-        payload["data"] = data
-        # Receivers' response bodies may echo content back: keep status codes, drop the bodies.
-        trimmed = [
-            {k: v for k, v in attempt.items() if k != "response_excerpt"}
-            for attempt in (row.attempts or [])
-        ]
-        conn.execute(
-            update(attempts)
-            .where(attempts.c.id == row.id)
-            .values(payload=payload, attempts=trimmed)
-        )
-    return deleted
 
 
 def _safe_metadata(metadata: Any) -> dict[str, Any]:

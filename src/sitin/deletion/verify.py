@@ -58,9 +58,10 @@ def remaining_data(ctx: AppContext, bot_id: str) -> list[str]:
             select(deletion_journal.c.bot_id).where(deletion_journal.c.bot_id == bot_id)
         ).first():
             remains.append("blob deletion still pending in the journal")
-    for blob in ctx.blobs.list(blob_prefix(bot_id)):
-        remains.append(f"blob {blob.key} ({blob.size} bytes)")
-    if not remains and not ctx.blobs.is_empty(blob_prefix(bot_id)):
+    blobs = list(ctx.blobs.list(blob_prefix(bot_id)))
+    remains.extend(f"blob {blob.key} ({blob.size} bytes)" for blob in blobs)
+    # Only complete blobs are listed; if none are, anything still there is an unfinished upload.
+    if not blobs and not ctx.blobs.is_empty(blob_prefix(bot_id)):
         remains.append(f"unfinished upload(s) under {blob_prefix(bot_id)}")
     return remains
 

@@ -27,6 +27,9 @@ class BlobStore(Protocol):
     def list(self, prefix: str) -> Iterator[BlobInfo]:
         """Every blob whose key starts with ``prefix`` (complete uploads only)."""
 
+    def usage(self, prefix: str) -> tuple[int, int]:
+        """(number of blobs, total bytes) under ``prefix``."""
+
     def delete_prefix(
         self, prefix: str, *, on_batch: Callable[[], None] | None = None
     ) -> tuple[int, int]:

@@ -70,6 +70,24 @@ class LocalBlobStore:
                 if key.startswith(prefix):
                     yield BlobInfo(key, full.stat().st_size)
 
+    def usage(self, prefix: str) -> tuple[int, int]:
+        """(blobs, bytes) under a folder prefix, unfinished uploads included; one scandir walk."""
+        count = size = 0
+        pending = [str(self._path(prefix))]
+        while pending:
+            try:
+                entries = os.scandir(pending.pop())
+            except FileNotFoundError:
+                continue
+            with entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                    else:
+                        count += 1
+                        size += entry.stat(follow_symlinks=False).st_size
+        return count, size
+
     def delete_prefix(
         self, prefix: str, *, on_batch: Callable[[], None] | None = None
     ) -> tuple[int, int]:

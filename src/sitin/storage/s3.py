@@ -63,6 +63,13 @@ class S3BlobStore:
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(f"listing {prefix} failed: {exc}") from exc
 
+    def usage(self, prefix: str) -> tuple[int, int]:
+        count = size = 0
+        for info in self.list(prefix):
+            count += 1
+            size += info.size
+        return count, size
+
     def _pending_uploads(self, prefix: str) -> list[dict]:
         uploads = []
         pages = self.client.get_paginator("list_multipart_uploads").paginate(
@@ -117,12 +124,22 @@ class S3BlobStore:
             raise StorageError(f"checking {prefix} failed: {exc}") from exc
 
     def top_level_prefixes(self, parent: str) -> Iterator[str]:
-        pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=self._key(parent), Delimiter="/"
-        )
-        for page in pages:
-            for common in page.get("CommonPrefixes", []):
-                yield self._unkey(common["Prefix"])
+        found: set[str] = set()
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self._key(parent), Delimiter="/"
+            )
+            for page in pages:
+                found.update(self._unkey(c["Prefix"]) for c in page.get("CommonPrefixes", []))
+            # A prefix holding only an unfinished upload is invisible to list_objects; derive
+            # those from the uploads (not every S3 server honours Delimiter on that call).
+            for upload in self._pending_uploads(parent):
+                name, slash, _rest = self._unkey(upload["Key"])[len(parent) :].partition("/")
+                if slash:
+                    found.add(f"{parent}{name}/")
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"listing {parent} failed: {exc}") from exc
+        yield from sorted(found)
 
     def download_url(self, key: str, *, expires_in: int) -> str:
         return self.client.generate_presigned_url(

@@ -12,6 +12,7 @@ Three short transactions around the HTTP call, never one held open across it:
 """
 
 import logging
+import socket
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,7 +28,7 @@ from sitin.db.tables import bots, webhook_delivery_attempts, webhook_subscriptio
 from sitin.webhooks import signing
 from sitin.webhooks.dispatch import enqueue_all
 from sitin.webhooks.envelope import STATE_CHANGE, canonical_json
-from sitin.webhooks.targets import UnsafeTarget, resolve_target
+from sitin.webhooks.targets import UnresolvableTarget, UnsafeTarget, resolve_target
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,11 @@ class Deliverer:
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
         self.client = httpx.Client(
-            timeout=ctx.settings.webhook_timeout_seconds,
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+            transport=httpx.HTTPTransport(
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+                socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            ),
             headers={"User-Agent": USER_AGENT},
         )
 
@@ -97,6 +100,7 @@ class Deliverer:
                     )
                     .join(webhook_subscriptions)
                     .where(attempts_table.c.id == attempt_id)
+                    .with_for_update(of=attempts_table)  # a duplicate task waits, sees the lease
                 )
                 .mappings()
                 .first()
@@ -145,7 +149,8 @@ class Deliverer:
                 claim.url, allow_insecure=self.ctx.settings.allow_insecure_webhooks
             )
         except UnsafeTarget as exc:
-            return outcome(success=False, retryable="cannot resolve" in str(exc), error=str(exc))
+            retryable = isinstance(exc, UnresolvableTarget)
+            return outcome(success=False, retryable=retryable, error=str(exc))
         headers = {
             "Content-Type": "application/json",
             "Host": target.host,
@@ -159,6 +164,7 @@ class Deliverer:
                 content=canonical_json(claim.payload),
                 headers=headers,
                 extensions=extensions,
+                timeout=self.ctx.settings.webhook_timeout_seconds,
             ) as response:
                 excerpt = _read_excerpt(response)
                 code = response.status_code

@@ -21,6 +21,10 @@ class UnsafeTarget(ValueError):
     """The URL may not receive webhooks under the current settings (the message says why)."""
 
 
+class UnresolvableTarget(UnsafeTarget):
+    """The host did not resolve (perhaps for now: worth retrying)."""
+
+
 @dataclass(frozen=True)
 class Target:
     """Where to connect: ``connect_url`` names the checked address; ``host`` goes in the Host
@@ -88,7 +92,7 @@ def resolve_target(url: str, *, allow_insecure: bool) -> Target:
     try:
         infos = socket.getaddrinfo(host, port or default_port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise UnsafeTarget(f"cannot resolve webhook host {host}: {exc.strerror}") from None
+        raise UnresolvableTarget(f"cannot resolve webhook host {host}: {exc.strerror}") from None
     addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
     if not allow_insecure:
         for address in addresses:

@@ -1,0 +1,396 @@
+"""delete_data latency against a lower bound on the same data (issue 3, "Performance").
+
+    .venv/bin/python benchmarks/delete_data.py                      # SQLite + local blobs
+    .venv/bin/python benchmarks/delete_data.py --postgres postgresql+psycopg://sitin:sitin@127.0.0.1/sitin
+    .venv/bin/python benchmarks/delete_data.py --sizes 1000,10000 --repeat 3
+
+For each size N (utterances) two identical ended bots are built with bulk inserts: N utterances,
+N/50 participants, N/10 participant events, N/10 chat messages, N/10 audio segments, N/100 log
+entries, and N/10 small blobs in the local blob store. One is deleted through
+``POST /api/v1/bots/{id}/delete_data`` on a real uvicorn server (timed from the client); the other
+by the lower bound: the raw ``DELETE ... WHERE bot_id = ?`` of every captured table in one
+transaction, then ``shutil.rmtree`` of the bot's blob folder. Target: endpoint <= 1.5 x the lower
+bound at every size, growth linear in N ("us/item": endpoint time per row + blob). "GET bot ms"
+is a GET of the same bot on the same server, the HTTP + auth + rendering floor that the lower
+bound does not pay. With ``--postgres URL`` a scratch database is created on
+that server (and dropped afterwards) and the same table is printed for PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+import uvicorn
+from sqlalchemy import delete, insert, select, update
+
+from sitin.api.app import create_app
+from sitin.config import Settings
+from sitin.context import AppContext, build_context
+from sitin.core.states import EventSubType, EventType
+from sitin.core.timefmt import utcnow
+from sitin.db import api_keys, projects
+from sitin.db.bot_events import record_event
+from sitin.db.capture import blob_prefix
+from sitin.db.tables import (
+    audio_segments,
+    bot_chat_message_requests,
+    bot_log_entries,
+    chat_messages,
+    participant_events,
+    participants,
+    recordings,
+    utterances,
+    webhook_delivery_attempts,
+)
+
+CAPTURED = (
+    utterances,
+    audio_segments,
+    participant_events,
+    chat_messages,
+    participants,
+    bot_chat_message_requests,
+    bot_log_entries,
+    webhook_delivery_attempts,
+)
+LIFE = (
+    (EventType.JOINED_MEETING, None),
+    (EventType.RECORDING_PERMISSION_GRANTED, None),
+    (EventType.LEAVE_REQUESTED, EventSubType.USER_REQUESTED),
+    (EventType.LEFT_MEETING, None),
+    (EventType.POST_PROCESSING_COMPLETED, None),
+)
+BLOB = b"\0" * 512
+INSERT_CHUNK = 5000
+
+
+@dataclass
+class Figures:
+    size: int
+    rows: int
+    blobs: int
+    endpoint_s: float
+    lower_s: float
+    http_floor_s: float  # GET of the same bot on the same server: HTTP + auth + rendering
+
+    @property
+    def ratio(self) -> float:
+        return self.endpoint_s / self.lower_s
+
+
+# --- building the data --------------------------------------------------------------------------
+
+
+def new_ended_bot(api: httpx.Client, ctx: AppContext) -> str:
+    body = {"meeting_url": "http://127.0.0.1:8000/rooms/bench", "bot_name": "Bench"}
+    response = api.post("/api/v1/bots", json=body)
+    response.raise_for_status()
+    bot_id = response.json()["id"]
+    for event, sub_type in LIFE[:2]:
+        with ctx.db.write() as tx:
+            record_event(tx, bot_id=bot_id, event=event, sub_type=sub_type)
+    return bot_id
+
+
+def finish_meeting(ctx: AppContext, bot_id: str) -> None:
+    for event, sub_type in LIFE[2:]:
+        with ctx.db.write() as tx:
+            record_event(tx, bot_id=bot_id, event=event, sub_type=sub_type)
+
+
+def bulk(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
+    for start in range(0, len(rows), INSERT_CHUNK):
+        conn.execute(insert(table), rows[start : start + INSERT_CHUNK])
+
+
+def fill(ctx: AppContext, bot_id: str, n: int) -> tuple[int, int]:
+    """Captured rows and blobs for one bot with ``n`` utterances; returns (rows, blobs)."""
+    now = utcnow()
+    people = max(n // 50, 2)
+    n_tenth = max(n // 10, 1)
+    with ctx.db.write() as tx:
+        conn = tx.conn
+        recording_id = conn.execute(
+            select(recordings.c.id).where(recordings.c.bot_id == bot_id)
+        ).scalar_one()
+        pids = [f"par_{bot_id[4:]}{i:07d}"[:32] for i in range(people)]
+        bulk(
+            conn,
+            participants,
+            [
+                {
+                    "id": pid,
+                    "bot_id": bot_id,
+                    "uuid": f"u{i}",
+                    "name": f"Person {i}",
+                    "is_host": i == 0,
+                    "created_at": now,
+                }
+                for i, pid in enumerate(pids)
+            ],
+        )
+        bulk(
+            conn,
+            participant_events,
+            [
+                {
+                    "id": f"pe_{bot_id[4:]}{i:08d}"[:32],
+                    "bot_id": bot_id,
+                    "participant_id": pids[i % people],
+                    "event_type": "join",
+                    "event_data": {},
+                    "timestamp_ms": i,
+                    "created_at": now,
+                }
+                for i in range(n_tenth)
+            ],
+        )
+        bulk(
+            conn,
+            chat_messages,
+            [
+                {
+                    "id": f"msg_{bot_id[4:]}{i:08d}"[:32],
+                    "bot_id": bot_id,
+                    "participant_id": pids[i % people],
+                    "text": f"chat line {i}",
+                    "timestamp": i,
+                    "timestamp_ms": i * 1000,
+                    "to": "everyone",
+                    "additional_data": {},
+                    "created_at": now,
+                }
+                for i in range(n_tenth)
+            ],
+        )
+        bulk(
+            conn,
+            utterances,
+            [
+                {
+                    "bot_id": bot_id,
+                    "recording_id": recording_id,
+                    "participant_id": pids[i % people],
+                    "source": "realtime",
+                    "timestamp_ms": i * 1000,
+                    "duration_ms": 900,
+                    "transcription": {"transcript": f"sentence number {i} of the meeting"},
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(n)
+            ],
+        )
+        prefix = blob_prefix(bot_id)
+        bulk(
+            conn,
+            audio_segments,
+            [
+                {
+                    "bot_id": bot_id,
+                    "recording_id": recording_id,
+                    "participant_id": pids[i % people],
+                    "blob_key": f"{prefix}audio/{i:06d}.pcm",
+                    "blob_size": len(BLOB),
+                    "sample_rate": 16000,
+                    "timestamp_ms": i * 1000,
+                    "duration_ms": 900,
+                    "created_at": now,
+                }
+                for i in range(n_tenth)
+            ],
+        )
+        bulk(
+            conn,
+            bot_log_entries,
+            [
+                {
+                    "id": f"log_{bot_id[4:]}{i:08d}"[:32],
+                    "bot_id": bot_id,
+                    "level": "info",
+                    "entry_type": "note",
+                    "message": f"log line {i}",
+                    "created_at": now,
+                }
+                for i in range(max(n // 100, 1))
+            ],
+        )
+    root = ctx.blobs.root / blob_prefix(bot_id) / "audio"
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n_tenth):
+        (root / f"{i:06d}.pcm").write_bytes(BLOB)
+    rows = people + 3 * n_tenth + n + max(n // 100, 1)
+    return rows, n_tenth
+
+
+# --- the two measurements -----------------------------------------------------------------------
+
+
+def lower_bound(ctx: AppContext, bot_id: str) -> float:
+    started = time.perf_counter()
+    with ctx.db.write() as tx:
+        for table in CAPTURED:
+            tx.conn.execute(delete(table).where(table.c.bot_id == bot_id))
+        tx.conn.execute(
+            update(recordings).where(recordings.c.bot_id == bot_id).values(blob_key=None)
+        )
+    shutil.rmtree(ctx.blobs.root / blob_prefix(bot_id))
+    return time.perf_counter() - started
+
+
+def endpoint(api: httpx.Client, bot_id: str) -> float:
+    started = time.perf_counter()
+    response = api.post(f"/api/v1/bots/{bot_id}/delete_data")
+    elapsed = time.perf_counter() - started
+    if response.status_code != 200 or response.json()["state"] != "data_deleted":
+        raise RuntimeError(f"delete_data answered {response.status_code}: {response.text}")
+    return elapsed
+
+
+def measure(ctx: AppContext, api: httpx.Client, n: int, repeat: int) -> Figures:
+    endpoint_times, lower_times, floor_times = [], [], []
+    for round_ in range(repeat if n <= 10_000 else 1):  # 100k rounds are slow to build
+        via_api, via_sql = new_ended_bot(api, ctx), new_ended_bot(api, ctx)
+        rows, blobs = fill(ctx, via_api, n)
+        fill(ctx, via_sql, n)
+        finish_meeting(ctx, via_api)
+        finish_meeting(ctx, via_sql)
+        if round_ % 2 == 0:  # alternate the order so neither side always meets a warmer cache
+            lower_times.append(lower_bound(ctx, via_sql))
+            endpoint_times.append(endpoint(api, via_api))
+        else:
+            endpoint_times.append(endpoint(api, via_api))
+            lower_times.append(lower_bound(ctx, via_sql))
+        assert not (ctx.blobs.root / blob_prefix(via_api)).exists()
+        started = time.perf_counter()
+        api.get(f"/api/v1/bots/{via_api}").raise_for_status()
+        floor_times.append(time.perf_counter() - started)
+    return Figures(
+        n,
+        rows,
+        blobs,
+        statistics.median(endpoint_times),
+        statistics.median(lower_times),
+        statistics.median(floor_times),
+    )
+
+
+# --- running it ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def serving(ctx: AppContext) -> Iterator[str]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(ctx), log_level="warning", lifespan="off", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@contextmanager
+def scratch_postgres(url: str) -> Iterator[str]:
+    admin_url = sa.engine.make_url(url)
+    name = f"sitin_bench_{int(time.time())}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def run_backend(
+    label: str, data_dir: Path, database_url: str | None, sizes: list[int], repeat: int
+) -> list[Figures]:
+    settings = Settings(data_dir=data_dir, database_url=database_url, secret_key="bench")
+    ctx = build_context(settings)
+    with ctx.db.write() as tx:
+        project_id = projects.create(tx.conn, name="bench")
+        _key_id, key = api_keys.create(tx.conn, project_id=project_id, name="bench")
+    results = []
+    with (
+        serving(ctx) as url,
+        httpx.Client(base_url=url, headers={"Authorization": f"Token {key}"}, timeout=600) as api,
+    ):
+        for n in sizes:
+            figures = measure(ctx, api, n, repeat)
+            print(f"  {label}: {n} utterances measured", flush=True)
+            results.append(figures)
+    ctx.db.dispose()
+    return results
+
+
+def print_table(label: str, results: list[Figures]) -> None:
+    print(f"\n{label}")
+    print(
+        f"{'utterances':>10} {'rows':>8} {'blobs':>6} {'endpoint ms':>12} "
+        f"{'lower bound ms':>15} {'ratio':>6} {'us/item':>8} {'GET bot ms':>11}"
+    )
+    for f in results:
+        per_item = f.endpoint_s / (f.rows + f.blobs) * 1e6
+        print(
+            f"{f.size:>10} {f.rows:>8} {f.blobs:>6} {f.endpoint_s * 1e3:>12.1f} "
+            f"{f.lower_s * 1e3:>15.1f} {f.ratio:>6.2f} {per_item:>8.1f} "
+            f"{f.http_floor_s * 1e3:>11.1f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,10000,100000", help="utterances per bot")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="rounds per size up to 10k (median); 100k: 1"
+    )
+    parser.add_argument("--postgres", metavar="URL", help="also run on this PostgreSQL server")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    tables = []
+    with tempfile.TemporaryDirectory(prefix="sitin-bench-") as tmp:
+        tables.append(
+            (
+                "SQLite + local blobs",
+                run_backend("sqlite", Path(tmp) / "s", None, sizes, args.repeat),
+            )
+        )
+        if args.postgres:
+            with scratch_postgres(args.postgres) as url:
+                tables.append(
+                    (
+                        "PostgreSQL + local blobs",
+                        run_backend("postgres", Path(tmp) / "p", url, sizes, args.repeat),
+                    )
+                )
+    for label, results in tables:
+        print_table(label, results)
+
+
+if __name__ == "__main__":
+    main()

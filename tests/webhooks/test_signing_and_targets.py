@@ -1,0 +1,162 @@
+"""Signing secrets and rotation, and the SSRF guard: checked by a receiver verifying real
+deliveries, and on the pure functions."""
+
+import base64
+
+import pytest
+from sqlalchemy import select
+
+from sitin.core.states import EventType
+from sitin.db.tables import webhook_secrets
+from sitin.webhooks import signing
+from sitin.webhooks.envelope import canonical_json
+from sitin.webhooks.targets import UnsafeTarget, check_url, resolve_target
+from sitin.worker.process import Worker
+from webhooks.helpers import advance, wait_settled
+from webhooks.receiver import receiver_signature
+
+STATE_CHANGE = "bot.state_change"
+
+
+def test_rotation_keeps_the_old_secret_valid_for_the_overlap_only(
+    ctx, client, project, new_bot, receiver, worker
+):
+    old = receiver.secrets[0]
+    bot = new_bot(webhooks=[{"url": receiver.url, "triggers": [STATE_CHANGE]}])
+    first = receiver.wait_count(1)[0]
+    assert first.verified_with == [old]
+    assert "x-webhook-signature-previous" not in first.headers
+
+    with ctx.db.write() as tx:
+        new = signing.rotate_secret(
+            tx.conn, ctx.settings, project_id=project.id, overlap_seconds=3600
+        )
+    receiver.secrets.append(new)
+    advance(ctx, bot["id"], EventType.JOINED_MEETING)
+    second = receiver.wait_count(2)[1]
+    assert sorted(second.verified_with) == sorted([old, new])
+    assert hmac_ok(new, second.body, second.headers["x-webhook-signature"])  # newest signs
+
+    with ctx.db.write() as tx:  # a rotation without overlap: every older secret stops at once
+        newest = signing.rotate_secret(
+            tx.conn, ctx.settings, project_id=project.id, overlap_seconds=0
+        )
+    receiver.secrets.append(newest)
+    advance(ctx, bot["id"], EventType.RECORDING_PERMISSION_GRANTED)
+    third = receiver.wait_count(3)[2]
+    assert third.verified_with == [newest]
+    assert "x-webhook-signature-previous" not in third.headers
+    wait_settled(client, project, bot["id"], 3)
+
+
+def hmac_ok(secret_b64: str, body: bytes, signature: str) -> bool:
+    return receiver_signature(secret_b64, body) == signature
+
+
+def test_secrets_are_32_random_bytes_encrypted_at_rest(ctx, project):
+    with ctx.db.write() as tx:
+        secret = signing.current_secret(tx.conn, ctx.settings, project_id=project.id)
+        again = signing.current_secret(tx.conn, ctx.settings, project_id=project.id)
+        stored = tx.conn.execute(select(webhook_secrets.c.secret_encrypted)).scalars().all()
+    assert secret == again
+    assert len(base64.b64decode(secret)) == 32
+    assert len(stored) == 1 and secret not in stored[0]
+    assert base64.b64decode(secret) not in base64.urlsafe_b64decode(stored[0] + "==")
+
+
+def test_signature_is_hmac_of_the_canonical_json():
+    secret = base64.b64encode(b"k" * 32).decode()
+    envelope = {"trigger": "x", "data": {"b": 1, "a": "é"}, "bot_id": None}
+    assert (
+        canonical_json(envelope) == '{"bot_id":null,"data":{"a":"é","b":1},"trigger":"x"}'.encode()
+    )
+    signature = signing.sign(base64.b64decode(secret), envelope)
+    assert signing.verify(secret, envelope, signature)
+    wire_body = b'{"trigger": "x", "bot_id": null, "data": {"b": 1, "a": "\\u00e9"}}'
+    assert receiver_signature(secret, wire_body) == signature  # any JSON spelling verifies
+    assert not signing.verify(secret, {**envelope, "trigger": "y"}, signature)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com/hook",
+        "https://127.0.0.1/hook",
+        "https://localhost:8443/hook",
+        "https://10.1.2.3/hook",
+        "https://192.168.0.10/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://100.64.0.1/hook",
+        "https://[::1]/hook",
+        "https://[fd00::1]/hook",
+        "https://[::ffff:127.0.0.1]/hook",
+        "https://0.0.0.0/hook",
+        "ftp://example.com/hook",
+    ],
+)
+def test_unsafe_targets_are_refused_by_default(url):
+    with pytest.raises(UnsafeTarget):
+        resolve_target(url, allow_insecure=False)
+    with pytest.raises(UnsafeTarget):
+        check_url(url, allow_insecure=False)  # the same, at subscription time (no DNS needed)
+
+
+def test_a_public_target_is_pinned_to_its_checked_address():
+    target = resolve_target("https://93.184.216.34:8443/hook?x=1", allow_insecure=False)
+    assert target.connect_url == "https://93.184.216.34:8443/hook?x=1"
+    assert target.host == "93.184.216.34:8443"
+    target = resolve_target("https://[2606:4700::1111]/h", allow_insecure=False)
+    assert target.connect_url == "https://[2606:4700::1111]/h"
+
+
+def test_the_setting_allows_http_and_loopback():
+    target = resolve_target("http://localhost:9000/hook", allow_insecure=True)
+    assert target.connect_url.startswith("http://") and target.server_name is None
+    check_url("http://127.0.0.1:9000/hook", allow_insecure=True)
+
+
+def test_api_refuses_insecure_urls_unless_the_setting_is_on(ctx, client, project):
+    ctx.settings.allow_insecure_webhooks = False
+    for url in ("http://example.com/hook", "https://127.0.0.1/hook", "https://localhost/hook"):
+        response = client.post(
+            "/api/v1/webhooks",
+            json={"url": url, "triggers": [STATE_CHANGE]},
+            headers=project.headers,
+        )
+        assert response.status_code == 400, url
+        assert "allow_insecure_webhooks" in response.json()["url"][0]
+    response = client.post(
+        "/api/v1/bots",
+        json={
+            "meeting_url": "http://127.0.0.1:8000/rooms/standup",
+            "bot_name": "b",
+            "webhooks": [{"url": "http://example.com/hook", "triggers": [STATE_CHANGE]}],
+        },
+        headers=project.headers,
+    )
+    assert response.status_code == 400
+    ctx.settings.allow_insecure_webhooks = True
+    response = client.post(
+        "/api/v1/webhooks",
+        json={"url": "http://127.0.0.1:9/hook", "triggers": [STATE_CHANGE]},
+        headers=project.headers,
+    )
+    assert response.status_code == 201, response.text
+
+
+def test_delivery_to_a_loopback_target_is_refused_with_the_setting_off(
+    ctx, client, project, new_bot, receiver
+):
+    bot = new_bot(webhooks=[{"url": receiver.url, "triggers": [STATE_CHANGE]}])
+    ctx.settings.allow_insecure_webhooks = False  # turned off after subscribing: checked again
+    worker = Worker(ctx, threads=2, periodic=False)
+    worker.start()
+    try:
+        [delivery] = wait_settled(client, project, bot["id"], 1)
+    finally:
+        worker.stop()
+    assert delivery["status"] == "failure"
+    [attempt] = delivery["attempts"]
+    assert attempt["response_code"] is None
+    assert "allow_insecure_webhooks" in attempt["error"]
+    assert receiver.arrivals == []
