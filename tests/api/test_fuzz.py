@@ -68,7 +68,7 @@ class FuzzTarget:
 # point that app at each test's database (the routes read ``app.state.ctx`` per request).
 APP = create_app(None)
 # The Bots API (this suite's subject); other routers get their own fuzz runs when they settle.
-FUZZED_TAGS = ["Bots"]
+FUZZED_TAGS = ["Bots", "Webhooks"]
 schema = schemathesis.openapi.from_asgi("/api/schema", APP).include(tag=FUZZED_TAGS)
 
 

@@ -3,11 +3,11 @@ webhooks are dashboard-only) and ``/api/v1/bots/{id}/webhook_deliveries`` (deliv
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from sitin.api import schemas
-from sitin.api.deps import Context, JsonBody, ProjectId
+from sitin.api.deps import Context, JsonBody, ProjectId, reject_null_characters
 from sitin.api.errors import ApiError
 from sitin.api.pagination import PAGE_SIZE, decode_cursor, render_page
 from sitin.api.responses import JsonResponse
@@ -17,12 +17,12 @@ from sitin.services.bots import BotNotFound
 from sitin.webhooks import service
 from sitin.webhooks.service import WebhookNotFound
 
-router = APIRouter(tags=["Webhooks"])
+router = APIRouter(tags=["Webhooks"], dependencies=[Depends(reject_null_characters)])
 
 Trigger = Literal[WEBHOOK_TRIGGERS]  # type: ignore[valid-type]
 UNAUTHORIZED = {401: {"model": schemas.Detail, "description": "Missing or invalid API key"}}
-WEBHOOK_NOT_FOUND = {404: {"model": schemas.Error, "description": "Webhook not found"}}
-BOT_NOT_FOUND = {404: {"model": schemas.Error, "description": "Bot not found"}}
+WEBHOOK_NOT_FOUND = {404: {"model": schemas.NotFound, "description": "Webhook not found"}}
+BOT_NOT_FOUND = {404: {"model": schemas.NotFound, "description": "Bot not found or invalid cursor"}}
 
 
 class WebhookCreate(BaseModel):
