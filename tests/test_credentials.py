@@ -1,4 +1,5 @@
-"""Provider API keys: stored encrypted through the CLI, required at bot creation, never shown."""
+"""Provider accounts: key (encrypted) and endpoint stored through the CLI, required at bot
+creation, never shown; a bot cannot choose where the project's key is sent."""
 
 import os
 import sqlite3
@@ -6,10 +7,14 @@ import subprocess
 import sys
 
 import pytest
+from sqlalchemy import update
 
 from sitin.config import Settings
 from sitin.context import build_context
+from sitin.crypto import box
 from sitin.db import credentials, projects
+from sitin.db.tables import projects as projects_table
+from sitin.transcription import ProviderAccount
 from support.projects import create_project
 
 SECRET = "sk-test-DO-NOT-LEAK-1234567890"
@@ -17,7 +22,8 @@ SECRET = "sk-test-DO-NOT-LEAK-1234567890"
 
 def sitin(data_dir, *args, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "SITIN_DATA_DIR": str(data_dir), "SITIN_SECRET_KEY": "server-secret"}
-    env.pop("SITIN_OPENAI_API_KEY", None)
+    for name in ("SITIN_OPENAI_API_KEY", "SITIN_OPENAI_BASE_URL"):
+        env.pop(name, None)
     return subprocess.run(
         [sys.executable, "-m", "sitin", *args],
         input=stdin,
@@ -45,12 +51,65 @@ def test_cli_stores_the_key_encrypted_and_lists_only_providers(tmp_path):
     ctx = build_context(Settings(data_dir=data_dir, secret_key="server-secret"))
     with ctx.db.read() as conn:
         project_id = projects.get_by_name(conn, name="acme")["id"]
-        keys = credentials.keys_for(conn, server_key=b"server-secret", project_id=project_id)
-    assert keys == {"openai": SECRET}
+        accounts = credentials.accounts_for(
+            conn, server_key=b"server-secret", project_id=project_id
+        )
+    assert accounts == {"openai": ProviderAccount(SECRET, base_url=None)}
 
     removed = sitin(data_dir, "credentials", "remove", "--project", "acme", "openai")
     assert removed.returncode == 0
     assert sitin(data_dir, "credentials", "list", "--project", "acme").stdout.strip() == ""
+
+
+def test_cli_stores_an_endpoint_with_the_key_and_never_prints_it(tmp_path):
+    data_dir = tmp_path / "data"
+    endpoint = "http://10.1.2.3:8000/v1"
+    assert sitin(data_dir, "projects", "create", "acme").returncode == 0
+
+    set_openai = ("credentials", "set", "--project", "acme", "openai")
+    refused = sitin(data_dir, *set_openai, "--base-url", "ftp://10.1.2.3/v1", stdin=SECRET)
+    assert refused.returncode != 0
+    assert "base URL must be an http(s) URL" in refused.stderr
+
+    stored = sitin(data_dir, *set_openai, "--base-url", f"{endpoint}/", stdin=SECRET)
+    assert stored.returncode == 0, stored.stderr
+    listed = sitin(data_dir, "credentials", "list", "--project", "acme")
+    for output in (stored, listed):
+        assert SECRET not in output.stdout + output.stderr
+        assert "10.1.2.3" not in output.stdout + output.stderr
+    assert listed.stdout.split() == ["openai"]
+
+    ctx = build_context(Settings(data_dir=data_dir, secret_key="server-secret"))
+    with ctx.db.read() as conn:
+        project_id = projects.get_by_name(conn, name="acme")["id"]
+        accounts = credentials.accounts_for(
+            conn, server_key=b"server-secret", project_id=project_id
+        )
+    assert accounts == {"openai": ProviderAccount(SECRET, base_url=endpoint)}
+
+    # setting the key again without --base-url goes back to the provider's own endpoint
+    assert sitin(data_dir, *set_openai, stdin=SECRET).returncode == 0
+    with ctx.db.read() as conn:
+        accounts = credentials.accounts_for(
+            conn, server_key=b"server-secret", project_id=project_id
+        )
+    assert accounts["openai"].base_url is None
+
+
+def test_keys_stored_before_endpoints_existed_still_work(ctx, project):
+    token = box(ctx.settings.resolved_secret_key, credentials.PURPOSE).encrypt(SECRET.encode())
+    with ctx.db.write() as tx:
+        tx.conn.execute(
+            update(projects_table)
+            .where(projects_table.c.id == project.id)
+            .values(settings={"credentials": {"deepgram": token.decode()}})
+        )
+    with ctx.db.read() as conn:
+        accounts = credentials.accounts_for(
+            conn, server_key=ctx.settings.resolved_secret_key, project_id=project.id
+        )
+        assert credentials.providers_with_keys(conn, project_id=project.id) == ["deepgram"]
+    assert accounts == {"deepgram": ProviderAccount(SECRET)}
 
 
 def test_unknown_project_is_a_clear_error(tmp_path):
@@ -89,3 +148,42 @@ def test_a_cloud_provider_without_a_key_is_refused_at_creation(ctx, client, proj
     assert accepted.status_code == 201, accepted.text
     other = create_project(ctx, "no-keys")
     assert client.post("/api/v1/bots", json=body, headers=other.headers).status_code == 400
+
+
+@pytest.mark.usefixtures("no_env_key")
+@pytest.mark.parametrize("provider", ["openai", "deepgram"])
+def test_a_bot_cannot_choose_where_the_projects_key_is_sent(ctx, client, project, provider):
+    with ctx.db.write() as tx:
+        credentials.set_key(
+            tx.conn,
+            server_key=ctx.settings.resolved_secret_key,
+            project_id=project.id,
+            provider=provider,
+            api_key=SECRET,
+        )
+    body = {
+        "meeting_url": "http://127.0.0.1:8000/rooms/a",
+        "bot_name": "B",
+        "transcription_settings": {provider: {"model": "m", "base_url": "https://evil"}},
+    }
+    refused = client.post("/api/v1/bots", json=body, headers=project.headers)
+    assert refused.status_code == 400
+    (message,) = refused.json()["transcription_settings"]
+    assert f"transcription_settings.{provider}.base_url is not accepted" in message
+    assert f"sitin credentials set --project <project> {provider} --base-url" in message
+    listed = client.get("/api/v1/bots", headers=project.headers).json()
+    assert listed["results"] == []
+
+
+@pytest.mark.usefixtures("no_env_key")
+def test_the_key_check_follows_the_provider_that_wins(ctx, client, project):
+    body = {
+        "meeting_url": "http://127.0.0.1:8000/rooms/a",
+        "bot_name": "B",
+        "transcription_settings": {"offline": {}, "deepgram": {}},
+    }
+    refused = client.post("/api/v1/bots", json=body, headers=project.headers)
+    assert refused.status_code == 400
+    assert "Transcription provider deepgram needs an API key" in refused.json()["error"]
+    record_only = {**body, "transcription_settings": {"none": {}}}
+    assert client.post("/api/v1/bots", json=record_only, headers=project.headers).status_code == 201

@@ -211,14 +211,34 @@ def keys_revoke(key_id: str, data_dir: Path | None) -> None:
 
 @main.group("credentials")
 def credentials_group() -> None:
-    """Transcription provider API keys of a project (stored encrypted)."""
+    """Transcription provider accounts of a project: API key (stored encrypted) and endpoint."""
+
+
+def _base_url_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from sitin.core.transcription_settings import normalise_base_url
+
+    if value is None:
+        return None
+    try:
+        return normalise_base_url(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @credentials_group.command("set")
 @click.option("--project", "project_name", required=True)
+@click.option(
+    "--base-url",
+    default=None,
+    callback=_base_url_option,
+    help="Endpoint of an OpenAI-compatible (or Deepgram-compatible) server to use instead of the "
+    "provider's own, e.g. http://10.0.0.5:8000/v1. Bots cannot choose it.",
+)
 @click.argument("provider", type=click.Choice(["openai", "deepgram"]))
 @data_dir_option
-def credentials_set(project_name: str, provider: str, data_dir: Path | None) -> None:
+def credentials_set(
+    project_name: str, base_url: str | None, provider: str, data_dir: Path | None
+) -> None:
     """Store PROVIDER's API key, read from standard input (never from the command line)."""
     from sitin.db import credentials
 
@@ -236,8 +256,10 @@ def credentials_set(project_name: str, provider: str, data_dir: Path | None) -> 
             project_id=project["id"],
             provider=provider,
             api_key=api_key,
+            base_url=base_url,
         )
-    click.echo(f"stored the {provider} key for project {project_name}")
+    stored = "key and endpoint" if base_url else "key"
+    click.echo(f"stored the {provider} {stored} for project {project_name}")
 
 
 @credentials_group.command("list")

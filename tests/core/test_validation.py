@@ -14,7 +14,6 @@ from sitin.core.validation import (
     AUTOMATIC_LEAVE_DEFAULTS,
     CREATE_FIELDS,
     RECORDING_DEFAULTS,
-    TRANSCRIPTION_PROVIDERS,
     FieldErrors,
     RuleError,
     validate_chat_message,
@@ -282,14 +281,14 @@ CREATE_ERRORS = [
         {"automatic_leave_settings": {"bot_keywords": ["bye", 2]}},
         {"automatic_leave_settings": ["bot_keywords must be a list of strings"]},
     ),
-    # transcription_settings
+    # transcription_settings (rules and messages: core.transcription_settings)
     (
         "transcription-unknown-provider",
         {"transcription_settings": {"gladia": {}}},
         {
             "transcription_settings": [
-                "Transcription provider 'gladia' is not supported by this server. "
-                f"Supported providers: {', '.join(TRANSCRIPTION_PROVIDERS)}"
+                "transcription_settings.gladia: unsupported transcription provider; "
+                "use one of deepgram, openai, offline, none"
             ]
         },
     ),
@@ -298,29 +297,59 @@ CREATE_ERRORS = [
         {"transcription_settings": {"offline": {"beam": 5}}},
         {
             "transcription_settings": [
-                "Unexpected attribute 'beam' in offline settings. Allowed: model_dir, language"
+                "transcription_settings.offline.beam: unknown key; "
+                "allowed keys are language, prompt"
             ]
         },
     ),
     (
         "transcription-openai-needs-model",
         {"transcription_settings": {"openai": {"language": "en"}}},
-        {"transcription_settings": ["openai.model is required"]},
+        {"transcription_settings": ["transcription_settings.openai.model is required"]},
     ),
     (
         "transcription-wrong-type",
         {"transcription_settings": {"deepgram": {"detect_language": "yes"}}},
-        {"transcription_settings": ["deepgram.detect_language has the wrong type or is blank"]},
+        {
+            "transcription_settings": [
+                "transcription_settings.deepgram.detect_language must be true or false"
+            ]
+        },
     ),
     (
         "transcription-blank-string",
         {"transcription_settings": {"openai": {"model": " "}}},
-        {"transcription_settings": ["openai.model has the wrong type or is blank"]},
+        {
+            "transcription_settings": [
+                "transcription_settings.openai.model must be a non-empty string"
+            ]
+        },
     ),
     (
         "transcription-options-not-object",
         {"transcription_settings": {"openai": "whisper-1"}},
-        {"transcription_settings": ["openai settings must be an object"]},
+        {"transcription_settings": ["transcription_settings.openai must be an object"]},
+    ),
+    (
+        "transcription-endpoint-is-not-a-bot-setting",
+        {"transcription_settings": {"openai": {"model": "m", "base_url": "https://evil"}}},
+        {
+            "transcription_settings": [
+                "transcription_settings.openai.base_url is not accepted: the openai endpoint is "
+                "part of the project's credentials, set by the server operator with "
+                "`sitin credentials set --project <project> openai --base-url URL`"
+            ]
+        },
+    ),
+    (
+        "transcription-record-only-combined",
+        {"transcription_settings": {"none": {}, "offline": {}}},
+        {
+            "transcription_settings": [
+                "transcription_settings.none (record only) cannot be combined with offline: "
+                "give one or the other"
+            ]
+        },
     ),
     # webhooks
     (
@@ -510,6 +539,16 @@ def test_deepgram_with_detect_language_gets_no_default_language():
     body = _body({"transcription_settings": {"deepgram": {"detect_language": True}}})
     settings = validate_create_bot(body, now=NOW).settings["transcription_settings"]
     assert settings == {"deepgram": {"detect_language": True}}
+
+
+def test_record_only_and_several_providers_are_stored_as_given():
+    record_only = _body({"transcription_settings": {"none": {}}})
+    assert validate_create_bot(record_only, now=NOW).settings["transcription_settings"] == {
+        "none": {}
+    }
+    several = {"offline": {"language": "en"}, "openai": {"model": "whisper-1"}}
+    body = _body({"transcription_settings": several})
+    assert validate_create_bot(body, now=NOW).settings["transcription_settings"] == several
 
 
 def test_http_webhooks_pass_only_when_insecure_webhooks_are_allowed():

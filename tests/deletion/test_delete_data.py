@@ -65,9 +65,7 @@ def test_delete_data_returns_the_bot_in_data_deleted_with_everything_preserved(
     assert client.get(f"/api/v1/bots/{bot_id}", headers=project.headers).json() == bot
 
 
-def test_after_deletion_every_read_route_is_empty_and_recording_is_gone(
-    client, project, ended_bot
-):
+def test_after_deletion_every_read_route_is_empty_and_recording_is_gone(client, project, ended_bot):
     bot_id, _ = ended_bot
     assert delete_data(client, project, bot_id).status_code == 200
     headers = project.headers
@@ -99,11 +97,21 @@ def test_every_captured_row_and_blob_is_deleted(ctx, client, project, ended_bot)
     assert list(ctx.blobs.list(prefix)) == []
     assert ctx.blobs.is_empty(prefix)
     with ctx.db.read() as conn:
-        assert conn.execute(select(recordings.c.blob_key).where(recordings.c.bot_id == bot_id)
-                            ).scalar_one() is None
-        attempts = conn.execute(
-            select(webhook_delivery_attempts).where(webhook_delivery_attempts.c.bot_id == bot_id)
-        ).mappings().all()
+        assert (
+            conn.execute(
+                select(recordings.c.blob_key).where(recordings.c.bot_id == bot_id)
+            ).scalar_one()
+            is None
+        )
+        attempts = (
+            conn.execute(
+                select(webhook_delivery_attempts).where(
+                    webhook_delivery_attempts.c.bot_id == bot_id
+                )
+            )
+            .mappings()
+            .all()
+        )
         assert conn.execute(select(deletion_journal)).first() is None
     assert [a["trigger"] for a in attempts] == ["bot.state_change"] * len(attempts)
     state_change = next(a for a in attempts if a["id"] == "att-state")
@@ -130,18 +138,33 @@ def test_the_receipt_counts_what_was_deleted_without_content(ctx, client, projec
     assert "confidential" not in str(metadata) and "Person" not in str(metadata)
 
 
-def test_secrets_and_free_text_are_scrubbed_from_kept_settings(ctx, client, project, new_bot):
+def test_secrets_and_free_text_are_scrubbed_from_kept_settings(
+    ctx, client, project, new_bot, monkeypatch
+):
+    monkeypatch.setenv("SITIN_DEEPGRAM_API_KEY", "dg-test-key")
+    monkeypatch.delenv("SITIN_DEEPGRAM_BASE_URL", raising=False)
     bot = new_bot(
-        transcription_settings={"openai": {"model": "whisper-1", "prompt": "Acme merger talk",
-                                           "base_url": "https://asr.example/v1?token=s3cret"}},
+        transcription_settings={
+            "deepgram": {
+                "model": "nova-3",
+                "use_eu_server": True,
+                "keyterms": ["Acme merger"],
+                "keywords": ["Project Falcon"],
+                "replace": ["falcon:Secret Falcon"],
+            },
+            "openai": {"model": "whisper-1", "prompt": "Acme merger talk"},
+        },
         automatic_leave_settings={"bot_keywords": ["Alice Secret"]},
     )
     ended_bot_with_data(ctx, bot["id"])
     assert delete_data(client, project, bot["id"]).status_code == 200
     with ctx.db.read() as conn:
         settings = conn.execute(select(bots.c.settings).where(bots.c.id == bot["id"])).scalar_one()
-    assert settings["transcription_settings"] == {"openai": {"model": "whisper-1"}}
-    assert "Secret" not in str(settings) and "s3cret" not in str(settings)
+    assert settings["transcription_settings"] == {
+        "deepgram": {"model": "nova-3", "use_eu_server": True, "language": "multi"},
+        "openai": {"model": "whisper-1"},
+    }
+    assert not any(word in str(settings) for word in ("Acme", "Falcon", "Secret"))
     assert settings["recording_settings"]["format"] == "mp3"
 
 
@@ -181,9 +204,9 @@ def test_concurrent_calls_produce_exactly_one_event(ctx, client, project, ended_
     assert results == [200] * 4
     with ctx.db.read() as conn:
         events = conn.execute(
-            select(func.count()).select_from(bot_events).where(
-                bot_events.c.bot_id == bot_id, bot_events.c.event_type == "data_deleted"
-            )
+            select(func.count())
+            .select_from(bot_events)
+            .where(bot_events.c.bot_id == bot_id, bot_events.c.event_type == "data_deleted")
         ).scalar_one()
     assert events == 1
 
@@ -234,8 +257,12 @@ def test_fatal_error_bots_can_be_deleted(ctx, client, project, new_bot):
     from sitin.db.bot_events import record_event
 
     with ctx.db.write() as tx:
-        record_event(tx, bot_id=bot["id"], event=EventType.FATAL_ERROR,
-                     sub_type=EventSubType.HEARTBEAT_TIMEOUT)
+        record_event(
+            tx,
+            bot_id=bot["id"],
+            event=EventType.FATAL_ERROR,
+            sub_type=EventSubType.HEARTBEAT_TIMEOUT,
+        )
     assert delete_data(client, project, bot["id"]).json()["state"] == "data_deleted"
 
 
@@ -260,21 +287,40 @@ def test_writes_after_the_fence_are_refused(ctx, client, project, ended_bot):
     assert delete_data(client, project, bot_id).status_code == 200
     writes = [
         lambda tx: capture.upsert_participant(tx, bot_id=bot_id, uuid="x", name="X", is_host=False),
-        lambda tx: capture.add_utterance(tx, bot_id=bot_id, participant_id=participant,
-                                         timestamp_ms=1, duration_ms=1,
-                                         transcription={"transcript": "late"}),
-        lambda tx: capture.add_chat_message(tx, bot_id=bot_id, participant_id=participant,
-                                            text="late", timestamp_ms=1),
-        lambda tx: capture.add_participant_event(tx, bot_id=bot_id, participant_id=participant,
-                                                 event_type="leave", timestamp_ms=1),
-        lambda tx: capture.set_recording_file(tx, bot_id=bot_id,
-                                              blob_key=f"bots/{bot_id}/late.mp3", blob_size=1,
-                                              first_buffer_timestamp_ms=None),
-        lambda tx: capture.add_audio_segment(tx, bot_id=bot_id, participant_id=participant,
-                                             blob_key=f"bots/{bot_id}/a.pcm", blob_size=1,
-                                             sample_rate=16000, timestamp_ms=1, duration_ms=1),
-        lambda tx: capture.add_log_entry(tx, bot_id=bot_id, level="info", entry_type="x",
-                                         message="late"),
+        lambda tx: capture.add_utterance(
+            tx,
+            bot_id=bot_id,
+            participant_id=participant,
+            timestamp_ms=1,
+            duration_ms=1,
+            transcription={"transcript": "late"},
+        ),
+        lambda tx: capture.add_chat_message(
+            tx, bot_id=bot_id, participant_id=participant, text="late", timestamp_ms=1
+        ),
+        lambda tx: capture.add_participant_event(
+            tx, bot_id=bot_id, participant_id=participant, event_type="leave", timestamp_ms=1
+        ),
+        lambda tx: capture.set_recording_file(
+            tx,
+            bot_id=bot_id,
+            blob_key=f"bots/{bot_id}/late.mp3",
+            blob_size=1,
+            first_buffer_timestamp_ms=None,
+        ),
+        lambda tx: capture.add_audio_segment(
+            tx,
+            bot_id=bot_id,
+            participant_id=participant,
+            blob_key=f"bots/{bot_id}/a.pcm",
+            blob_size=1,
+            sample_rate=16000,
+            timestamp_ms=1,
+            duration_ms=1,
+        ),
+        lambda tx: capture.add_log_entry(
+            tx, bot_id=bot_id, level="info", entry_type="x", message="late"
+        ),
     ]
     for write in writes:
         with pytest.raises(DataDeleted), ctx.db.write() as tx:
@@ -298,9 +344,14 @@ def test_a_writer_racing_the_deletion_leaves_nothing_behind(ctx, client, project
         while not stop.is_set():
             try:
                 with ctx.db.write() as tx:
-                    capture.add_utterance(tx, bot_id=bot_id, participant_id=speaker,
-                                          timestamp_ms=i, duration_ms=10,
-                                          transcription={"transcript": f"late {i}"})
+                    capture.add_utterance(
+                        tx,
+                        bot_id=bot_id,
+                        participant_id=speaker,
+                        timestamp_ms=i,
+                        duration_ms=10,
+                        transcription={"transcript": f"late {i}"},
+                    )
                 outcome["written"] += 1
             except DataDeleted:
                 outcome["refused"] += 1

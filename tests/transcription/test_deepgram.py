@@ -3,22 +3,20 @@ import asyncio
 import numpy as np
 import pytest
 
+from sitin.core.transcription_settings import parse_transcription_settings
 from sitin.transcription.base import SpeechSegment, TranscriptionFailed
 from sitin.transcription.deepgram import DeepgramTranscriptionProvider
-from sitin.transcription.settings import parse_transcription_settings
 from transcription.fake_asr_servers import FakeServer, Reply, deepgram_listen
 
 SEGMENT = SpeechSegment("spk-1", 1_000, np.linspace(-0.5, 0.5, 8_000, dtype=np.float32))
 
 
 def transcribe(server, deepgram_settings: dict, timeout: float = 10.0):
-    _, settings = parse_transcription_settings(
-        {"deepgram": {"base_url": server.url, **deepgram_settings}}
-    )
+    _, settings = parse_transcription_settings({"deepgram": deepgram_settings})
 
     async def run():
         provider = DeepgramTranscriptionProvider(
-            api_key="dg-key", settings=settings, timeout=timeout
+            api_key="dg-key", settings=settings, base_url=server.url, timeout=timeout
         )
         try:
             return await provider.transcribe(SEGMENT)

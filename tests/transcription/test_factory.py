@@ -1,18 +1,34 @@
 import asyncio
 import logging
 
+import numpy as np
 import pytest
 
-from sitin.transcription import MissingCredentials, build_provider
+from sitin.transcription import MissingCredentials, ProviderAccount, build_provider
+from sitin.transcription.base import SpeechSegment, TranscriptionFailed
 from sitin.transcription.deepgram import DeepgramTranscriptionProvider
 from sitin.transcription.offline import OfflineWhisperProvider
 from sitin.transcription.openai import OpenAITranscriptionProvider
+from transcription.fake_asr_servers import FakeServer, deepgram_listen, openai_verbose_json
+
+SEGMENT = SpeechSegment("spk-1", 0, np.zeros(4_000, dtype=np.float32))
 
 
 @pytest.fixture(autouse=True)
-def no_keys_in_environment(monkeypatch):
-    monkeypatch.delenv("SITIN_OPENAI_API_KEY", raising=False)
-    monkeypatch.delenv("SITIN_DEEPGRAM_API_KEY", raising=False)
+def no_accounts_in_environment(monkeypatch):
+    for name in ("OPENAI", "DEEPGRAM"):
+        monkeypatch.delenv(f"SITIN_{name}_API_KEY", raising=False)
+        monkeypatch.delenv(f"SITIN_{name}_BASE_URL", raising=False)
+
+
+def transcribe_once(provider):
+    async def run():
+        try:
+            return await provider.transcribe(SEGMENT)
+        finally:
+            await provider.aclose()
+
+    return asyncio.run(run())
 
 
 def test_offline_is_the_default(tmp_path):
@@ -22,8 +38,10 @@ def test_offline_is_the_default(tmp_path):
     assert isinstance(build_provider(None, {}), OfflineWhisperProvider)
 
 
-def test_hosted_providers_take_keys_from_credentials_then_environment(monkeypatch):
-    openai = build_provider({"openai": {"model": "whisper-1"}}, {"openai": "sk-from-project"})
+def test_hosted_providers_take_accounts_from_the_project_then_environment(monkeypatch):
+    openai = build_provider(
+        {"openai": {"model": "whisper-1"}}, {"openai": ProviderAccount("sk-from-project")}
+    )
     assert isinstance(openai, OpenAITranscriptionProvider)
     assert openai.url == "https://api.openai.com/v1/audio/transcriptions"
     assert openai._client.headers["authorization"] == "Bearer sk-from-project"
@@ -36,16 +54,72 @@ def test_hosted_providers_take_keys_from_credentials_then_environment(monkeypatc
     assert deepgram.url == "https://api.deepgram.com/v1/listen"
     asyncio.run(deepgram.aclose())
 
+    europe = build_provider({"deepgram": {"use_eu_server": True}}, {})
+    assert europe.url == "https://api.eu.deepgram.com/v1/listen"
+    asyncio.run(europe.aclose())
+
+
+def test_the_projects_endpoint_receives_the_projects_key():
+    with FakeServer(openai_verbose_json) as server:
+        account = ProviderAccount("sk-self-hosted", base_url=f"{server.url}/v1")
+        provider = build_provider({"openai": {"model": "whisper-1"}}, {"openai": account})
+        result = transcribe_once(provider)
+    (request,) = server.requests
+    assert request.path == "/v1/audio/transcriptions"
+    assert request.headers["authorization"] == "Bearer sk-self-hosted"
+    assert result.transcript == "Heard 4000 samples."
+
+
+def test_an_operators_deepgram_endpoint_replaces_deepgrams_own_host():
+    with FakeServer(deepgram_listen) as server:
+        account = ProviderAccount("dg-key", base_url=server.url)
+        settings = {"deepgram": {"use_eu_server": True}}
+        transcribe_once(build_provider(settings, {"deepgram": account}))
+    (request,) = server.requests
+    assert (request.path, request.headers["authorization"]) == ("/v1/listen", "Token dg-key")
+
+
+def test_the_environment_account_has_its_own_endpoint(monkeypatch):
+    with FakeServer(openai_verbose_json) as server:
+        monkeypatch.setenv("SITIN_OPENAI_API_KEY", "sk-env")
+        monkeypatch.setenv("SITIN_OPENAI_BASE_URL", f"{server.url}/v1/")
+        transcribe_once(build_provider({"openai": {"model": "whisper-1"}}, {}))
+
+        # a project's key is never sent to the environment's endpoint
+        project = {"openai": ProviderAccount("sk-project")}
+        provider = build_provider({"openai": {"model": "whisper-1"}}, project)
+        assert provider.url == "https://api.openai.com/v1/audio/transcriptions"
+        asyncio.run(provider.aclose())
+    (request,) = server.requests
+    assert request.headers["authorization"] == "Bearer sk-env"
+
+
+def test_a_bad_environment_endpoint_is_a_clear_non_retryable_failure(monkeypatch):
+    monkeypatch.setenv("SITIN_OPENAI_API_KEY", "sk-env")
+    monkeypatch.setenv("SITIN_OPENAI_BASE_URL", "api.example/v1")
+    with pytest.raises(TranscriptionFailed) as caught:
+        build_provider({"openai": {"model": "whisper-1"}}, {})
+    assert "SITIN_OPENAI_BASE_URL must be an http(s) URL" in caught.value.reason
+    assert not caught.value.retryable
+
 
 def test_missing_key_is_a_clear_non_retryable_failure(caplog):
     caplog.set_level(logging.DEBUG)
     with pytest.raises(MissingCredentials) as caught:
-        build_provider({"deepgram": {}}, {"openai": "sk-secret-value"})
+        build_provider({"deepgram": {}}, {"openai": ProviderAccount("sk-secret-value")})
     assert "SITIN_DEEPGRAM_API_KEY" in caught.value.reason
     assert not caught.value.retryable
     assert "sk-secret-value" not in caplog.text
 
 
 def test_invalid_settings_raise_value_error():
+    account = {"openai": ProviderAccount("sk")}
     with pytest.raises(ValueError, match="transcription_settings.openai.model is required"):
-        build_provider({"openai": {}}, {"openai": "sk"})
+        build_provider({"openai": {}}, account)
+    with pytest.raises(ValueError, match="transcription_settings.openai.base_url is not accepted"):
+        build_provider({"openai": {"model": "m", "base_url": "http://127.0.0.1:1/v1"}}, account)
+
+
+def test_record_only_has_no_provider():
+    with pytest.raises(ValueError, match="records only"):
+        build_provider({"none": {}}, {})

@@ -108,7 +108,9 @@ class BotCreate(_Strict):
     join_at: str | None = Field(None, description="ISO-8601; makes the bot scheduled")
     deduplication_key: str | None = Field(None, min_length=1, max_length=1024)
     transcription_settings: dict[str, dict[str, Any]] | None = Field(
-        None, description='{"offline": {}} (default), {"openai": {...}} or {"deepgram": {...}}'
+        None,
+        description='{"offline": {}} (default), {"openai": {...}}, {"deepgram": {...}} or '
+        '{"none": {}} (record only)',
     )
     recording_settings: RecordingSettings | None = None
     automatic_leave_settings: AutomaticLeaveSettings | None = None

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sitin.core import transcription_settings
 from sitin.core.meeting_urls import InvalidMeetingUrl, MeetingUrl, Platform, parse_meeting_url
 from sitin.core.timefmt import parse_wire
 
@@ -49,20 +50,6 @@ AUTOMATIC_LEAVE_DEFAULTS: dict[str, Any] = {
     "enable_closed_captions_timeout_seconds": None,
     "authorized_user_not_in_meeting_timeout_seconds": 600,
     "bot_keywords": None,
-}
-TRANSCRIPTION_PROVIDERS: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "none": {},  # record only: no transcript
-    "offline": {"model_dir": str, "language": str},
-    "openai": {"model": str, "base_url": str, "language": str, "prompt": str},
-    "deepgram": {
-        "language": str,
-        "model": str,
-        "detect_language": bool,
-        "keywords": list,
-        "keyterms": list,
-        "smart_format": bool,
-        "base_url": str,
-    },
 }
 # Attendee fields this server does not act on yet: refused by name rather than silently ignored.
 UNSUPPORTED_FIELDS = (
@@ -301,45 +288,11 @@ def validate_automatic_leave_settings(value: Any) -> dict[str, Any]:
 
 
 def validate_transcription_settings(value: Any) -> dict[str, Any]:
-    """``{"offline": {...}}`` (default), ``{"openai": {...}}`` or ``{"deepgram": {...}}``."""
-    if value is None or value == {}:
-        return {"offline": {}}
-    value = _object("transcription_settings", value)
-    provider = next(iter(value))
-    if provider not in TRANSCRIPTION_PROVIDERS:
-        raise FieldErrors(
-            {
-                "transcription_settings": [
-                    f"Transcription provider '{provider}' is not supported by this server. "
-                    f"Supported providers: {', '.join(TRANSCRIPTION_PROVIDERS)}"
-                ]
-            }
-        )
-    options = value[provider]
-    if options is None:
-        options = {}
-    if not isinstance(options, dict):
-        raise FieldErrors({"transcription_settings": [f"{provider} settings must be an object"]})
-    schema = TRANSCRIPTION_PROVIDERS[provider]
-    for key, item in options.items():
-        if key not in schema:
-            raise FieldErrors(
-                {
-                    "transcription_settings": [
-                        f"Unexpected attribute '{key}' in {provider} settings. "
-                        f"Allowed: {', '.join(schema)}"
-                    ]
-                }
-            )
-        if not isinstance(item, schema[key]) or (schema[key] is str and not item.strip()):
-            raise FieldErrors(
-                {"transcription_settings": [f"{provider}.{key} has the wrong type or is blank"]}
-            )
-    if provider == "openai" and "model" not in options:
-        raise FieldErrors({"transcription_settings": ["openai.model is required"]})
-    if provider == "deepgram" and "language" not in options and not options.get("detect_language"):
-        options = {**options, "language": "multi"}
-    return {provider: options}
+    """The normalised ``transcription_settings`` to store (rules in core.transcription_settings)."""
+    try:
+        return transcription_settings.validate_transcription_settings(value)
+    except ValueError as exc:
+        raise FieldErrors({"transcription_settings": [str(exc)]}) from None
 
 
 def validate_webhooks(value: Any, *, allow_insecure: bool = False) -> list[dict[str, Any]]:

@@ -1,7 +1,6 @@
 """Bot operations behind the API: each one validates, runs one transaction, and queues follow-up
 work (launching, commands to the running bot) only after the commit."""
 
-import os
 import time
 from typing import Any
 
@@ -12,7 +11,9 @@ from sitin.context import AppContext
 from sitin.core.ids import new_id
 from sitin.core.states import JOINED, BotState, EventSubType, EventType, TransitionNotAllowed
 from sitin.core.timefmt import utcnow
+from sitin.core.transcription_settings import chosen_provider
 from sitin.core.validation import (
+    FieldErrors,
     RuleError,
     validate_chat_message,
     validate_create_bot,
@@ -22,7 +23,9 @@ from sitin.db import bots, capture, credentials, meeting_data
 from sitin.db.bot_events import record_event
 from sitin.db.engine import Tx
 from sitin.db.tables import bot_commands, webhook_subscriptions
-from sitin.transcription.factory import API_KEY_ENV
+from sitin.transcription.base import TranscriptionFailed
+from sitin.transcription.factory import API_KEY_ENV, environment_account
+from sitin.webhooks.targets import UnsafeTarget, check_url
 
 
 class BotNotFound(LookupError):
@@ -55,6 +58,11 @@ def create_bot(ctx: AppContext, *, project_id: str, body: Any) -> str:
         body, now=utcnow(), allow_insecure_webhooks=ctx.settings.allow_insecure_webhooks
     )
     scheduled = spec.join_at is not None
+    for hook in spec.webhooks:
+        try:
+            check_url(hook["url"], allow_insecure=ctx.settings.allow_insecure_webhooks)
+        except UnsafeTarget as exc:
+            raise FieldErrors({"webhooks": [str(exc)]}) from None
     _require_provider_key(ctx, project_id, spec.settings["transcription_settings"])
     try:
         with ctx.db.write() as tx:
@@ -97,12 +105,17 @@ def create_bot(ctx: AppContext, *, project_id: str, body: Any) -> str:
 
 def _require_provider_key(ctx: AppContext, project_id: str, transcription: dict[str, Any]) -> None:
     """Refuse a cloud provider without an API key now, rather than fail every utterance later."""
-    provider = next(iter(transcription))
-    if provider not in API_KEY_ENV or os.environ.get(API_KEY_ENV[provider]):
+    provider = chosen_provider(transcription)
+    if provider not in API_KEY_ENV:
         return
     with ctx.db.read() as conn:
         if provider in credentials.providers_with_keys(conn, project_id=project_id):
             return
+    try:
+        if environment_account(provider) is not None:
+            return
+    except TranscriptionFailed as exc:  # the operator's SITIN_*_BASE_URL is not a URL
+        raise RuleError(f"Transcription provider {provider} is misconfigured: {exc}") from None
     raise RuleError(
         f"Transcription provider {provider} needs an API key: store one with "
         f"`sitin credentials set --project <project> {provider}` or set {API_KEY_ENV[provider]} "

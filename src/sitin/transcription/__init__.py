@@ -1,5 +1,10 @@
 """Speech-to-text providers behind one interface (see base.py); build one with factory.py."""
 
+from sitin.core.transcription_settings import (
+    ProviderAccount,
+    chosen_provider,
+    validate_transcription_settings,
+)
 from sitin.transcription.base import (
     SAMPLE_RATE,
     SpeechSegment,
@@ -8,11 +13,11 @@ from sitin.transcription.base import (
     TranscriptionProvider,
 )
 from sitin.transcription.factory import MissingCredentials, build_provider
-from sitin.transcription.settings import chosen_provider, validate_transcription_settings
 
 __all__ = [
     "SAMPLE_RATE",
     "MissingCredentials",
+    "ProviderAccount",
     "SpeechSegment",
     "Transcription",
     "TranscriptionFailed",

@@ -1,4 +1,8 @@
-"""Deepgram's pre-recorded REST API: `POST {base_url}/v1/listen` with the segment as a WAV body."""
+"""Deepgram's pre-recorded REST API: `POST {base_url}/v1/listen` with the segment as a WAV body.
+
+`base_url` is Deepgram's own host (the EU one with `use_eu_server`) unless the operator gave the
+project's account another endpoint.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from sitin.core.transcription_settings import DeepgramSettings
 from sitin.transcription.base import (
     SpeechSegment,
     Transcription,
@@ -13,7 +18,6 @@ from sitin.transcription.base import (
     TranscriptionProvider,
 )
 from sitin.transcription.http import DEFAULT_TIMEOUT, number, post_for_json
-from sitin.transcription.settings import DeepgramSettings
 from sitin.transcription.wav import encode_wav
 
 
@@ -25,10 +29,11 @@ class DeepgramTranscriptionProvider(TranscriptionProvider):
         *,
         api_key: str,
         settings: DeepgramSettings | None = None,
+        base_url: str | None = None,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
     ) -> None:
         self.settings = settings or DeepgramSettings()
-        self.url = f"{self.settings.base_url.rstrip('/')}/v1/listen"
+        self.url = f"{(base_url or self.settings.deepgram_host).rstrip('/')}/v1/listen"
         self._client = httpx.AsyncClient(
             timeout=timeout,
             headers={"Authorization": f"Token {api_key}", "Content-Type": "audio/wav"},

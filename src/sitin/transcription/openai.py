@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from sitin.core.transcription_settings import OPENAI_DEFAULT_BASE_URL
 from sitin.transcription.base import (
     SpeechSegment,
     Transcription,
@@ -18,7 +19,6 @@ from sitin.transcription.base import (
     TranscriptionProvider,
 )
 from sitin.transcription.http import DEFAULT_TIMEOUT, number, post_for_json
-from sitin.transcription.settings import OPENAI_DEFAULT_BASE_URL
 from sitin.transcription.wav import encode_wav
 
 

@@ -1,24 +1,53 @@
-"""Validation of a bot's `transcription_settings` (Attendee's shape, sitin's providers).
+"""A bot's `transcription_settings` (Attendee's shape, sitin's providers), and provider accounts.
 
 Shape: `{"<provider>": {...}}`. When several providers are given, the first one in
 `PROVIDER_PRECEDENCE` wins (as in Attendee, where deepgram comes before openai); nothing given
-means the offline engine. Every error is a ValueError whose message names the offending key.
+means the offline engine; `{"none": {}}` records without transcribing and cannot be combined.
+Every error is a ValueError whose message names the offending key.
+
+Where a hosted provider is reached is not a bot setting: an API client could otherwise have the
+server send the project's stored API key to any URL. The endpoint belongs to the operator's
+`ProviderAccount` (`sitin credentials set --base-url`).
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-PROVIDER_PRECEDENCE = ("deepgram", "openai", "offline")
+PROVIDER_PRECEDENCE = ("deepgram", "openai", "offline", "none")
 DEFAULT_PROVIDER = "offline"
+RECORD_ONLY = "none"
+HOSTED_PROVIDERS = ("openai", "deepgram")
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEEPGRAM_DEFAULT_BASE_URL = "https://api.deepgram.com"
 DEEPGRAM_EU_BASE_URL = "https://api.eu.deepgram.com"
 DEEPGRAM_REDACT_VALUES = ("pci", "pii", "numbers")
+
+
+@dataclass(frozen=True)
+class ProviderAccount:
+    """How the server reaches a hosted provider: its API key and, if not the provider's own
+    public endpoint, the base URL the operator chose. Never comes from a bot's settings."""
+
+    api_key: str = field(repr=False)
+    base_url: str | None = None
+
+
+def normalise_base_url(value: str, *, name: str = "base URL") -> str:
+    """`value` without a trailing slash; ValueError unless it is an http(s) URL with a host."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{name} must be an http(s) URL")
+    return value.strip().rstrip("/")
+
+
+@dataclass(frozen=True)
+class RecordOnlySettings:
+    """`{"none": {}}`: the meeting is recorded, nothing is transcribed."""
 
 
 @dataclass(frozen=True)
@@ -30,7 +59,6 @@ class OfflineSettings:
 @dataclass(frozen=True)
 class OpenAISettings:
     model: str
-    base_url: str = OPENAI_DEFAULT_BASE_URL
     language: str | None = None
     prompt: str | None = None
     response_format: str | None = None  # None: verbose_json, or json for gpt-4o* models
@@ -46,10 +74,15 @@ class DeepgramSettings:
     keywords: tuple[str, ...] = ()
     redact: tuple[str, ...] = ()
     replace: tuple[str, ...] = ()
-    base_url: str = DEEPGRAM_DEFAULT_BASE_URL
+    use_eu_server: bool = False
+
+    @property
+    def deepgram_host(self) -> str:
+        """Deepgram's own endpoint for these settings (an operator's base URL replaces it)."""
+        return DEEPGRAM_EU_BASE_URL if self.use_eu_server else DEEPGRAM_DEFAULT_BASE_URL
 
 
-ProviderSettings = OfflineSettings | OpenAISettings | DeepgramSettings
+ProviderSettings = RecordOnlySettings | OfflineSettings | OpenAISettings | DeepgramSettings
 
 
 def validate_transcription_settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -66,7 +99,7 @@ def validate_transcription_settings(settings: Mapping[str, Any] | None) -> dict[
 
 
 def chosen_provider(settings: Mapping[str, Any] | None) -> str:
-    """Name of the provider these settings select ("deepgram", "openai" or "offline")."""
+    """Name of the provider these settings select: "deepgram", "openai", "offline" or "none"."""
     return parse_transcription_settings(settings)[0]
 
 
@@ -84,11 +117,30 @@ def parse_transcription_settings(
             f"transcription_settings.{unknown[0]}: unsupported transcription provider; "
             f"use one of {', '.join(PROVIDER_PRECEDENCE)}"
         )
+    others = [key for key in settings if key != RECORD_ONLY]
+    if RECORD_ONLY in settings and others:
+        raise ValueError(
+            f"transcription_settings.{RECORD_ONLY} (record only) cannot be combined with "
+            f"{', '.join(others)}: give one or the other"
+        )
     parsed = {name: _PARSERS[name](settings[name]) for name in settings}
     for name in PROVIDER_PRECEDENCE:
         if name in parsed:
             return name, parsed[name]
     return DEFAULT_PROVIDER, OfflineSettings()
+
+
+def _endpoint_refusal(provider: str) -> str:
+    return (
+        f"transcription_settings.{provider}.base_url is not accepted: the {provider} endpoint is "
+        "part of the project's credentials, set by the server operator with "
+        f"`sitin credentials set --project <project> {provider} --base-url URL`"
+    )
+
+
+def _parse_record_only(raw: Any) -> RecordOnlySettings:
+    _Fields(RECORD_ONLY, raw, allowed=())
+    return RecordOnlySettings()
 
 
 def _parse_offline(raw: Any) -> OfflineSettings:
@@ -101,7 +153,10 @@ def _parse_offline(raw: Any) -> OfflineSettings:
 
 def _parse_openai(raw: Any) -> OpenAISettings:
     fields = _Fields(
-        "openai", raw, allowed=("model", "base_url", "language", "prompt", "response_format")
+        "openai",
+        raw,
+        allowed=("model", "language", "prompt", "response_format"),
+        refused={"base_url": _endpoint_refusal("openai")},
     )
     model = fields.string("model", required=True)
     response_format = fields.string("response_format")
@@ -111,7 +166,6 @@ def _parse_openai(raw: Any) -> OpenAISettings:
         )
     return OpenAISettings(
         model=model,
-        base_url=fields.url("base_url") or OPENAI_DEFAULT_BASE_URL,
         language=fields.string("language"),
         prompt=fields.string("prompt"),
         response_format=response_format,
@@ -125,7 +179,6 @@ def _parse_deepgram(raw: Any) -> DeepgramSettings:
         allowed=(
             "language",
             "detect_language",
-            "callback",
             "keyterms",
             "keywords",
             "model",
@@ -133,14 +186,13 @@ def _parse_deepgram(raw: Any) -> DeepgramSettings:
             "replace",
             "use_eu_server",
             "smart_format",
-            "base_url",
         ),
+        refused={
+            "callback": "transcription_settings.deepgram.callback is not supported: "
+            "sitin needs the transcripts back to store them",
+            "base_url": _endpoint_refusal("deepgram"),
+        },
     )
-    if "callback" in fields.raw:
-        raise ValueError(
-            "transcription_settings.deepgram.callback is not supported: "
-            "sitin needs the transcripts back to store them"
-        )
     detect_language = fields.boolean("detect_language", default=False)
     language = fields.string("language")
     if detect_language and language is not None:
@@ -160,7 +212,6 @@ def _parse_deepgram(raw: Any) -> DeepgramSettings:
             raise ValueError(
                 "transcription_settings.deepgram.replace items must look like 'find:replacement'"
             )
-    eu_default = DEEPGRAM_EU_BASE_URL if fields.boolean("use_eu_server", default=False) else None
     return DeepgramSettings(
         model=fields.string("model") or "nova-3",
         language=None if detect_language else (language or "multi"),
@@ -170,25 +221,43 @@ def _parse_deepgram(raw: Any) -> DeepgramSettings:
         keywords=fields.string_list("keywords"),
         redact=redact,
         replace=replace,
-        base_url=fields.url("base_url") or eu_default or DEEPGRAM_DEFAULT_BASE_URL,
+        use_eu_server=fields.boolean("use_eu_server", default=False),
     )
 
 
-_PARSERS = {"offline": _parse_offline, "openai": _parse_openai, "deepgram": _parse_deepgram}
+_PARSERS = {
+    "offline": _parse_offline,
+    "openai": _parse_openai,
+    "deepgram": _parse_deepgram,
+    RECORD_ONLY: _parse_record_only,
+}
 
 
 class _Fields:
-    """Typed reads from one provider's settings object, with errors that name the key."""
+    """Typed reads from one provider's settings object, with errors that name the key.
 
-    def __init__(self, provider: str, raw: Any, *, allowed: tuple[str, ...]) -> None:
+    `refused` maps keys that are known but not accepted to the message explaining why.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        raw: Any,
+        *,
+        allowed: tuple[str, ...],
+        refused: Mapping[str, str] | None = None,
+    ) -> None:
         self.prefix = f"transcription_settings.{provider}"
         if not isinstance(raw, Mapping):
             raise ValueError(f"{self.prefix} must be an object")
         for key in raw:
+            if refused and key in refused:
+                raise ValueError(refused[key])
             if key not in allowed:
-                raise ValueError(
-                    f"{self.prefix}.{key}: unknown key; allowed keys are {', '.join(allowed)}"
-                )
+                hint = "no keys are allowed"
+                if allowed:
+                    hint = f"allowed keys are {', '.join(allowed)}"
+                raise ValueError(f"{self.prefix}.{key}: unknown key; {hint}")
         self.raw = raw
 
     def string(self, key: str, *, required: bool = False) -> str | None:
@@ -214,12 +283,3 @@ class _Fields:
         ):
             raise ValueError(f"{self.prefix}.{key} must be a list of non-empty strings")
         return tuple(value)
-
-    def url(self, key: str) -> str | None:
-        value = self.string(key)
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"{self.prefix}.{key} must be an http(s) URL")
-        return value.rstrip("/")
