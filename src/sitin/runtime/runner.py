@@ -94,6 +94,7 @@ class BotRunner:
         self._segmenters = SpeakerSegmenters()
         self._transcriber: SegmentTranscriber | None = None
         self._audio_batch: list[AudioFrame] = []
+        self._transcribes = True  # False for record-only bots: their audio skips speech detection
         self._humans: set[str] = set()
         self._paused = False
         self._stop_reason: str | None = None  # "leave", "meeting_ended", "external"
@@ -214,16 +215,19 @@ class BotRunner:
             except TranscriptionFailed as exc:
                 # every utterance is kept, marked failed with the reason, and counted at the end
                 provider = UnavailableProvider(exc.reason)
+        self._transcribes = provider is not None
+        if not self._transcribes:
+            self._audio_batch.clear()  # frames from before capture started: nothing to do
         if provider is not None:
             self._transcriber = SegmentTranscriber(
                 provider, self._on_transcribed, work_dir=self._work_dir / "backlog"
             )
             self._transcriber.start()
 
-    async def _credentials(self) -> dict[str, str]:
-        def load() -> dict[str, str]:
+    async def _credentials(self) -> dict[str, credentials.ProviderAccount]:
+        def load() -> dict[str, credentials.ProviderAccount]:
             with self.ctx.db.read() as conn:
-                return credentials.keys_for(
+                return credentials.accounts_for(
                     conn,
                     server_key=self.ctx.settings.resolved_secret_key,
                     project_id=self._project_id,
@@ -361,7 +365,8 @@ class BotRunner:
             if not self._paused:
                 if self._recorder is not None:
                     self._recorder.push(event)
-                self._audio_batch.append(event)
+                if self._transcribes:
+                    self._audio_batch.append(event)
         elif isinstance(event, ParticipantJoined):
             self._on_joined(event)
         elif isinstance(event, ParticipantLeft):
