@@ -13,8 +13,10 @@ from datetime import timedelta
 
 import av
 import pytest
+from sqlalchemy import select
 
 from sitin.core.timefmt import parse_wire, to_wire, utcnow
+from sitin.db.tables import bot_log_entries
 from support.live import FAST_RUNTIME, start_live
 from support.peers import TestParticipant
 from support.speech import flite_wav, read_pcm_48k
@@ -147,6 +149,14 @@ def test_unreachable_room_fails_with_could_not_join(live):
         "sub_type": "unable_to_connect_to_meeting",
         "created_at": final["events"][-1]["created_at"],
     }
+    with live.ctx.db.read() as conn:
+        logs = conn.execute(
+            select(
+                bot_log_entries.c.level, bot_log_entries.c.entry_type, bot_log_entries.c.message
+            ).where(bot_log_entries.c.bot_id == bot["id"])
+        ).all()
+    assert [(level, kind) for level, kind, _ in logs] == [("error", "join")]
+    assert "unable_to_connect_to_meeting" in logs[0].message
 
 
 def test_killed_worker_is_detected_by_the_heartbeat_reaper(tmp_path):

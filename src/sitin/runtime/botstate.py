@@ -10,8 +10,11 @@ from sqlalchemy import func, select, update
 from sitin.context import AppContext
 from sitin.core.states import BotState, EventSubType, EventType, TransitionNotAllowed
 from sitin.core.timefmt import utcnow
+from sitin.db import capture
 from sitin.db.bot_events import StateChanged, record_event
 from sitin.db.tables import bot_chat_message_requests, bot_commands, bots
+from sitin.webhooks import envelope
+from sitin.webhooks.dispatch import fire
 
 
 def record(
@@ -29,6 +32,25 @@ def record(
             ).new_state
     except (TransitionNotAllowed, StateChanged):
         return None
+
+
+def log(ctx: AppContext, bot_id: str, *, level: str, entry_type: str, message: str) -> None:
+    """A bot log entry (operational facts only, never meeting content) and its webhook."""
+    try:
+        with ctx.db.write() as tx:
+            entry_id = capture.add_log_entry(
+                tx, bot_id=bot_id, level=level, entry_type=entry_type, message=message
+            )
+            data = envelope.bot_log_data(
+                id=entry_id,
+                level=level,
+                entry_type=entry_type,
+                message=message,
+                created_at=utcnow(),
+            )
+            fire(tx, bot_id=bot_id, trigger=envelope.BOT_LOGS_UPDATE, data=data)
+    except capture.DataDeleted:
+        pass
 
 
 def current_state(ctx: AppContext, bot_id: str) -> BotState | None:

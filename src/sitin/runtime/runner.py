@@ -146,6 +146,11 @@ class BotRunner:
             botstate.record, self.ctx, self.bot_id, event, sub_type, metadata
         )
 
+    async def _log(self, level: str, entry_type: str, message: str) -> None:
+        await asyncio.to_thread(
+            botstate.log, self.ctx, self.bot_id, level=level, entry_type=entry_type, message=message
+        )
+
     async def _heartbeat(self) -> None:
         while True:
             state = await asyncio.to_thread(botstate.heartbeat, self.ctx, self.bot_id)
@@ -172,6 +177,7 @@ class BotRunner:
             sub_type = COULD_NOT_JOIN_SUB_TYPES.get(
                 exc.reason, EventSubType.UNABLE_TO_CONNECT_TO_MEETING
             )
+            await self._log("error", "join", f"could not join the meeting: {exc}")
             await self._record(EventType.COULD_NOT_JOIN, sub_type)
             return
         if await self._record(EventType.JOINED_MEETING) is None:
@@ -215,6 +221,8 @@ class BotRunner:
             except TranscriptionFailed as exc:
                 # every utterance is kept, marked failed with the reason, and counted at the end
                 provider = UnavailableProvider(exc.reason)
+                message = f"transcription unavailable: {exc.reason}"
+                await self._log("error", "transcription", message)
         self._transcribes = provider is not None
         if not self._transcribes:
             self._audio_batch.clear()  # frames from before capture started: nothing to do
@@ -289,6 +297,7 @@ class BotRunner:
                     await adapter.send_chat(request["message"], target)
             except Exception as exc:  # the room connection failed mid-send
                 failure = type(exc).__name__
+                await self._log("error", "chat", f"a chat message could not be sent ({failure})")
             await asyncio.to_thread(self._mark_request, request["id"], failure)
 
     def _mark_request(self, request_id: int, failure: str | None) -> None:
