@@ -15,11 +15,11 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from sitin.api.app import create_app
-from sitin.config import Settings
 from sitin.context import AppContext, build_context
 from sitin.db.migrate import upgrade
 from sitin.db.tables import metadata
 from support.projects import Project, create_project
+from support.settings import ROOM_URL, make_settings
 
 POSTGRES_URL = os.environ.get(
     "SITIN_TEST_POSTGRES_URL", "postgresql+psycopg://sitin:sitin@127.0.0.1:5432/sitin"
@@ -90,15 +90,6 @@ def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def make_settings(tmp_path: Path, database_url: str, **overrides) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        secret_key="test-secret",
-        **overrides,
-    )
-
-
 @pytest.fixture
 def ctx(tmp_path: Path, database_url: str) -> Iterator[AppContext]:
     context = build_context(make_settings(tmp_path, database_url), migrate=False)
@@ -120,9 +111,6 @@ def project(ctx: AppContext) -> Project:
 @pytest.fixture
 def other_project(ctx: AppContext) -> Project:
     return create_project(ctx, "other")
-
-
-ROOM_URL = "http://127.0.0.1:8000/rooms/standup"
 
 
 @pytest.fixture

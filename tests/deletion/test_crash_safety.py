@@ -16,7 +16,6 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from conftest import ROOM_URL, create_project, make_settings
 from sitin.cli import main as sitin_cli
 from sitin.config import Settings
 from sitin.context import AppContext, build_context
@@ -24,6 +23,8 @@ from sitin.db.capture import blob_prefix
 from sitin.db.tables import CAPTURED_TABLES, bots, deletion_journal
 from support.captured import ended_bot_with_data
 from support.process import running_server, start_server
+from support.projects import create_project
+from support.settings import ROOM_URL, make_settings
 
 BLOBS = 260  # > 2 local delete batches of 100, so mid_storage fires with files on both sides
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from conftest import make_settings
 from sitin.context import AppContext, build_context
 from sitin.db.capture import blob_prefix
 from sitin.db.tables import CAPTURED_TABLES, deletion_journal
@@ -23,6 +22,7 @@ from sitin.deletion.journal import pending_entries, process_journal
 from sitin.deletion.verify import remaining_data
 from sitin.worker.process import Worker
 from support.captured import ended_bot_with_data
+from support.settings import make_settings
 
 
 @contextmanager

@@ -12,7 +12,6 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import update
 
-from conftest import ROOM_URL, create_project, make_settings
 from sitin.cli import main as sitin_cli
 from sitin.context import build_context
 from sitin.core.timefmt import utcnow
@@ -22,6 +21,8 @@ from sitin.deletion.retention import apply_retention
 from sitin.deletion.verify import remaining_data
 from sitin.worker.process import Worker
 from support.captured import JOIN_PATH, advance, ended_bot_with_data
+from support.projects import create_project
+from support.settings import ROOM_URL, make_settings
 
 
 def set_project_retention(ctx, name: str, seconds: int) -> None:

@@ -14,7 +14,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from conftest import ROOM_URL, Project, create_project, make_settings
 from sitin.api.app import create_app
 from sitin.context import AppContext, build_context
 from sitin.db.capture import blob_prefix
@@ -24,6 +23,8 @@ from sitin.deletion.verify import audit_storage, remaining_data
 from support.captured import ended_bot_with_data
 from support.moto import CREDENTIALS, S3Server, moto_s3
 from support.process import free_port
+from support.projects import Project, create_project
+from support.settings import ROOM_URL, make_settings
 
 
 @pytest.fixture(scope="module")

@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 JOIN_TIMEOUT_S = 10.0
 RTP_WRAP = 2**32
 RESYNC_MS = 500.0  # re-anchor a track's clock when RTP time and arrival time drift this far apart
+LATE_PERSIST_MS = 1000.0  # ... and, for frames arriving late, when that lasts this long
+LATE_LIMIT_MS = 5000.0  # ... or they are this late (later than any recorder could still place)
 CLOSE_CODE_REASONS = {4404: MEETING_NOT_FOUND, 4409: MEETING_FULL}
 REFUSAL_REASONS = {"room_not_found": MEETING_NOT_FOUND, "room_full": MEETING_FULL}
 
@@ -315,13 +317,18 @@ class RoomAdapter(MeetingAdapter):
 class _TrackClock:
     """Epoch-ms capture times for one track: RTP time, anchored at the first frame's arrival.
 
-    RTP time keeps frames evenly spaced despite network jitter; a drift beyond RESYNC_MS (a
-    sender restart, a long gap) re-anchors on the arrival time.
+    RTP time keeps frames evenly spaced despite network jitter. Frames stamped ahead of their
+    arrival by more than RESYNC_MS (a sender restart, a jump in RTP time) re-anchor at once.
+    Frames arriving late are delayed, not misplaced (a stalled network path or a busy process
+    delivers them in a burst afterwards), so they keep their RTP time; only lateness beyond
+    RESYNC_MS that lasts LATE_PERSIST_MS (a sender clock running slow), or beyond LATE_LIMIT_MS,
+    re-anchors. Re-anchoring on a burst would cut a hole into the track and then overlap it.
     """
 
     def __init__(self) -> None:
         self._anchor_ms = 0.0
         self._anchor_pts: int | None = None
+        self._late_since_ms: float | None = None  # arrival time when the lateness began
 
     def stamp(self, pts: int | None, samples: int) -> float:
         arrival_ms = now_ms() - samples * 1000 / SAMPLE_RATE
@@ -329,9 +336,19 @@ class _TrackClock:
             return arrival_ms
         if self._anchor_pts is not None:
             stamped = self._anchor_ms + ((pts - self._anchor_pts) % RTP_WRAP) * 1000 / SAMPLE_RATE
-            if abs(stamped - arrival_ms) <= RESYNC_MS:
-                return stamped
+            late_ms = arrival_ms - stamped
+            if late_ms <= RESYNC_MS:
+                self._late_since_ms = None
+                if late_ms >= -RESYNC_MS:
+                    return stamped
+            else:
+                if self._late_since_ms is None:
+                    self._late_since_ms = arrival_ms
+                lasting_ms = arrival_ms - self._late_since_ms
+                if late_ms <= LATE_LIMIT_MS and lasting_ms < LATE_PERSIST_MS:
+                    return stamped
         self._anchor_ms, self._anchor_pts = arrival_ms, pts
+        self._late_since_ms = None
         return arrival_ms
 
 
@@ -344,8 +361,14 @@ class _MonoConverter:
     def __call__(self, frame: av.AudioFrame) -> np.ndarray:
         if frame.format.name == "s16" and frame.sample_rate == SAMPLE_RATE:
             channels = len(frame.layout.channels)
-            samples = frame.to_ndarray().reshape(-1, channels).astype(np.int32)
-            return (samples.sum(axis=1) // channels).astype(np.int16)
+            # interleaved samples read in place: this runs for every 20 ms of every participant
+            samples = np.frombuffer(frame.planes[0], np.int16, frame.samples * channels)
+            if channels == 1:
+                return samples.copy()
+            if channels == 2:
+                return ((samples[0::2].astype(np.int32) + samples[1::2]) >> 1).astype(np.int16)
+            mixed = samples.reshape(-1, channels).astype(np.int32).sum(axis=1) // channels
+            return mixed.astype(np.int16)
         if self._resampler is None:
             self._resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
         parts = [f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)]

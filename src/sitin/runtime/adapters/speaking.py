@@ -15,7 +15,8 @@ def level_dbfs(pcm: np.ndarray) -> float:
     """RMS level of int16 samples in dB relative to full scale (-120 for silence)."""
     if len(pcm) == 0:
         return -120.0
-    rms = float(np.sqrt(np.mean(np.square(pcm, dtype=np.float64)))) / 32768.0
+    samples = pcm.astype(np.float32)
+    rms = float(np.sqrt(np.dot(samples, samples) / len(samples))) / 32768.0
     return 20.0 * np.log10(max(rms, 1e-6))
 
 

@@ -1,0 +1,477 @@
+"""How many recording bots a sitin worker process carries on this machine, and at what cost.
+
+    .venv/bin/python benchmarks/bot_density.py                   # N = 1, 5, 10, 20, 30, 40
+    .venv/bin/python benchmarks/bot_density.py --counts 20,30,40 --workers 2 --transcribed 0
+
+For each N: fresh `sitin worker` processes (one by default) run N bots, created through the API of
+a `sitin serve --no-worker` process; each bot is in its own room with two aiortc participants that
+stream looping flite speech (benchmarks/density_participants.py: pre-encoded Opus, so senders cost
+little). The participants live in a process of their own, so their CPU is not the workers'.
+Bots record mp3 and transcribe nothing (`"transcription_settings": {"none": {}}`); extra rows
+with the default offline transcription show its cost (`--transcribed`).
+
+Figures, over a measuring window while every bot is in joined_recording:
+- CPU %: the workers' utime+stime from /proc/<pid>/stat per wall second (100 % = one core), and
+  by Python thread name when py-spy is installed (`py-spy dump`, taken before the window).
+- RSS: the workers' resident memory (max over the window); per bot above the idle workers.
+- dropped audio %: each participant's stream carries a quiet pilot tone (10 kHz for one, 11 kHz
+  for the other, above flite's 8 kHz speech band); the tone's level in every 20 ms of the decoded
+  recording, over the measuring window, shows how much of that participant's audio made it into
+  the mix in its place.
+- rec/meet: decoded recording length against the time the bot spent recording.
+- senders late: the participants' own worst stall (if large, drops are not the bots' fault).
+Steps continue while the workers keep up (dropped audio <= 1 %); the first step that does not is
+shown and ends the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import httpx
+import numpy as np
+from density_participants import FRAME, PILOT_AMPLITUDE, PILOTS_HZ, RATE
+
+SITIN = Path(sys.executable).with_name("sitin")
+PARTICIPANTS = Path(__file__).with_name("density_participants.py")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+# ---- processes -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def cpu_by_thread(pid: int) -> dict[int, float]:
+    """CPU seconds of each live thread of the process, by thread id."""
+    seconds: dict[int, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            seconds[int(task.name)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return seconds
+
+
+def python_thread_names(pid: int) -> dict[int, str]:
+    """Thread id -> Python thread name, from `py-spy dump` when py-spy is installed."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    try:
+        dump = subprocess.run(
+            [py_spy, "dump", "--pid", str(pid)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    return {
+        int(tid): re.sub(r"_\d+$", "", name)
+        for tid, name in re.findall(r'^Thread (\d+) \([^)]*\): "([^"]*)"', dump, re.MULTILINE)
+    }
+
+
+def rss_mb(pid: int) -> float:
+    pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    return pages * PAGE_KB / 1024
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@dataclass
+class Sitin:
+    """`sitin serve --no-worker` (API, rooms) for the whole run; fresh `sitin worker` processes
+    (bots, periodic jobs) for every step, so each step starts from an idle worker."""
+
+    serve: subprocess.Popen
+    url: str
+    env: dict[str, str]
+    log_dir: Path
+    workers: list[subprocess.Popen]
+
+    @classmethod
+    def start(cls, data_dir: Path, log_dir: Path) -> Sitin:
+        port = free_port()
+        env = {
+            **os.environ,
+            "SITIN_DATA_DIR": str(data_dir),
+            "SITIN_SECRET_KEY": "bot-density-benchmark",
+            "SITIN_HOST": "127.0.0.1",
+            "SITIN_PORT": str(port),
+            "SITIN_HEARTBEAT_INTERVAL": "2",
+        }
+        serve = subprocess.Popen(
+            [str(SITIN), "serve", "--no-worker"],
+            env=env,
+            stdout=(log_dir / "serve.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            if serve.poll() is not None or time.monotonic() > deadline:
+                serve.kill()
+                raise RuntimeError(f"sitin serve did not start; see {log_dir / 'serve.log'}")
+            time.sleep(0.1)
+        return cls(serve, url, env, log_dir, [])
+
+    def start_workers(self, count: int, max_bots_each: int) -> list[int]:
+        """`count` worker processes taking at most `max_bots_each` bots; returns their pids."""
+        env = {**self.env, "SITIN_MAX_BOTS_PER_WORKER": str(max_bots_each)}
+        for index in range(count):
+            periodic = [] if index == 0 else ["--no-periodic"]
+            self.workers.append(
+                subprocess.Popen(
+                    [str(SITIN), "worker", "--threads", "4", *periodic],
+                    env=env,
+                    stdout=(self.log_dir / f"worker-{index}.log").open("ab"),
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        time.sleep(4.0)  # imports done, consumers polling: idle
+        return [worker.pid for worker in self.workers]
+
+    def stop_workers(self) -> None:
+        for worker in self.workers:
+            stop_process(worker)
+        self.workers = []
+
+    def api_key(self) -> str:
+        made = subprocess.run(
+            [str(SITIN), "keys", "create", "--project", "default", "--name", "benchmark"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return made.stdout.strip().splitlines()[-1]
+
+    def stop(self) -> None:
+        self.stop_workers()
+        stop_process(self.serve)
+
+
+# ---- measuring ------------------------------------------------------------------------------
+
+
+def decode(data: bytes) -> np.ndarray:
+    with av.open(io.BytesIO(data)) as container:
+        frames = [
+            f.to_ndarray().reshape(len(f.layout.channels), -1)[0] for f in container.decode(audio=0)
+        ]
+    audio = np.concatenate(frames)
+    return audio.astype(np.float32) / (32768 if audio.dtype == np.int16 else 1)
+
+
+def pilot_coverage(audio: np.ndarray, pilot_hz: int) -> float:
+    """Share of the pilot tone present in `audio`, 20 ms at a time (1.0 = nothing missing)."""
+    windows = audio[: len(audio) // FRAME * FRAME].reshape(-1, FRAME)
+    if len(windows) == 0:
+        return 0.0
+    hann = np.hanning(FRAME).astype(np.float32)
+    spectrum = np.abs(np.fft.rfft(windows * hann, axis=1))
+    bin_ = round(pilot_hz * FRAME / RATE)
+    amplitude = spectrum[:, bin_] / (hann.sum() / 2)
+    # opus + mp3 make the tone's level wobble (5th percentile ~0.75x where nothing is missing):
+    # 60 % of it counts as fully there; a window with half a frame missing shows about half
+    return float(np.mean(np.clip(amplitude / (0.6 * PILOT_AMPLITUDE), 0, 1)))
+
+
+@dataclass
+class Step:
+    bots: int
+    transcribed: bool
+    cpu_percent: float
+    serve_cpu_percent: float
+    participants_cpu_percent: float
+    rss_mb: float
+    dropped_percent: float
+    worst_dropped_percent: float
+    recorded_ratio: float
+    join_s: float
+    end_s: float
+    utterances: int
+    thread_cpu_percent: dict[str, float]
+    sender_late_max_ms: float = float("nan")  # the participants' worst stall (not the bots')
+    idle_rss_mb: float = float("nan")  # the worker(s) before the bots came
+    rss_per_bot_mb: float = float("nan")
+
+    @property
+    def real_time(self) -> bool:
+        return self.dropped_percent <= 1.0
+
+
+class Benchmark:
+    def __init__(
+        self, sitin: Sitin, seconds: float, workers: int, keep_dir: Path | None = None
+    ) -> None:
+        self.sitin = sitin
+        self.keep_dir = keep_dir
+        self.seconds = seconds
+        self.workers = workers
+        self.api = httpx.Client(
+            base_url=sitin.url, headers={"Authorization": f"Token {sitin.api_key()}"}, timeout=60
+        )
+        self._step = 0
+
+    def states(self, bot_ids: list[str]) -> dict[str, dict]:
+        return {bot_id: self.api.get(f"/api/v1/bots/{bot_id}").json() for bot_id in bot_ids}
+
+    def wait_all(self, bot_ids: list[str], state: str, timeout_s: float) -> float:
+        started = time.monotonic()
+        while True:
+            bots = self.states(bot_ids)
+            if all(bot["state"] == state for bot in bots.values()):
+                return time.monotonic() - started
+            failed = [b for b in bots.values() if b["state"] in ("fatal_error", "ended")]
+            if failed and state != "ended":
+                raise RuntimeError(f"a bot failed: {failed[0]}")
+            if time.monotonic() - started > timeout_s:
+                raise RuntimeError(f"bots not all {state}: {[b['state'] for b in bots.values()]}")
+            time.sleep(0.5)
+
+    def run(self, count: int, transcribed: bool) -> Step:
+        self._step += 1
+        rooms = [f"density-{self._step}-{i}" for i in range(count)]
+        worker_pids = self.sitin.start_workers(
+            self.workers, max_bots_each=-(-count // self.workers)
+        )
+        try:
+            return self._with_participants(count, transcribed, rooms, worker_pids)
+        finally:
+            self.sitin.stop_workers()
+
+    def _with_participants(
+        self, count: int, transcribed: bool, rooms: list[str], worker_pids: list[int]
+    ) -> Step:
+        idle_rss = sum(rss_mb(pid) for pid in worker_pids)
+        participants = subprocess.Popen(
+            [sys.executable, str(PARTICIPANTS), self.sitin.url, *rooms],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            if participants.stdout.readline().strip() != "ready":
+                raise RuntimeError("participants did not join")
+            step = self._measure(count, transcribed, rooms, worker_pids, participants.pid)
+            step.idle_rss_mb = idle_rss
+            step.rss_per_bot_mb = (step.rss_mb - idle_rss) / count
+            participants.stdin.close()
+            report = json.loads(participants.stdout.readline() or "{}")
+            step.sender_late_max_ms = report.get("sender_late_max_ms", float("nan"))
+            return step
+        finally:
+            if not participants.stdin.closed:
+                participants.stdin.close()
+            try:
+                participants.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                participants.kill()
+                participants.wait()
+
+    def _measure(
+        self,
+        count: int,
+        transcribed: bool,
+        rooms: list[str],
+        worker_pids: list[int],
+        people_pid: int,
+    ) -> Step:
+        extra = {} if transcribed else {"transcription_settings": {"none": {}}}
+        bot_ids = []
+        for room in rooms:
+            response = self.api.post(
+                "/api/v1/bots",
+                json={
+                    "meeting_url": f"{self.sitin.url}/rooms/{room}",
+                    "bot_name": "Notetaker",
+                    "recording_settings": {"format": "mp3"},
+                    **extra,
+                },
+            )
+            response.raise_for_status()
+            bot_ids.append(response.json()["id"])
+        join_s = self.wait_all(bot_ids, "joined_recording", timeout_s=60 + count)
+        time.sleep(2.0)  # every connection up and streaming
+        # thread names first: `py-spy dump` pauses a worker for a moment (outside the window)
+        names = {tid: name for pid in worker_pids for tid, name in python_thread_names(pid).items()}
+        time.sleep(1.0)
+
+        def threads() -> dict[int, float]:
+            return {tid: cpu for pid in worker_pids for tid, cpu in cpu_by_thread(pid).items()}
+
+        groups = (worker_pids, [self.sitin.serve.pid], [people_pid])
+        cpu_before = [sum(cpu_seconds(pid) for pid in group) for group in groups]
+        threads_before = threads()
+        window_ms = [time.time() * 1000, 0.0]
+        started = time.monotonic()
+        peak_rss = 0.0
+        while time.monotonic() - started < self.seconds:
+            peak_rss = max(peak_rss, sum(rss_mb(pid) for pid in worker_pids))
+            time.sleep(0.5)
+        elapsed = time.monotonic() - started
+        window_ms[1] = time.time() * 1000
+        by_thread: dict[str, float] = {}
+        for tid, seconds in threads().items():
+            name = names.get(tid, "unnamed (native)")
+            by_thread[name] = by_thread.get(name, 0.0) + seconds - threads_before.get(tid, 0.0)
+        cpu = [
+            100 * (sum(cpu_seconds(pid) for pid in group) - before) / elapsed
+            for group, before in zip(groups, cpu_before, strict=True)
+        ]
+
+        for bot_id in bot_ids:
+            self.api.post(f"/api/v1/bots/{bot_id}/leave").raise_for_status()
+        end_s = self.wait_all(bot_ids, "ended", timeout_s=600)
+
+        dropped, ratios, utterances = [], [], 0
+        for bot_id in bot_ids:
+            bot = self.api.get(f"/api/v1/bots/{bot_id}").json()
+            times = {e["type"]: e["created_at"] for e in bot["events"]}
+            in_meeting_s = _seconds_between(
+                times["recording_permission_granted"], times["left_meeting"]
+            )
+            recording = self.api.get(f"/api/v1/bots/{bot_id}/recording").json()
+            data = httpx.get(recording["url"], timeout=60).content
+            if self.keep_dir is not None:
+                (self.keep_dir / f"step{self._step}-{bot_id}.mp3").write_bytes(data)
+            audio = decode(data)
+            ratios.append(len(audio) / RATE / in_meeting_s)
+            # the measuring window only: not connecting, not leaving
+            offset_ms = recording["start_timestamp_ms"]
+            steady = audio[
+                int((window_ms[0] - offset_ms) * RATE / 1000) : int(
+                    (window_ms[1] - offset_ms) * RATE / 1000
+                )
+            ]
+            dropped += [100 * (1 - pilot_coverage(steady, hz)) for hz in PILOTS_HZ]
+            if transcribed:
+                utterances += len(self.api.get(f"/api/v1/bots/{bot_id}/transcript").json())
+        return Step(
+            bots=count,
+            transcribed=transcribed,
+            cpu_percent=cpu[0],
+            serve_cpu_percent=cpu[1],
+            participants_cpu_percent=cpu[2],
+            rss_mb=peak_rss,
+            dropped_percent=float(np.mean(dropped)),
+            worst_dropped_percent=float(np.max(dropped)),
+            recorded_ratio=float(np.mean(ratios)),
+            join_s=join_s,
+            end_s=end_s,
+            utterances=utterances,
+            thread_cpu_percent={k: 100 * v / elapsed for k, v in by_thread.items() if v > 0},
+        )
+
+
+def _seconds_between(start: str, end: str) -> float:
+    from sitin.core.timefmt import parse_wire
+
+    return (parse_wire(end) - parse_wire(start)).total_seconds()
+
+
+def print_table(steps: list[Step], workers: int) -> None:
+    print(
+        f"\n{workers} worker process(es); CPU % of one core (200 % = both cores); "
+        "RSS summed over the workers; MB/bot above the idle workers"
+    )
+    header = (
+        f"{'bots':>4} {'transcribe':>10} {'worker CPU%':>11} {'per bot':>7} {'idle MB':>7} "
+        f"{'RSS MB':>7} {'MB/bot':>6} {'dropped%':>8} {'worst%':>7} {'rec/meet':>8} "
+        f"{'join s':>6} {'end s':>6} {'serve%':>6} {'people%':>7} {'utts':>5}"
+    )
+    print(header)
+    print("-" * len(header))
+    for s in steps:
+        print(
+            f"{s.bots:>4} {'offline' if s.transcribed else 'none':>10} {s.cpu_percent:>11.1f} "
+            f"{s.cpu_percent / s.bots:>7.1f} {s.idle_rss_mb:>7.0f} {s.rss_mb:>7.0f} "
+            f"{s.rss_per_bot_mb:>6.1f} {s.dropped_percent:>8.2f} {s.worst_dropped_percent:>7.2f} "
+            f"{s.recorded_ratio:>8.3f} {s.join_s:>6.1f} {s.end_s:>6.1f} "
+            f"{s.serve_cpu_percent:>6.1f} {s.participants_cpu_percent:>7.1f} "
+            f"{s.utterances if s.transcribed else '-':>5}"
+        )
+    keeping_up = [s.bots for s in steps if s.real_time and not s.transcribed]
+    if keeping_up:
+        print(f"\nlargest N in real time (<= 1 % audio lost), record only: {max(keeping_up)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--counts", default="1,5,10,20,30,40", help="bot counts, record only")
+    parser.add_argument("--transcribed", default="2", help="bot counts with offline transcription")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measuring window per step")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes sharing the bots")
+    parser.add_argument("--keep-recordings", type=Path, help="save every recording in this folder")
+    args = parser.parse_args()
+    counts = [int(c) for c in args.counts.split(",") if c]
+    transcribed = [int(c) for c in args.transcribed.split(",") if c and c != "0"]
+    with tempfile.TemporaryDirectory(prefix="sitin-density-") as tmp:
+        sitin = Sitin.start(Path(tmp) / "data", Path(tmp))
+        steps: list[Step] = []
+        try:
+            bench = Benchmark(sitin, args.seconds, args.workers, args.keep_recordings)
+            for count in counts:
+                step = bench.run(count, transcribed=False)
+                steps.append(step)
+                print(_row_brief(step), flush=True)
+                if not step.real_time:
+                    break
+            for count in transcribed:
+                step = bench.run(count, transcribed=True)
+                steps.append(step)
+                print(_row_brief(step), flush=True)
+        finally:
+            sitin.stop()
+        print_table(steps, args.workers)
+
+
+def _row_brief(step: Step) -> str:
+    threads = sorted(step.thread_cpu_percent.items(), key=lambda item: -item[1])
+    return (
+        f"N={step.bots} {'offline' if step.transcribed else 'none'}: CPU {step.cpu_percent:.0f} %, "
+        f"RSS {step.rss_mb:.0f} MB ({step.rss_per_bot_mb:.1f}/bot), "
+        f"dropped {step.dropped_percent:.2f} % (senders late <= {step.sender_late_max_ms:.0f} ms); "
+        "CPU % by thread: "
+        + ", ".join(f"{name} {percent:.1f}" for name, percent in threads if percent >= 0.5)
+    )
+
+
+if __name__ == "__main__":
+    main()

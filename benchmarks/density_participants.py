@@ -1,0 +1,162 @@
+"""The participants of benchmarks/bot_density.py, in a process of their own.
+
+    python benchmarks/density_participants.py <sitin url> <room> [<room> ...]
+
+Two aiortc participants per room join over the room protocol, answer the bot's call and stream
+looping flite speech until stdin closes. Each voice is Opus-encoded once and the same packets are
+sent to every peer, so senders cost little CPU. The first participant's stream carries a quiet
+10 kHz pilot tone, the second's an 11 kHz one: the benchmark finds them in the recordings to see
+how much audio arrived. Prints "ready" once everyone joined, and a JSON line with the worst
+sending stall when it stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import websockets
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamTrack
+
+from sitin.runtime.adapters import loopback
+
+RATE = 48_000
+FRAME = 960  # 20 ms
+PILOTS_HZ = (10_000, 11_000)  # one per participant of a room
+PILOT_AMPLITUDE = 0.005  # -49 dBFS RMS: under the speaking detector's threshold, above mp3 noise
+SENTENCES = (
+    "the design review went well and the team is happy",
+    "we should move the weekly meeting to the afternoon",
+)
+
+
+def flite_48k(text: str, directory: Path) -> np.ndarray:
+    path = directory / "sentence.wav"
+    subprocess.run(["flite", "-voice", "slt", "-t", text, "-o", str(path)], check=True)
+    with wave.open(str(path), "rb") as source:
+        rate = source.getframerate()
+        speech = np.frombuffer(source.readframes(source.getnframes()), np.int16)
+    positions = np.arange(len(speech) * RATE // rate) * rate / RATE
+    return np.interp(positions, np.arange(len(speech)), speech.astype(np.float32)) / 32768
+
+
+def speech_loops() -> list[np.ndarray]:
+    """Two participants' looping microphones: they take turns, each with its own pilot tone."""
+    with tempfile.TemporaryDirectory() as tmp:
+        first, second = (flite_48k(text, Path(tmp)) for text in SENTENCES)
+    gap = np.zeros(RATE, np.float32)
+    quiet_first, quiet_second = np.zeros_like(first), np.zeros_like(second)
+    loops = [
+        np.concatenate([first, gap, quiet_second, gap]),
+        np.concatenate([quiet_first, gap, second, gap]),
+    ]
+    length = len(loops[0]) // FRAME * FRAME
+    t = np.arange(length) / RATE
+    return [
+        loop[:length] + PILOT_AMPLITUDE * np.sin(2 * np.pi * pilot * t)
+        for loop, pilot in zip(loops, PILOTS_HZ, strict=True)
+    ]
+
+
+def opus_packets(samples: np.ndarray) -> list[bytes]:
+    """Encode once; every participant with this voice sends the same packets (no encoder each)."""
+    codec = av.CodecContext.create("libopus", "w")
+    codec.sample_rate = RATE
+    codec.layout = "mono"
+    codec.format = "s16"
+    codec.bit_rate = 48_000
+    codec.time_base = Fraction(1, RATE)
+    pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16)
+    packets: list[bytes] = []
+    for start in range(0, len(pcm), FRAME):
+        frame = av.AudioFrame.from_ndarray(pcm[None, start : start + FRAME], "s16", "mono")
+        frame.sample_rate, frame.pts, frame.time_base = RATE, start, Fraction(1, RATE)
+        packets += [bytes(p) for p in codec.encode(frame)]
+    packets += [bytes(p) for p in codec.encode(None)]
+    return packets
+
+
+class LoopingVoice(MediaStreamTrack):
+    """Sends pre-encoded Opus packets in real time, round and round."""
+
+    kind = "audio"
+    worst_lateness_s = 0.0  # over all voices: the most a packet went out after its time
+
+    def __init__(self, packets: list[bytes]) -> None:
+        super().__init__()
+        self._packets = packets
+        self._index = 0
+        self._started: float | None = None
+
+    async def recv(self) -> av.Packet:
+        if self._started is None:
+            self._started = time.monotonic()
+        due = self._started + self._index * FRAME / RATE
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        LoopingVoice.worst_lateness_s = max(LoopingVoice.worst_lateness_s, time.monotonic() - due)
+        packet = av.Packet(self._packets[self._index % len(self._packets)])
+        packet.pts, packet.time_base = self._index * FRAME, Fraction(1, RATE)
+        self._index += 1
+        return packet
+
+
+async def run_participants(base_url: str, rooms: list[str]) -> None:
+    """Two participants per room; they answer the bot's call and stream until stdin closes."""
+    loopback.use_loopback_ice()
+    voices = [opus_packets(loop) for loop in speech_loops()]
+
+    peers: list[RTCPeerConnection] = []
+
+    async def participant(room: str, name: str, packets: list[bytes], ready) -> None:
+        url = base_url.replace("http://", "ws://") + f"/rooms/{room}/ws"
+        async with websockets.connect(url, proxy=None) as ws:
+            await ws.send(json.dumps({"type": "join", "name": name}))
+            welcome = json.loads(await ws.recv())
+            assert welcome["type"] == "welcome", welcome
+            ready()
+            async for raw in ws:
+                message = json.loads(raw)
+                if message["type"] != "offer":
+                    continue  # only bots call us: people in this benchmark do not call each other
+                pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+                peers.append(pc)
+                pc.addTrack(LoopingVoice(packets))
+                sdp = loopback.keep_loopback_candidates(message["sdp"])
+                await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+                await pc.setLocalDescription(await pc.createAnswer())
+                answer = {"type": "answer", "to": message["from"], "sdp": pc.localDescription.sdp}
+                await ws.send(json.dumps(answer))
+
+    joined = 0
+
+    def one_ready() -> None:
+        nonlocal joined
+        joined += 1
+        if joined == 2 * len(rooms):
+            print("ready", flush=True)
+
+    tasks = [
+        asyncio.create_task(participant(room, name, voice, one_ready))
+        for room in rooms
+        for name, voice in zip(("Alice", "Bob"), voices, strict=True)
+    ]
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until told to stop
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.gather(*(pc.close() for pc in peers), return_exceptions=True)
+    print(json.dumps({"sender_late_max_ms": 1000 * LoopingVoice.worst_lateness_s}), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(run_participants(sys.argv[1], sys.argv[2:]))
