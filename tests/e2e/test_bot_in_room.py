@@ -2,40 +2,17 @@
 transcribes, captures participants and chat, obeys leave — end to end through the worker."""
 
 import asyncio
-import io
 import time
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
 from support.peers import TestParticipant
-from support.speech import flite_wav, read_pcm_48k
+from support.speech import decode_mono, flite_wav, read_pcm_48k, word_error_rate
 
 ALICE_SAYS = "please schedule the project review for next tuesday"
 BOB_SAYS = "we need to finish the budget report before the end of the month"
-
-
-def decode(data: bytes) -> np.ndarray:
-    with av.open(io.BytesIO(data)) as container:
-        return np.concatenate(
-            [f.to_ndarray().reshape(-1) for f in container.decode(audio=0)]
-        ).astype(np.float32)
-
-
-def words(text: str) -> list[str]:
-    return "".join(c.lower() if c.isalnum() or c.isspace() else " " for c in text).split()
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    ref, hyp = words(reference), words(hypothesis)
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[-1] / len(ref)
 
 
 async def _meeting(live, tmp_path: Path) -> dict:
@@ -125,12 +102,12 @@ def test_bot_joins_records_transcribes_and_leaves(live_backends, tmp_path):
 
     transcript = live.http.get(f"/api/v1/bots/{bot_id}/transcript").json()
     assert [u["speaker_name"] for u in transcript] == ["Alice", "Bob"]
-    assert wer(ALICE_SAYS, transcript[0]["transcription"]["transcript"]) <= 0.3
-    assert wer(BOB_SAYS, transcript[1]["transcription"]["transcript"]) <= 0.3
+    assert word_error_rate(ALICE_SAYS, transcript[0]["transcription"]["transcript"]) <= 0.3
+    assert word_error_rate(BOB_SAYS, transcript[1]["transcription"]["transcript"]) <= 0.3
     assert transcript[0]["timestamp_ms"] < transcript[1]["timestamp_ms"]
 
     recording = live.http.get(f"/api/v1/bots/{bot_id}/recording").json()
-    audio = decode(live.download(recording["url"]))
-    duration = len(audio) / 48000
+    audio, rate = decode_mono(live.download(recording["url"]))
+    duration = len(audio) / rate
     assert duration >= result["spoken_s"]
     assert np.sqrt(np.mean(audio**2)) > 0.001  # people spoke: not silence

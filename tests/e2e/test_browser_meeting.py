@@ -5,9 +5,7 @@ that records, captures participants and chat, transcribes each speaker, and leav
 from __future__ import annotations
 
 import asyncio
-import io
 import os
-import re
 import shutil
 import subprocess
 import time
@@ -15,7 +13,6 @@ import wave
 from collections.abc import Iterator
 from pathlib import Path
 
-import av
 import httpx
 import numpy as np
 import pytest
@@ -23,6 +20,7 @@ from playwright.async_api import Browser, Page, Playwright, async_playwright
 
 from sitin.core.timefmt import parse_wire
 from support.process import SITIN, ServerProcess, running_server
+from support.speech import decode_mono, word_error_rate
 
 CHROMIUM = "/usr/bin/chromium"
 ROOM = "retro"
@@ -128,31 +126,6 @@ def results(api: httpx.Client, bot_id: str, what: str) -> list[dict]:
 
 
 # ---- measuring ---------------------------------------------------------------------------
-
-
-def words(text: str) -> list[str]:
-    return re.sub(r"[^a-z ]+", " ", text.lower()).split()
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    ref, hyp = words(reference), words(hypothesis)
-    row = list(range(len(hyp) + 1))
-    for i, expected in enumerate(ref, 1):
-        previous, row[0] = row[0], i
-        for j, heard in enumerate(hyp, 1):
-            previous, row[j] = (
-                row[j],
-                min(row[j] + 1, row[j - 1] + 1, previous + (expected != heard)),
-            )
-    return row[-1] / len(ref)
-
-
-def decode_mono(data: bytes) -> tuple[np.ndarray, int]:
-    with av.open(io.BytesIO(data)) as container:
-        frames = list(container.decode(audio=0))
-    rate = frames[0].sample_rate
-    audio = np.concatenate([f.to_ndarray().reshape(len(f.layout.channels), -1)[0] for f in frames])
-    return audio.astype(np.float32), rate
 
 
 def rms(audio: np.ndarray) -> float:
@@ -311,8 +284,8 @@ def test_browser_meeting_with_a_bot_end_to_end(server, api, tmp_path: Path) -> N
     heard = [
         (u["speaker_name"], u["duration_ms"], u["transcription"]["transcript"]) for u in transcript
     ]
-    assert wer(ALICE_SAYS, said[0]) <= 0.3, heard
-    assert wer(BOB_SAYS, said[1]) <= 0.3, heard
+    assert word_error_rate(ALICE_SAYS, said[0]) <= 0.3, heard
+    assert word_error_rate(BOB_SAYS, said[1]) <= 0.3, heard
     alice_ends_ms = transcript[0]["timestamp_ms"] + transcript[0]["duration_ms"]
     assert alice_ends_ms <= transcript[1]["timestamp_ms"]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import re
 import subprocess
 import wave
 from pathlib import Path
@@ -42,3 +44,33 @@ def rms_dbfs(pcm: np.ndarray) -> float:
         return -120.0
     rms = float(np.sqrt(np.mean(np.square(pcm, dtype=np.float64)))) / 32768.0
     return 20.0 * np.log10(max(rms, 1e-6))
+
+
+def normalise(text: str) -> list[str]:
+    """Lower-case words without punctuation, for comparing transcripts."""
+    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """(substitutions + deletions + insertions) / reference words, after normalising."""
+    ref, hyp = normalise(reference), normalise(hypothesis)
+    previous = list(range(len(hyp) + 1))
+    for i, ref_word in enumerate(ref, start=1):
+        current = [i] + [0] * len(hyp)
+        for j, hyp_word in enumerate(hyp, start=1):
+            current[j] = min(
+                previous[j] + 1,
+                current[j - 1] + 1,
+                previous[j - 1] + (ref_word != hyp_word),
+            )
+        previous = current
+    return previous[-1] / max(len(ref), 1)
+
+
+def decode_mono(data: bytes) -> tuple[np.ndarray, int]:
+    """An encoded recording (mp3, webm, mp4) as float32 samples of its first channel, and rate."""
+    with av.open(io.BytesIO(data)) as container:
+        frames = list(container.decode(audio=0))
+    rate = frames[0].sample_rate
+    audio = np.concatenate([f.to_ndarray().reshape(len(f.layout.channels), -1)[0] for f in frames])
+    return audio.astype(np.float32), rate

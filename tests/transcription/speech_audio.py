@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 import shutil
 import subprocess
 import tempfile
@@ -15,6 +14,8 @@ import numpy as np
 import pytest
 from av.audio.resampler import AudioResampler
 from faster_whisper.audio import decode_audio
+
+from support.speech import normalise, word_error_rate
 
 # Numbers are avoided on purpose: Whisper writes "ten" as "10".
 SENTENCES = (
@@ -69,21 +70,4 @@ def frames_48k(
         yield audio[offset : offset + step], start_ms + offset // 48
 
 
-def normalise(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """(substitutions + deletions + insertions) / reference words, after normalising."""
-    ref, hyp = normalise(reference), normalise(hypothesis)
-    previous = list(range(len(hyp) + 1))
-    for i, ref_word in enumerate(ref, start=1):
-        current = [i] + [0] * len(hyp)
-        for j, hyp_word in enumerate(hyp, start=1):
-            current[j] = min(
-                previous[j] + 1,
-                current[j - 1] + 1,
-                previous[j - 1] + (ref_word != hyp_word),
-            )
-        previous = current
-    return previous[-1] / max(len(ref), 1)
+__all__ = ["normalise", "word_error_rate"]  # shared with the end-to-end tests

@@ -19,6 +19,7 @@ import numpy as np
 from faster_whisper import WhisperModel
 
 from sitin.transcription.base import (
+    SAMPLE_RATE,
     SpeechSegment,
     Transcription,
     TranscriptionFailed,
@@ -31,6 +32,8 @@ MODEL_DIR_ENV = "SITIN_WHISPER_MODEL_DIR"
 # Encoder context kept after the last audio frame: 3 s. With only 1 s the greedy decoder sometimes
 # looped ("… many people. The new office … many people."); 2-5 s gave no loops in 76 trials.
 FIT_MARGIN_FRAMES = 300
+AFTER_END_TOLERANCE_S = 0.1
+NO_REPEAT_NGRAM = 5  # no run of 5 tokens (about 3-4 words) twice in one utterance  # word timestamps are ~20 ms granular; allow a little slack
 
 
 @dataclass(frozen=True)
@@ -139,11 +142,17 @@ class OfflineWhisperProvider(TranscriptionProvider):
                 beam_size=self.beam_size,
                 word_timestamps=True,
                 condition_on_previous_text=False,
+                # a cut-short encoder window tempts tiny models to say the sentence twice
+                no_repeat_ngram_size=NO_REPEAT_NGRAM,
                 vad_filter=False,  # segments come already cut by our own VAD
             )
             pieces = list(pieces)  # the generator does the decoding work: consume it here
         except (RuntimeError, ValueError) as error:
             raise TranscriptionFailed(f"whisper failed: {error}", retryable=False) from error
+        # The encoder sees a little silence after the speech (see FIT_MARGIN_FRAMES); a decoder
+        # that runs on into it hallucinates, typically repeating the sentence. Words placed after
+        # the end of the audio were not said: drop them.
+        audio_end = len(segment.samples) / SAMPLE_RATE + AFTER_END_TOLERANCE_S
         words = [
             {
                 "word": word.word.strip(),
@@ -153,6 +162,7 @@ class OfflineWhisperProvider(TranscriptionProvider):
             }
             for piece in pieces
             for word in (piece.words or [])
+            if word.start < audio_end
         ]
-        transcript = " ".join(piece.text.strip() for piece in pieces).strip()
+        transcript = " ".join(word["word"] for word in words).strip()
         return Transcription(transcript=transcript, words=words, language=info.language)
