@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from sitin.core.timefmt import parse_wire, to_wire, utcnow
-from sitin.db.tables import bot_log_entries
+from sitin.db.tables import audio_segments, bot_log_entries
 from support.live import FAST_RUNTIME, start_live
 from support.peers import TestParticipant
 from support.speech import flite_wav, read_pcm_48k
@@ -193,3 +193,46 @@ async def _meeting_with_killed_worker(live, worker: subprocess.Popen) -> dict:
     final = await asyncio.to_thread(live.wait_for_state, bot["id"], "fatal_error", timeout=30)
     await alice.leave()
     return final
+
+
+def test_kept_speech_audio_is_stored_per_utterance_and_deleted_with_the_data(live, tmp_path):
+    """record_async_transcription_audio_chunks keeps each utterance's audio under the bot's
+    prefix; delete_data removes the rows and the blobs."""
+
+    async def scenario():
+        alice = TestParticipant(live.base_url, "kept-audio", "Alice")
+        await alice.join()
+        bot = await asyncio.to_thread(
+            live.create_bot,
+            meeting_url=live.room_url("kept-audio"),
+            recording_settings={"record_async_transcription_audio_chunks": True},
+        )
+        await asyncio.to_thread(live.wait_for_state, bot["id"], "joined_recording")
+        await asyncio.sleep(0.5)
+        pcm = read_pcm_48k(flite_wav(tmp_path, "kept", "the quarterly numbers look good"))
+        alice.say(pcm)
+        await asyncio.sleep(len(pcm) / 48000 + 1.0)
+        await asyncio.to_thread(live.http.post, f"/api/v1/bots/{bot['id']}/leave")
+        await asyncio.to_thread(live.wait_for_state, bot["id"], "ended")
+        await alice.leave()
+        return bot["id"]
+
+    bot_id = asyncio.run(scenario())
+    prefix = f"bots/{bot_id}/audio/"
+    with live.ctx.db.read() as conn:
+        segments = conn.execute(
+            select(audio_segments.c.blob_key, audio_segments.c.blob_size).where(
+                audio_segments.c.bot_id == bot_id
+            )
+        ).all()
+    stored = {blob.key: blob.size for blob in live.ctx.blobs.list(prefix)}
+    transcript = live.http.get(f"/api/v1/bots/{bot_id}/transcript").json()
+    assert len(segments) == len(transcript) >= 1
+    assert {key: size for key, size in segments} == stored
+
+    deleted = live.http.post(f"/api/v1/bots/{bot_id}/delete_data")
+    assert deleted.status_code == 200
+    assert list(live.ctx.blobs.list(f"bots/{bot_id}/")) == []
+    with live.ctx.db.read() as conn:
+        left = conn.execute(select(audio_segments.c.id).where(audio_segments.c.bot_id == bot_id))
+        assert left.all() == []
