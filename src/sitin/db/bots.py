@@ -11,7 +11,7 @@ from sitin.core.ids import new_id
 from sitin.core.states import BotState, RecordingState, TranscriptionState
 from sitin.core.timefmt import utcnow
 from sitin.db.pagination import Page, Position, keyset_page
-from sitin.db.tables import bot_events, bots, recordings
+from sitin.db.tables import api_keys, bot_events, bots, recordings
 
 _BOT_COLUMNS = (
     bots.c.id,
@@ -105,6 +105,43 @@ _EVENTS_OF_BOTS = (
     .where(bot_events.c.bot_id.in_(bindparam("bot_ids", expanding=True)))
     .order_by(bot_events.c.bot_id, bot_events.c.id)
 )
+
+
+# GET /bots/{id}, the hottest read: the key check, the bot, its recording states and its events
+# in one statement (one row per event, the bot's columns repeated; a bot has a handful of events).
+_WIRE_BOT_FOR_KEY = (
+    select(
+        bots.c.id,
+        bots.c.metadata,
+        bots.c.meeting_url,
+        bots.c.state,
+        bots.c.join_at,
+        bots.c.deduplication_key,
+        recordings.c.state.label("recording_state"),
+        recordings.c.transcription_state,
+        bot_events.c.event_type,
+        bot_events.c.sub_type,
+        bot_events.c.created_at,
+    )
+    .select_from(
+        api_keys.join(bots, bots.c.project_id == api_keys.c.project_id)
+        .outerjoin(recordings, recordings.c.bot_id == bots.c.id)
+        .outerjoin(bot_events, bot_events.c.bot_id == bots.c.id)
+    )
+    .where(
+        api_keys.c.key_hash == bindparam("key_hash"),
+        api_keys.c.disabled_at.is_(None),
+        bots.c.id == bindparam("bot_id"),
+    )
+    .order_by(bot_events.c.id)
+)
+
+
+def wire_rows_for_key(conn: Connection, *, key_hash: str, bot_id: str) -> list[RowMapping]:
+    """The bot as the API shows it, if the key is active and the bot is in the key's project;
+    one row per event (event columns null when it has none). Empty: bad key or not found."""
+    params = {"key_hash": key_hash, "bot_id": bot_id}
+    return list(conn.execute(_WIRE_BOT_FOR_KEY, params).mappings())
 
 
 def get(conn: Connection, *, project_id: str, bot_id: str) -> RowMapping | None:

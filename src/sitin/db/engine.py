@@ -2,7 +2,8 @@
 
 Use ``db.read()`` for queries and ``db.write()`` for anything that changes rows. On SQLite a write
 transaction starts with ``BEGIN IMMEDIATE`` so writers serialise up front (a check-then-write, like
-the deletion fence, can never interleave with another writer); reads stay concurrent under WAL.
+the deletion fence, can never interleave with another writer); reads run in autocommit mode,
+concurrently under WAL, each statement on its own snapshot.
 On PostgreSQL both are ordinary transactions and the fence locks the bot row instead.
 """
 
@@ -32,7 +33,9 @@ class Database:
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
         if self.is_sqlite:
             self._prepare_sqlite_file(url)
-            self.read_engine = self._sqlite_engine(url, begin="BEGIN")
+            # Reads run in SQLite's autocommit mode: each statement sees a consistent snapshot,
+            # and skipping BEGIN/COMMIT roughly halves the cost of a one-statement read.
+            self.read_engine = self._sqlite_engine(url, begin=None)
             self.write_engine = self._sqlite_engine(url, begin="BEGIN IMMEDIATE")
         else:
             self.read_engine = self.write_engine = create_engine(
@@ -46,7 +49,7 @@ class Database:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
 
     @staticmethod
-    def _sqlite_engine(url: str, *, begin: str) -> Engine:
+    def _sqlite_engine(url: str, *, begin: str | None) -> Engine:
         engine = create_engine(url, pool_size=20, max_overflow=20)
 
         @event.listens_for(engine, "connect")
@@ -59,9 +62,11 @@ class Database:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn):
-            conn.exec_driver_sql(begin)
+        if begin is not None:
+
+            @event.listens_for(engine, "begin")
+            def _on_begin(conn):
+                conn.exec_driver_sql(begin)
 
         return engine
 
