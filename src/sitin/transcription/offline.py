@@ -32,8 +32,8 @@ MODEL_DIR_ENV = "SITIN_WHISPER_MODEL_DIR"
 # Encoder context kept after the last audio frame: 3 s. With only 1 s the greedy decoder sometimes
 # looped ("… many people. The new office … many people."); 2-5 s gave no loops in 76 trials.
 FIT_MARGIN_FRAMES = 300
-AFTER_END_TOLERANCE_S = 0.1
-NO_REPEAT_NGRAM = 5  # no run of 5 tokens (about 3-4 words) twice in one utterance  # word timestamps are ~20 ms granular; allow a little slack
+AFTER_END_TOLERANCE_S = 0.1  # word timestamps are ~20 ms granular; allow a little slack
+NO_REPEAT_NGRAM = 5  # no run of 5 tokens (about 3-4 words) twice in one utterance
 
 
 @dataclass(frozen=True)
