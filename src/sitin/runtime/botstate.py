@@ -76,13 +76,18 @@ def heartbeat(ctx: AppContext, bot_id: str) -> BotState | None:
 
 
 def take_commands(ctx: AppContext, bot_id: str) -> list[str]:
-    """Unconsumed commands for the bot, oldest first, marked consumed."""
+    """Unconsumed commands for the bot, oldest first, marked consumed (a read first, so the
+    common case of no command costs no write transaction)."""
+    pending = (
+        select(bot_commands.c.id, bot_commands.c.command)
+        .where(bot_commands.c.bot_id == bot_id, bot_commands.c.consumed_at.is_(None))
+        .order_by(bot_commands.c.id)
+    )
+    with ctx.db.read() as conn:
+        if conn.execute(pending.limit(1)).first() is None:
+            return []
     with ctx.db.write() as tx:
-        rows = tx.conn.execute(
-            select(bot_commands.c.id, bot_commands.c.command)
-            .where(bot_commands.c.bot_id == bot_id, bot_commands.c.consumed_at.is_(None))
-            .order_by(bot_commands.c.id)
-        ).all()
+        rows = tx.conn.execute(pending).all()
         if rows:
             tx.conn.execute(
                 update(bot_commands)

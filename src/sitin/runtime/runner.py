@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 TICK_S = 0.25
 SPEECH_BATCH_S = 0.2
+COMMAND_POLL_S = 0.5  # how often a bot checks for commands when nobody wakes it
 COULD_NOT_JOIN_SUB_TYPES = {
     "unable_to_connect_to_meeting": EventSubType.UNABLE_TO_CONNECT_TO_MEETING,
     "meeting_not_found": EventSubType.MEETING_NOT_FOUND,
@@ -244,14 +245,20 @@ class BotRunner:
         return await asyncio.to_thread(load)
 
     async def _meeting_loop(self) -> None:
-        last_speech_flush = time.monotonic()
+        last_speech_flush = last_poll = time.monotonic()
         while self._stop_reason is None:
+            woken = False
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), TICK_S)
+                woken = await asyncio.wait_for(self.wake.wait(), TICK_S)
             self.wake.clear()
-            for command in await asyncio.to_thread(botstate.take_commands, self.ctx, self.bot_id):
-                await self._obey(command)
             now = time.monotonic()
+            # The API wakes the bot when it runs in the same process; otherwise poll, unhurried.
+            if woken or now - last_poll >= COMMAND_POLL_S:
+                last_poll = now
+                for command in await asyncio.to_thread(
+                    botstate.take_commands, self.ctx, self.bot_id
+                ):
+                    await self._obey(command)
             if now - last_speech_flush >= SPEECH_BATCH_S:
                 await self._segment_audio()
                 last_speech_flush = now
