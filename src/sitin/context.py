@@ -45,6 +45,7 @@ def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
         blobs=blobs,
         queue=TaskQueue(settings.resolved_queue_url, settings.queue_name),
     )
+    db.queue = ctx.queue
     from sitin.worker.tasks import register_tasks
 
     register_tasks(ctx)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -18,9 +19,11 @@ from sqlalchemy.engine import make_url
 
 @dataclass
 class Tx:
-    """A write transaction: the connection plus work to run only if it commits."""
+    """A write transaction: the connection, the task queue follow-up work goes to, and work to
+    run only if it commits (enqueue after commit, never before)."""
 
     conn: Connection
+    queue: Any = None  # the process's TaskQueue, when one is attached to the Database
     _after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     def after_commit(self, fn: Callable[[], None]) -> None:
@@ -31,6 +34,7 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10):
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        self.queue: Any = None  # set by build_context; handed to every write transaction
         if self.is_sqlite:
             self._prepare_sqlite_file(url)
             # Reads run in SQLite's autocommit mode: each statement sees a consistent snapshot,
@@ -79,7 +83,7 @@ class Database:
     def write(self) -> Iterator[Tx]:
         """Commit on success (then run after-commit hooks), roll back on error."""
         with self.write_engine.connect() as conn:
-            tx = Tx(conn)
+            tx = Tx(conn, queue=self.queue)
             with conn.begin():
                 yield tx
         for fn in tx._after_commit:

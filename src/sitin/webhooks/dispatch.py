@@ -11,11 +11,9 @@ used for it. Inactive subscriptions and those without the trigger are skipped.
 import logging
 import uuid
 from typing import Any
-from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, insert, select
 
-from sitin.context import AppContext
 from sitin.core.timefmt import utcnow
 from sitin.db.bot_events import RecordedEvent
 from sitin.db.capture import DataDeleted, ensure_capturable
@@ -32,20 +30,6 @@ from sitin.worker.queue import TaskQueue
 log = logging.getLogger(__name__)
 
 DELIVER_TASK = "webhook.deliver"
-
-# Which queue a database's deliveries go to. ``fire`` only gets a transaction, and record_event's
-# listeners are process-wide, so the queue is found from the transaction's engine.
-_queues: "WeakKeyDictionary[Engine, TaskQueue]" = WeakKeyDictionary()
-
-
-def bind_queue(ctx: AppContext) -> None:
-    """Send deliveries fired on ``ctx.db`` to ``ctx.queue`` (``webhooks.tasks.register`` does)."""
-    _queues[ctx.db.write_engine] = ctx.queue
-
-
-def queue_for(tx: Tx) -> TaskQueue | None:
-    return _queues.get(tx.conn.engine)
-
 
 def subscriptions_for(
     conn: Connection, *, project_id: str, bot_id: str, trigger: str
@@ -107,7 +91,7 @@ def fire(tx: Tx, *, bot_id: str, trigger: str, data: dict[str, Any]) -> list[str
             }
         )
     conn.execute(insert(webhook_delivery_attempts), rows)
-    queue = queue_for(tx)
+    queue = tx.queue
     if queue is None:
         log.warning("no queue bound for this database; %d deliveries wait for the sweep", len(keys))
     else:

@@ -10,7 +10,7 @@ from sitin.core.timefmt import utcnow
 from sitin.db.bot_events import add_listener
 from sitin.db.tables import webhook_delivery_attempts
 from sitin.webhooks.delivery import Deliverer
-from sitin.webhooks.dispatch import DELIVER_TASK, bind_queue, enqueue_all, on_bot_event
+from sitin.webhooks.dispatch import DELIVER_TASK, enqueue_all, on_bot_event
 from sitin.worker.periodic import PeriodicRunner
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,6 @@ def register(ctx: AppContext) -> None:
     every recorded bot event."""
     deliverer = Deliverer(ctx)
     ctx.queue.register(DELIVER_TASK, deliverer.deliver)
-    bind_queue(ctx)
     add_listener(on_bot_event)
 
 
