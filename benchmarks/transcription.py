@@ -1,13 +1,18 @@
 """Offline transcription figures: engine speed, and live pipeline latency with several speakers.
 
-    .venv/bin/python benchmarks/transcription.py                  # everything (about 3 minutes)
+    .venv/bin/python benchmarks/transcription.py                  # 1-2 (about 3 minutes)
     .venv/bin/python benchmarks/transcription.py --speakers 5 --seconds 30
+    .venv/bin/python benchmarks/transcription.py --through-api    # 3 only (about 3 minutes)
 
 1. Real-time factor (RTF) of faster-whisper tiny.en int8 on flite sentences, with 1 and with all
    CPU threads (wall time / audio time; CPU s per audio s).
 2. Latency from the end of a spoken sentence to its transcript reaching `on_result`, through
    SpeechSegmenter + SegmentTranscriber + the offline provider, with N speakers talking at once and
    their 20 ms frames fed in real time on one event loop. Also WER, to show speed costs no accuracy.
+3. With --through-api, end to end: a real `sitin serve` subprocess, N aiortc speakers (another
+   process) in rooms of at most 5 with one bot each, flite sentences spoken concurrently; latency
+   from the end of each sentence (speaker clock) to the first `GET /transcript` (polled every
+   100 ms) listing an utterance of that speaker that covers it. Also WER and the server's CPU.
 """
 
 from __future__ import annotations
@@ -16,17 +21,21 @@ import argparse
 import asyncio
 import functools
 import itertools
+import json
 import math
+import multiprocessing
 import os
 import re
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import numpy as np
 from faster_whisper.audio import decode_audio
 
@@ -44,6 +53,8 @@ SENTENCES = (
     "Thank you all for joining the call this morning.",
 )
 FRAME_MS = 20
+TESTS_DIR = Path(__file__).resolve().parents[1] / "tests"
+sys.path.insert(0, str(TESTS_DIR))  # support.process / peers / speech (also in the speaker process)
 
 
 @functools.cache
@@ -201,6 +212,263 @@ async def pipeline_latency(
     )
 
 
+# --- 3. end to end through `sitin serve` and the API ------------------------------------------
+
+ROOM_SIZE = 5  # speakers per room (one bot each)
+POLL_S = 0.1
+# The bot stamps audio by RTP time, which may run up to 500 ms ahead of arrival (room.py
+# RESYNC_MS); pauses between sentences are >= 0.8 s, so a neighbour never matches.
+COVER_TOLERANCE_S = 0.6
+
+
+def speaker_pcm(directory: Path, name: str, text: str) -> np.ndarray:
+    """48 kHz int16 flite speech, without flite's leading and trailing silence."""
+    from support.speech import flite_wav, read_pcm_48k
+
+    pcm = read_pcm_48k(flite_wav(directory, name, text))
+    loud = np.flatnonzero(np.abs(pcm) > 0.02 * 32767)
+    return pcm[loud[0] : loud[-1] + 1]
+
+
+def speaker_process(base_url: str, roster: list[tuple[str, str]], sentences: int, conn) -> None:
+    """Entry point of the speakers' process; talks to the benchmark through `conn`."""
+    asyncio.run(_speakers(base_url, roster, sentences, conn))
+
+
+async def _speakers(base_url: str, roster: list[tuple[str, str]], sentences: int, conn) -> None:
+    from support.peers import TestParticipant
+
+    class BotOnlySpeaker(TestParticipant):
+        """Sends its microphone to the bot only. The mesh links to the other speakers would
+        load this shared 2-core machine with encoders that have nothing to do with sitin."""
+
+        async def join(self) -> dict:
+            import websockets
+
+            self._ws = await websockets.connect(self.ws_url, proxy=None)
+            await self._send({"type": "join", "name": self.name})
+            welcome = json.loads(await self._ws.recv())
+            self.uuid = welcome["you"]["uuid"]
+            self._reader = asyncio.create_task(self._read())
+            return welcome  # no offers: only the bot, joining later, calls us
+
+        def connected(self) -> bool:
+            return any(pc.connectionState == "connected" for pc in self._pcs.values())
+
+    people = [BotOnlySpeaker(base_url, room, name) for room, name in roster]
+    with tempfile.TemporaryDirectory() as tmp:
+        audio = {text: speaker_pcm(Path(tmp), f"s{i}", text) for i, text in enumerate(SENTENCES)}
+    for person in people:
+        await person.join()
+    conn.send({"joined": {p.name: p.uuid for p in people}})
+    for person in people:
+        await person.wait_for(person.connected, timeout_s=60)
+    conn.send({"connected": True})
+    t0 = (await asyncio.to_thread(conn.recv))["go"]
+
+    async def speak(index: int, person: BotOnlySpeaker) -> list[dict]:
+        rng = np.random.default_rng(index)
+        said = []
+        await asyncio.sleep(max(0.0, t0 + 0.41 * index - time.time()))
+        for k in range(sentences):
+            text = SENTENCES[(index + k) % len(SENTENCES)]
+            start = person.say(audio[text])
+            end = start + len(audio[text]) / 48_000
+            said.append({"uuid": person.uuid, "text": text, "start": start, "end": end})
+            await asyncio.sleep(max(0.0, end + float(rng.uniform(0.8, 2.5)) - time.time()))
+        return said
+
+    spoken = await asyncio.gather(*(speak(i, p) for i, p in enumerate(people)))
+    conn.send({"sentences": [s for said in spoken for s in said]})
+    await asyncio.to_thread(conn.recv)  # "leave"
+    for person in people:
+        await person.leave()
+
+
+@dataclass
+class Heard:
+    """An utterance as the API listed it, and when the poller first saw it."""
+
+    speaker_uuid: str
+    start: float
+    end: float
+    text: str
+    seen_at: float
+
+
+@dataclass
+class TranscriptPoller:
+    http: httpx.AsyncClient
+    bot_ids: list[str]
+    heard: dict[tuple[str, int], Heard] = field(default_factory=dict)
+
+    async def poll_forever(self) -> None:
+        while True:
+            tick = time.monotonic()
+            await asyncio.gather(*(self._poll(bot_id) for bot_id in self.bot_ids))
+            await asyncio.sleep(max(0.0, tick + POLL_S - time.monotonic()))
+
+    async def _poll(self, bot_id: str) -> None:
+        response = await self.http.get(f"/api/v1/bots/{bot_id}/transcript")
+        seen_at = time.time()
+        if response.status_code == 404:  # no recording row yet
+            return
+        response.raise_for_status()
+        for utterance in response.json():
+            key = (utterance["speaker_uuid"], utterance["timestamp_ms"])
+            if key not in self.heard:
+                start = utterance["timestamp_ms"] / 1000
+                self.heard[key] = Heard(
+                    utterance["speaker_uuid"],
+                    start,
+                    start + utterance["duration_ms"] / 1000,
+                    utterance["transcription"]["transcript"],
+                    seen_at,
+                )
+
+    def readable_at(self, sentence: dict) -> float | None:
+        """When an utterance of the sentence's speaker covering its end was first listed."""
+        times = [
+            u.seen_at
+            for u in self.heard.values()
+            if u.speaker_uuid == sentence["uuid"]
+            and u.start <= sentence["end"] + COVER_TOLERANCE_S
+            and u.end >= sentence["end"] - COVER_TOLERANCE_S
+        ]
+        return min(times, default=None)
+
+
+def unlisted_utterances(data_dir: Path, bot_ids: list[str]) -> str:
+    """Utterances the API leaves out (transcription failed, or empty): explains `missing`."""
+    marks = ",".join("?" * len(bot_ids))
+    with sqlite3.connect(data_dir / "sitin.db") as db:
+        failed, empty = db.execute(
+            "SELECT count(*) FILTER (WHERE transcription IS NULL), count(*) FILTER (WHERE"
+            " coalesce(json_extract(transcription, '$.transcript'), '') = '' AND transcription"
+            f" IS NOT NULL) FROM utterances WHERE bot_id IN ({marks})",
+            bot_ids,
+        ).fetchone()
+    return f"{failed} failed, {empty} empty"
+
+
+def server_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _wait_for_state(http: httpx.AsyncClient, bot_id: str, *states: str) -> None:
+    deadline = time.monotonic() + 120
+    while (state := (await http.get(f"/api/v1/bots/{bot_id}")).json()["state"]) not in states:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"bot {bot_id} stayed {state}, expected {states}")
+        await asyncio.sleep(0.2)
+
+
+async def latency_through_api(
+    server, data_dir: Path, key: str, speakers: int, sentences: int, dump_dir: Path | None
+) -> None:
+    roster = [(f"bench{speakers}-{i // ROOM_SIZE}", f"Speaker {i}") for i in range(speakers)]
+    rooms = sorted({room for room, _ in roster})
+    mp = multiprocessing.get_context("spawn")
+    conn, child_conn = mp.Pipe()
+    process = mp.Process(
+        target=speaker_process, args=(server.url, roster, sentences, child_conn), daemon=True
+    )
+    process.start()
+    child_conn.close()  # so that recv() fails (EOFError) if the speakers' process dies
+    headers = {"Authorization": f"Token {key}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as http:
+        try:
+            await asyncio.to_thread(conn.recv)  # joined
+            bot_ids = [await _create_bot(http, f"{server.url}/rooms/{room}") for room in rooms]
+            for bot_id in bot_ids:
+                await _wait_for_state(http, bot_id, "joined_recording")
+            await asyncio.to_thread(conn.recv)  # every speaker's link to its bot is up
+            poller = TranscriptPoller(http, bot_ids)
+            polling = asyncio.create_task(poller.poll_forever())
+            load_before = os.getloadavg()[0]
+            t0 = time.time() + 1.0
+            cpu0 = server_cpu_seconds(server.process.pid)
+            conn.send({"go": t0})
+            said = (await asyncio.to_thread(conn.recv))["sentences"]
+            wall = time.time() - t0  # CPU is measured while people speak
+            cpu = server_cpu_seconds(server.process.pid) - cpu0
+            deadline = time.time() + 60
+            while time.time() < deadline and any(poller.readable_at(s) is None for s in said):
+                await asyncio.sleep(POLL_S)
+            load_after = os.getloadavg()[0]
+            polling.cancel()
+            for bot_id in bot_ids:
+                await http.post(f"/api/v1/bots/{bot_id}/leave")
+            conn.send("leave")
+            for bot_id in bot_ids:
+                await _wait_for_state(http, bot_id, "ended", "fatal_error")
+            unlisted = unlisted_utterances(data_dir, bot_ids)
+        finally:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+    if dump_dir is not None:
+        dump_dir.mkdir(parents=True, exist_ok=True)
+        heard = [vars(u) for u in poller.heard.values()]
+        dump = {"t0": t0, "said": said, "heard": heard}
+        (dump_dir / f"speakers-{speakers}.json").write_text(json.dumps(dump, indent=1))
+    latencies = sorted(at - s["end"] for s in said if (at := poller.readable_at(s)) is not None)
+    missing = len(said) - len(latencies)
+    wer = word_error_rate(said, list(poller.heard.values()))
+    p50 = statistics.median(latencies) if latencies else math.nan
+    p90 = latencies[math.ceil(0.9 * len(latencies)) - 1] if latencies else math.nan
+    print(
+        f"speakers={speakers:2d} rooms/bots={len(rooms)}: sentences={len(said):3d} "
+        f"latency p50={p50:.2f}s p90={p90:.2f}s max={max(latencies, default=math.nan):.2f}s "
+        f"WER={wer:.3f} missing={missing} (unlisted utterances: {unlisted}) "
+        f"server CPU={cpu / wall * 100:.0f}% of a core while speaking ({wall:.0f}s) "
+        f"(load average {load_before:.1f} -> {load_after:.1f})",
+        flush=True,
+    )
+
+
+async def _create_bot(http: httpx.AsyncClient, meeting_url: str) -> str:
+    response = await http.post(
+        "/api/v1/bots", json={"bot_name": "Notetaker", "meeting_url": meeting_url}
+    )
+    response.raise_for_status()
+    return response.json()["id"]
+
+
+def word_error_rate(said: list[dict], heard: list[Heard]) -> float:
+    """Per speaker, everything said against everything listed (robust to split or merged
+    utterances), summed over speakers."""
+    errors = reference = 0
+    for uuid in {s["uuid"] for s in said}:
+        spoken = " ".join(s["text"] for s in said if s["uuid"] == uuid)
+        theirs = sorted((u for u in heard if u.speaker_uuid == uuid), key=lambda u: u.start)
+        errors += edit_distance(words(spoken), words(" ".join(u.text for u in theirs)))
+        reference += len(words(spoken))
+    return errors / reference
+
+
+def through_api(speakers: list[int], sentences: int, dump_dir: Path | None) -> None:
+    from support.process import start_server
+
+    print(
+        f"== end to end: end of sentence -> readable in GET /transcript (sitin serve, "
+        f"{sentences} sentences per speaker, rooms of <= {ROOM_SIZE}, poll {POLL_S * 1000:.0f} ms, "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}) ==",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        log_path = Path(tmp) / "server.log"
+        data_dir = Path(tmp) / "data"
+        server = start_server({"SITIN_DATA_DIR": str(data_dir)}, log_path)
+        try:
+            key = re.search(r"Authorization: Token (\S+)", server.log()).group(1)
+            for count in speakers:
+                asyncio.run(latency_through_api(server, data_dir, key, count, sentences, dump_dir))
+        finally:
+            server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--speakers", type=int, nargs="*", default=[1, 5, 10])
@@ -210,7 +478,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="parallel whisper calls")
     parser.add_argument("--full-window", action="store_true", help="pad to 30 s as Whisper does")
     parser.add_argument("--skip-rtf", action="store_true")
+    parser.add_argument(
+        "--through-api", action="store_true", help="only the end-to-end figures (sitin serve)"
+    )
+    parser.add_argument("--sentences", type=int, default=6, help="per speaker, --through-api")
+    parser.add_argument(
+        "--dump-dir", type=Path, help="--through-api: write what was said and heard (JSON) here"
+    )
     args = parser.parse_args()
+    if args.through_api:
+        through_api(args.speakers, args.sentences, args.dump_dir)
+        return
 
     if not args.skip_rtf:
         segmenter_cost()
