@@ -213,10 +213,14 @@ def current_state(conn: Connection, *, bot_id: str) -> BotState | None:
     return BotState(state) if state is not None else None
 
 
-def lock_state(conn: Connection, *, bot_id: str) -> BotState | None:
-    """The bot's state, locking its row until the transaction ends (PostgreSQL; on SQLite the
-    write transaction already holds the database write lock)."""
-    state = conn.execute(
-        select(bots.c.state).where(bots.c.id == bot_id).with_for_update()
-    ).scalar_one_or_none()
+def lock_state(
+    conn: Connection, *, bot_id: str, project_id: str | None = None
+) -> BotState | None:
+    """The bot's state (None if it does not exist, or is not in ``project_id`` when given),
+    locking its row until the transaction ends (PostgreSQL; on SQLite the write transaction
+    already holds the database write lock)."""
+    query = select(bots.c.state).where(bots.c.id == bot_id)
+    if project_id is not None:
+        query = query.where(bots.c.project_id == project_id)
+    state = conn.execute(query.with_for_update()).scalar_one_or_none()
     return BotState(state) if state is not None else None
