@@ -213,9 +213,7 @@ def current_state(conn: Connection, *, bot_id: str) -> BotState | None:
     return BotState(state) if state is not None else None
 
 
-def lock_state(
-    conn: Connection, *, bot_id: str, project_id: str | None = None
-) -> BotState | None:
+def lock_state(conn: Connection, *, bot_id: str, project_id: str | None = None) -> BotState | None:
     """The bot's state (None if it does not exist, or is not in ``project_id`` when given),
     locking its row until the transaction ends (PostgreSQL; on SQLite the write transaction
     already holds the database write lock)."""

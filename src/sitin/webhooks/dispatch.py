@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 DELIVER_TASK = "webhook.deliver"
 
+
 def subscriptions_for(
     conn: Connection, *, project_id: str, bot_id: str, trigger: str
 ) -> list[dict[str, Any]]:
