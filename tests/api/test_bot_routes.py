@@ -606,7 +606,7 @@ def test_chat_messages(client, project, bot_in, capture_meeting):
             "id": meeting.message_ids[0],
             "text": "hello",
             "timestamp": 1_700_000_002,
-            "timestamp_ms": 1_700_000_002_345,
+            "timestamp_ms": 1_700_000_002_000,  # reference §4: timestamp_ms = timestamp * 1000
             "to": "everyone",
             "sender_name": "Grace",
             "sender_uuid": "u-guest",

@@ -1,10 +1,12 @@
-"""Rows to Attendee's JSON shapes (key order as Attendee's serializers)."""
+"""Rows to Attendee's JSON shapes (key order as Attendee's serializers). Chat messages and
+participant events share their builders with the webhooks, which carry the same shapes."""
 
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
 
 from sitin.core.timefmt import to_wire
+from sitin.webhooks import envelope
 
 
 def bot(row: RowMapping, events: list[RowMapping]) -> dict[str, Any]:
@@ -52,27 +54,26 @@ def participant(row: RowMapping) -> dict[str, Any]:
 
 
 def participant_event(row: RowMapping) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "participant_name": row["participant_name"],
-        "participant_uuid": row["participant_uuid"],
-        "participant_user_uuid": row["participant_user_uuid"],
-        "participant_is_host": row["participant_is_host"],
-        "event_type": row["event_type"],
-        "event_data": row["event_data"],
-        "timestamp_ms": row["timestamp_ms"],
-    }
+    return envelope.participant_event_data(
+        id=row["id"],
+        participant_name=row["participant_name"],
+        participant_uuid=row["participant_uuid"],
+        participant_user_uuid=row["participant_user_uuid"],
+        participant_is_host=row["participant_is_host"],
+        event_type=row["event_type"],
+        event_data=row["event_data"],
+        timestamp_ms=row["timestamp_ms"],
+    )
 
 
 def chat_message(row: RowMapping) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "text": row["text"],
-        "timestamp": row["timestamp"],
-        "timestamp_ms": row["timestamp_ms"],
-        "to": row["to"],
-        "sender_name": row["sender_name"],
-        "sender_uuid": row["sender_uuid"],
-        "sender_user_uuid": row["sender_user_uuid"],
-        "additional_data": row["additional_data"],
-    }
+    return envelope.chat_message_data(
+        id=row["id"],
+        text=row["text"],
+        timestamp_ms=row["timestamp_ms"],
+        to=row["to"],
+        sender_name=row["sender_name"],
+        sender_uuid=row["sender_uuid"],
+        sender_user_uuid=row["sender_user_uuid"],
+        additional_data=row["additional_data"],
+    )
