@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 from sqlalchemy.engine import RowMapping
 
 from sitin.db.pagination import Page, Position, keyset_page
@@ -136,9 +136,3 @@ def participant_by_uuid(conn: Connection, *, bot_id: str, uuid: str) -> RowMappi
         .mappings()
         .first()
     )
-
-
-def count_utterances(conn: Connection, *, bot_id: str) -> int:
-    return conn.execute(
-        select(func.count()).select_from(utterances).where(utterances.c.bot_id == bot_id)
-    ).scalar_one()
