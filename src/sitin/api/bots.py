@@ -26,7 +26,7 @@ from sitin.db.api_keys import hash_key
 from sitin.db.bots import BotFilters
 from sitin.deletion import purge
 from sitin.services import bots as bot_service
-from sitin.services.bots import BotNotFound
+from sitin.services.bots import BotNotFound, require_bot
 
 router = APIRouter(
     prefix="/api/v1/bots", tags=["Bots"], dependencies=[Depends(reject_null_characters)]
@@ -44,17 +44,8 @@ def render_bot(ctx, project_id: str, bot_id: str) -> dict[str, Any]:
 
 
 def _bot_json(conn, project_id: str, bot_id: str) -> dict[str, Any]:
-    row = bots.get(conn, project_id=project_id, bot_id=bot_id)
-    if row is None:
-        raise BotNotFound(bot_id)
+    row = require_bot(conn, project_id, bot_id)
     return serializers.bot(row, bots.events_for(conn, [bot_id])[bot_id])
-
-
-def _require_bot(conn, project_id: str, bot_id: str):
-    row = bots.get(conn, project_id=project_id, bot_id=bot_id)
-    if row is None:
-        raise BotNotFound(bot_id)
-    return row
 
 
 def _datetime_param(
@@ -191,7 +182,7 @@ def transcript(
 ):
     after = _datetime_param("updated_after", updated_after)
     with ctx.db.read() as conn:
-        _require_bot(conn, project_id, object_id)
+        require_bot(conn, project_id, object_id)
         if meeting_data.recording(conn, bot_id=object_id) is None:
             raise ApiError(404, {"error": "No recording found for bot"})
         rows = meeting_data.transcript(conn, bot_id=object_id, updated_after=after)
@@ -209,7 +200,7 @@ RECORDING_URL_SECONDS = 1800
 )
 def recording(ctx: Context, project_id: ProjectId, object_id: str):
     with ctx.db.read() as conn:
-        _require_bot(conn, project_id, object_id)
+        require_bot(conn, project_id, object_id)
         row = meeting_data.recording(conn, bot_id=object_id)
     if row is None:
         raise ApiError(404, {"error": "No recording found for bot"})
@@ -238,7 +229,7 @@ def participants(
         raise ApiError(400, {"error": "Invalid is_host value. Use true or false."})
     position = decode_cursor(cursor)
     with ctx.db.read() as conn:
-        _require_bot(conn, project_id, object_id)
+        require_bot(conn, project_id, object_id)
         page = meeting_data.participants_page(
             conn,
             bot_id=object_id,
@@ -269,7 +260,7 @@ def participant_events(
     before_dt = _datetime_param("before", before)
     position = decode_cursor(cursor)
     with ctx.db.read() as conn:
-        _require_bot(conn, project_id, object_id)
+        require_bot(conn, project_id, object_id)
         page = meeting_data.participant_events_page(
             conn,
             bot_id=object_id,
@@ -298,7 +289,7 @@ def chat_messages(
     after = _datetime_param("updated_after", updated_after)
     position = decode_cursor(cursor)
     with ctx.db.read() as conn:
-        _require_bot(conn, project_id, object_id)
+        require_bot(conn, project_id, object_id)
         page = meeting_data.chat_messages_page(
             conn, bot_id=object_id, created_after=after, position=position, limit=PAGE_SIZE
         )

@@ -4,7 +4,8 @@ work (launching, commands to the running bot) only after the commit."""
 import time
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from sitin.context import AppContext
@@ -38,8 +39,9 @@ DEDUP_IN_USE = (
 )
 
 
-def _require(tx: Tx, project_id: str, bot_id: str):
-    bot = bots.get(tx.conn, project_id=project_id, bot_id=bot_id)
+def require_bot(conn: Connection, project_id: str, bot_id: str) -> RowMapping:
+    """The bot if it is in the caller's project; BotNotFound (the API's 404) otherwise."""
+    bot = bots.get(conn, project_id=project_id, bot_id=bot_id)
     if bot is None:
         raise BotNotFound(bot_id)
     return bot
@@ -125,7 +127,8 @@ def _require_provider_key(ctx: AppContext, project_id: str, transcription: dict[
 
 def patch_bot(ctx: AppContext, *, project_id: str, bot_id: str, body: Any) -> None:
     with ctx.db.write() as tx:
-        bot = _require(tx, project_id, bot_id)  # before validation: another project's bot is a 404
+        # looked up before validation: another project's bot is a 404 even with a bad body
+        bot = require_bot(tx.conn, project_id, bot_id)
         patch = validate_patch_bot(body, now=utcnow())
         if patch.needs_scheduled_state and bot["state"] != BotState.SCHEDULED:
             raise RuleError(
@@ -161,7 +164,7 @@ def patch_bot(ctx: AppContext, *, project_id: str, bot_id: str, body: Any) -> No
 
 def delete_scheduled_bot(ctx: AppContext, *, project_id: str, bot_id: str) -> None:
     with ctx.db.write() as tx:
-        bot = _require(tx, project_id, bot_id)
+        bot = require_bot(tx.conn, project_id, bot_id)
         if bot["state"] != BotState.SCHEDULED:
             raise RuleError(
                 f"Bot is in state {bot['state']} but can only be deleted when in scheduled state"
@@ -177,7 +180,7 @@ def _command(tx: Tx, bot_id: str, command: str) -> None:
 
 def leave(ctx: AppContext, *, project_id: str, bot_id: str) -> None:
     with ctx.db.write() as tx:
-        _require(tx, project_id, bot_id)
+        require_bot(tx.conn, project_id, bot_id)
         _event(tx, bot_id, EventType.LEAVE_REQUESTED, EventSubType.USER_REQUESTED)
         _command(tx, bot_id, "leave")
         tx.after_commit(lambda: ctx.notify_bot(bot_id))
@@ -195,7 +198,7 @@ def set_recording_paused(ctx: AppContext, *, project_id: str, bot_id: str, pause
     )
     verb = "pause" if paused else "resume"
     with ctx.db.write() as tx:
-        bot = _require(tx, project_id, bot_id)
+        bot = require_bot(tx.conn, project_id, bot_id)
         if bot["state"] != needed:
             raise RuleError(
                 f"Bot is in state {bot['state']} and cannot {verb} recording."
@@ -217,7 +220,7 @@ def set_recording_paused(ctx: AppContext, *, project_id: str, bot_id: str, pause
 
 def send_chat_message(ctx: AppContext, *, project_id: str, bot_id: str, body: Any) -> None:
     with ctx.db.write() as tx:
-        bot = _require(tx, project_id, bot_id)
+        bot = require_bot(tx.conn, project_id, bot_id)
         message = validate_chat_message(body)
         if BotState(bot["state"]) not in JOINED:
             allowed = ", ".join(sorted(s.value for s in JOINED))
