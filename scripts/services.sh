@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start the services the test suite uses: PostgreSQL (role/db "sitin") and Redis, on 127.0.0.1.
+# Install what the test suite needs (PostgreSQL, Redis, Chromium, flite, python3-venv) and start
+# the services it uses: PostgreSQL (role/db "sitin") and Redis, on 127.0.0.1.
 # Idempotent: safe to run when they are already up. Needs root (installs with apt-get if missing).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -9,6 +10,7 @@ command -v pg_ctlcluster >/dev/null || packages+=(postgresql)
 command -v redis-server >/dev/null || packages+=(redis-server)
 command -v chromium >/dev/null || packages+=(chromium)
 command -v flite >/dev/null || packages+=(flite)
+python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv)  # Debian splits venv out
 if ((${#packages[@]})); then
   echo "installing: ${packages[*]}"
   apt-get update -qq
