@@ -352,6 +352,40 @@ def test_leave_moves_the_bot_to_leaving_and_tells_the_runtime(
         assert list(commands) == ["leave"]
 
 
+def test_leave_answers_with_its_own_change_even_when_the_bot_moves_on_at_once(
+    ctx, client, project, bot_in
+):
+    """The in-process runtime can reach post_processing before the response is rendered."""
+    bot_id = bot_in("joined_recording")
+
+    def runtime_leaves_instantly(notified_bot: str) -> None:
+        with ctx.db.write() as tx:
+            record_event(tx, bot_id=notified_bot, event=EventType.LEFT_MEETING)
+
+    ctx.notify_bot = runtime_leaves_instantly
+    response = _post(client, project, bot_id, "/leave")
+    assert response.status_code == 200
+    assert response.json()["state"] == "leaving"
+    assert [e["type"] for e in response.json()["events"]][-1] == "leave_requested"
+    assert _get(client, project, bot_id).json()["state"] == "post_processing"
+
+
+def test_create_answers_with_the_new_bot_even_when_the_runtime_starts_it_at_once(
+    ctx, client, project
+):
+    def runtime_joins_instantly(bot_id: str) -> None:
+        with ctx.db.write() as tx:
+            record_event(tx, bot_id=bot_id, event=EventType.JOINED_MEETING)
+
+    ctx.launch_bot = runtime_joins_instantly
+    response = client.post(
+        "/api/v1/bots", json={"meeting_url": ROOM, "bot_name": "Notetaker"}, headers=project.headers
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["state"] == "joining"
+    assert _get(client, project, response.json()["id"]).json()["state"] == "joined_not_recording"
+
+
 @pytest.mark.parametrize("state", ["scheduled", "ended"])
 def test_leave_in_a_state_that_cannot_leave(client, project, bot_in, notified, state):
     response = _post(client, project, bot_in(state), "/leave")

@@ -44,7 +44,7 @@ class FuzzTarget:
 
     def _bot(self, project_id: str, index: int) -> str:
         body = {"meeting_url": "http://127.0.0.1:8000/rooms/fuzz", "bot_name": f"Fuzz {index}"}
-        bot_id = bot_service.create_bot(self.ctx, project_id=project_id, body=body)
+        bot_id = bot_service.create_bot(self.ctx, project_id=project_id, body=body).row["id"]
         events = [EventType.JOINED_MEETING, EventType.RECORDING_PERMISSION_GRANTED][:index]
         for event in events:
             with self.ctx.db.write() as tx:

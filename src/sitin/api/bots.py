@@ -40,12 +40,10 @@ COMMON = {**UNAUTHORIZED, **NOT_FOUND}
 
 def render_bot(ctx, project_id: str, bot_id: str) -> dict[str, Any]:
     with ctx.db.read() as conn:
-        return _bot_json(conn, project_id, bot_id)
-
-
-def _bot_json(conn, project_id: str, bot_id: str) -> dict[str, Any]:
-    row = require_bot(conn, project_id, bot_id)
-    return serializers.bot(row, bots.events_for(conn, [bot_id])[bot_id])
+        view = bots.view(conn, project_id=project_id, bot_id=bot_id)
+    if view is None:
+        raise BotNotFound(bot_id)
+    return serializers.bot(view.row, view.events)
 
 
 def _datetime_param(
@@ -69,8 +67,8 @@ def _datetime_param(
     summary="Create a bot",
 )
 def create_bot(ctx: Context, project_id: ProjectId, body: JsonBody):
-    bot_id = bot_service.create_bot(ctx, project_id=project_id, body=body)
-    return JsonResponse(render_bot(ctx, project_id, bot_id), status_code=201)
+    created = bot_service.create_bot(ctx, project_id=project_id, body=body)
+    return JsonResponse(serializers.bot(created.row, created.events), status_code=201)
 
 
 @router.get(
@@ -144,8 +142,8 @@ def _get_bot_body(ctx, key: str, bot_id: str) -> dict[str, Any]:
     summary="Update a bot (all fields while scheduled; metadata at any time)",
 )
 def patch_bot(ctx: Context, project_id: ProjectId, object_id: str, body: JsonBody):
-    bot_service.patch_bot(ctx, project_id=project_id, bot_id=object_id, body=body)
-    return JsonResponse(render_bot(ctx, project_id, object_id))
+    patched = bot_service.patch_bot(ctx, project_id=project_id, bot_id=object_id, body=body)
+    return JsonResponse(serializers.bot(patched.row, patched.events))
 
 
 @router.delete(
@@ -167,8 +165,8 @@ def delete_bot(ctx: Context, project_id: ProjectId, object_id: str):
     summary="Make the bot leave the meeting",
 )
 def leave(ctx: Context, project_id: ProjectId, object_id: str):
-    bot_service.leave(ctx, project_id=project_id, bot_id=object_id)
-    return JsonResponse(render_bot(ctx, project_id, object_id))
+    leaving = bot_service.leave(ctx, project_id=project_id, bot_id=object_id)
+    return JsonResponse(serializers.bot(leaving.row, leaving.events))
 
 
 @router.get(

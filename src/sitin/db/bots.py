@@ -155,6 +155,21 @@ def get_any(conn: Connection, *, bot_id: str) -> RowMapping | None:
     return conn.execute(_with_recording().where(bots.c.id == bot_id)).mappings().first()
 
 
+@dataclass(frozen=True)
+class BotView:
+    """A bot and its events as read in one transaction: what the API renders."""
+
+    row: RowMapping
+    events: list[RowMapping]
+
+
+def view(conn: Connection, *, project_id: str, bot_id: str) -> BotView | None:
+    row = get(conn, project_id=project_id, bot_id=bot_id)
+    if row is None:
+        return None
+    return BotView(row, events_for(conn, [bot_id])[bot_id])
+
+
 def events_for(conn: Connection, bot_ids: list[str]) -> dict[str, list[RowMapping]]:
     """Events of several bots in one query, oldest first."""
     result: dict[str, list[RowMapping]] = {bot_id: [] for bot_id in bot_ids}

@@ -47,6 +47,14 @@ def require_bot(conn: Connection, project_id: str, bot_id: str) -> RowMapping:
     return bot
 
 
+def _view(tx: Tx, project_id: str, bot_id: str) -> bots.BotView:
+    """The bot as this transaction leaves it. Read before the commit so the answer shows the
+    caller's own change, not whatever the running bot did a millisecond later."""
+    view = bots.view(tx.conn, project_id=project_id, bot_id=bot_id)
+    assert view is not None  # looked up (or inserted) earlier in the same transaction
+    return view
+
+
 def _event(tx: Tx, bot_id: str, event: EventType, sub_type=None, metadata=None) -> None:
     """Record an event; a disallowed transition becomes the API's 400 with Attendee's message."""
     try:
@@ -55,7 +63,7 @@ def _event(tx: Tx, bot_id: str, event: EventType, sub_type=None, metadata=None) 
         raise RuleError(str(exc)) from None
 
 
-def create_bot(ctx: AppContext, *, project_id: str, body: Any) -> str:
+def create_bot(ctx: AppContext, *, project_id: str, body: Any) -> bots.BotView:
     spec = validate_create_bot(
         body, now=utcnow(), allow_insecure_webhooks=ctx.settings.allow_insecure_webhooks
     )
@@ -98,11 +106,12 @@ def create_bot(ctx: AppContext, *, project_id: str, body: Any) -> str:
             if not scheduled:
                 _event(tx, bot_id, EventType.JOIN_REQUESTED, metadata={"source": "api"})
             tx.after_commit(lambda: ctx.launch_bot(bot_id))
+            created = _view(tx, project_id, bot_id)
     except IntegrityError as exc:
         if "deduplication_key" in str(exc.orig):
             raise RuleError(DEDUP_IN_USE) from None
         raise
-    return bot_id
+    return created
 
 
 def _require_provider_key(ctx: AppContext, project_id: str, transcription: dict[str, Any]) -> None:
@@ -125,7 +134,7 @@ def _require_provider_key(ctx: AppContext, project_id: str, transcription: dict[
     )
 
 
-def patch_bot(ctx: AppContext, *, project_id: str, bot_id: str, body: Any) -> None:
+def patch_bot(ctx: AppContext, *, project_id: str, bot_id: str, body: Any) -> bots.BotView:
     with ctx.db.write() as tx:
         # looked up before validation: another project's bot is a 404 even with a bad body
         bot = require_bot(tx.conn, project_id, bot_id)
@@ -160,6 +169,7 @@ def patch_bot(ctx: AppContext, *, project_id: str, bot_id: str, body: Any) -> No
             bots.update_fields(tx.conn, bot_id=bot_id, **values)
         if "join_at" in changes:
             tx.after_commit(lambda: ctx.launch_bot(bot_id))
+        return _view(tx, project_id, bot_id)
 
 
 def delete_scheduled_bot(ctx: AppContext, *, project_id: str, bot_id: str) -> None:
@@ -178,12 +188,13 @@ def _command(tx: Tx, bot_id: str, command: str) -> None:
     )
 
 
-def leave(ctx: AppContext, *, project_id: str, bot_id: str) -> None:
+def leave(ctx: AppContext, *, project_id: str, bot_id: str) -> bots.BotView:
     with ctx.db.write() as tx:
         require_bot(tx.conn, project_id, bot_id)
         _event(tx, bot_id, EventType.LEAVE_REQUESTED, EventSubType.USER_REQUESTED)
         _command(tx, bot_id, "leave")
         tx.after_commit(lambda: ctx.notify_bot(bot_id))
+        return _view(tx, project_id, bot_id)
 
 
 PAUSE_WAIT_SECONDS = 2.0
