@@ -282,6 +282,11 @@ def check_sub_type(event: EventType, sub_type: EventSubType | None) -> None:
         )
 
 
+def returns_to_previous(event: EventType) -> bool:
+    """Whether ``event`` leads back to the state before a breakout room (see ``next_state``)."""
+    return TRANSITIONS[event].target == RETURN_TO_PREVIOUS
+
+
 def next_state(
     state: BotState, event: EventType, *, state_before_breakout: BotState | None = None
 ) -> BotState:
@@ -316,6 +321,24 @@ class TranscriptionState(StrEnum):
     IN_PROGRESS = "in_progress"
     COMPLETE = "complete"
     FAILED = "failed"
+
+
+# Entering these states can change the recording state (see recording_state_on_enter).
+_RECORDING_EFFECT_STATES = frozenset(
+    {
+        BotState.JOINED_RECORDING,
+        BotState.CONNECTED,
+        BotState.JOINED_RECORDING_PAUSED,
+        BotState.JOINED_RECORDING_PERMISSION_DENIED,
+    }
+)
+
+
+def may_change_recording(old_state: BotState, new_state: BotState) -> bool:
+    """Whether moving from ``old_state`` to ``new_state`` can change the recording's states:
+    ending the bot (final_*), or entering a state recording_state_on_enter reacts to."""
+    ends = new_state in TERMINAL and old_state not in TERMINAL
+    return ends or new_state in _RECORDING_EFFECT_STATES
 
 
 def recording_state_on_enter(new_state: BotState, current: RecordingState) -> RecordingState:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from sitin.core.states import (
     TERMINAL,
@@ -20,8 +20,10 @@ from sitin.core.states import (
     check_sub_type,
     final_recording_state,
     final_transcription_state,
+    may_change_recording,
     next_state,
     recording_state_on_enter,
+    returns_to_previous,
 )
 from sitin.core.timefmt import as_utc, utcnow
 from sitin.db.engine import Tx
@@ -45,6 +47,8 @@ class RecordedEvent:
     new_state: BotState
     metadata: dict[str, Any]
     created_at: Any
+    project_id: str
+    bot_metadata: dict[str, Any] | None  # the bot's own metadata (webhook envelopes carry it)
 
 
 # Called inside the transaction for every recorded event (the webhooks package registers here).
@@ -68,13 +72,12 @@ def record_event(
     """Apply ``event`` to the bot; raises TransitionNotAllowed, BotNotFound or StateChanged."""
     conn = tx.conn
     check_sub_type(event, sub_type)
-    row = conn.execute(
-        select(bots.c.state, bots.c.created_at).where(bots.c.id == bot_id).with_for_update()
-    ).first()
+    row = conn.execute(_LOCK_BOT, {"bot_id": bot_id}).first()
     if row is None:
         raise BotNotFound(bot_id)
     old = BotState(row.state)
-    new = next_state(old, event, state_before_breakout=_state_before_breakout(conn, bot_id))
+    before_breakout = _state_before_breakout(conn, bot_id) if returns_to_previous(event) else None
+    new = next_state(old, event, state_before_breakout=before_breakout)
     now = utcnow()
     metadata = dict(metadata or {})
 
@@ -90,22 +93,35 @@ def record_event(
     if moved.rowcount != 1:
         raise StateChanged(f"bot {bot_id} left state {old.value} concurrently")
 
-    _apply_recording_effects(conn, bot_id, old, new, metadata)
+    if may_change_recording(old, new):
+        _apply_recording_effects(conn, bot_id, old, new, metadata)
     conn.execute(
-        insert(bot_events).values(
-            bot_id=bot_id,
-            event_type=event.value,
-            sub_type=sub_type.value if sub_type else None,
-            old_state=old.value,
-            new_state=new.value,
-            metadata=metadata,
-            created_at=now,
-        )
+        _INSERT_EVENT,
+        {
+            "bot_id": bot_id,
+            "event_type": event.value,
+            "sub_type": sub_type.value if sub_type else None,
+            "old_state": old.value,
+            "new_state": new.value,
+            "metadata": metadata,
+            "created_at": now,
+        },
     )
-    recorded = RecordedEvent(bot_id, event, sub_type, old, new, metadata, now)
+    recorded = RecordedEvent(
+        bot_id, event, sub_type, old, new, metadata, now, row.project_id, row.metadata
+    )
     for listener in _listeners:
         listener(tx, recorded)
     return recorded
+
+
+# Built once: record_event runs for every state change of every bot.
+_LOCK_BOT = (
+    select(bots.c.state, bots.c.created_at, bots.c.project_id, bots.c.metadata)
+    .where(bots.c.id == bindparam("bot_id"))
+    .with_for_update()
+)
+_INSERT_EVENT = insert(bot_events)
 
 
 def _transcribes(conn: Connection, bot_id: str) -> bool:

@@ -10,9 +10,9 @@ used for it. Inactive subscriptions and those without the trigger are skipped.
 
 import logging
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select
 
 from sitin.core.timefmt import utcnow
 from sitin.db.bot_events import RecordedEvent
@@ -32,21 +32,40 @@ log = logging.getLogger(__name__)
 DELIVER_TASK = "webhook.deliver"
 
 
+class BotRef(NamedTuple):
+    """What an envelope needs of the bot, when the caller has already read it."""
+
+    project_id: str
+    metadata: dict[str, Any] | None
+
+
+_subs = webhook_subscriptions
+# The bot's own subscriptions and the project-wide ones, in one query.
+_CANDIDATES = select(_subs).where(
+    or_(
+        _subs.c.bot_id == bindparam("bot_id"),
+        and_(_subs.c.project_id == bindparam("project_id"), _subs.c.bot_id.is_(None)),
+    )
+)
+_BOT_REF = select(bots.c.project_id, bots.c.metadata).where(bots.c.id == bindparam("bot_id"))
+
+
 def subscriptions_for(
     conn: Connection, *, project_id: str, bot_id: str, trigger: str
 ) -> list[dict[str, Any]]:
     """Active subscriptions for ``trigger``: the bot's own if it has any, else the project's."""
-    subs = webhook_subscriptions
-    bot_level = list(conn.execute(select(subs).where(subs.c.bot_id == bot_id)).mappings())
-    candidates = bot_level or list(
-        conn.execute(
-            select(subs).where(subs.c.project_id == project_id, subs.c.bot_id.is_(None))
-        ).mappings()
-    )
-    return [s for s in candidates if s["is_active"] and trigger in (s["triggers"] or [])]
+    candidates = list(conn.execute(_CANDIDATES, {"bot_id": bot_id, "project_id": project_id}))
+    bot_level = [s for s in candidates if s.bot_id is not None]
+    return [
+        s._asdict()
+        for s in (bot_level or candidates)
+        if s.is_active and trigger in (s.triggers or [])
+    ]
 
 
-def fire(tx: Tx, *, bot_id: str, trigger: str, data: dict[str, Any]) -> list[str]:
+def fire(
+    tx: Tx, *, bot_id: str, trigger: str, data: dict[str, Any], bot: BotRef | None = None
+) -> list[str]:
     """Write an attempt row per subscription for ``trigger`` and queue them after commit.
 
     Returns the idempotency keys. Raises ``DataDeleted`` for a content trigger of a bot whose data
@@ -55,11 +74,11 @@ def fire(tx: Tx, *, bot_id: str, trigger: str, data: dict[str, Any]) -> list[str
     conn = tx.conn
     if trigger in CONTENT_TRIGGERS:
         ensure_capturable(conn, bot_id)
-    bot = conn.execute(
-        select(bots.c.project_id, bots.c.metadata).where(bots.c.id == bot_id)
-    ).first()
     if bot is None:
-        raise DataDeleted(f"bot {bot_id} does not exist; webhook not fired")
+        row = conn.execute(_BOT_REF, {"bot_id": bot_id}).first()
+        if row is None:
+            raise DataDeleted(f"bot {bot_id} does not exist; webhook not fired")
+        bot = BotRef(row.project_id, row.metadata)
     targets = subscriptions_for(conn, project_id=bot.project_id, bot_id=bot_id, trigger=trigger)
     if not targets:
         return []
@@ -110,6 +129,7 @@ def on_bot_event(tx: Tx, event: RecordedEvent) -> None:
     fire(
         tx,
         bot_id=event.bot_id,
+        bot=BotRef(event.project_id, event.bot_metadata),
         trigger=STATE_CHANGE,
         data=state_change_data(
             event_type=event.event_type,
