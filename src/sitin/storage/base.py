@@ -30,13 +30,11 @@ class BlobStore(Protocol):
     def usage(self, prefix: str) -> tuple[int, int]:
         """(number of blobs, total bytes) under ``prefix``."""
 
-    def delete_prefix(
-        self, prefix: str, *, on_batch: Callable[[], None] | None = None
-    ) -> tuple[int, int]:
+    def delete_prefix(self, prefix: str, *, on_batch: Callable[[], None] | None = None) -> int:
         """Delete everything under ``prefix``, including unfinished uploads.
 
-        ``on_batch`` is called between batches (progress, fault injection). Returns (blobs
-        deleted, bytes freed). Raises StorageError when the store fails."""
+        ``on_batch`` is called between batches (progress, fault injection). Returns the number
+        of blobs deleted (``usage`` measures sizes). Raises StorageError when the store fails."""
 
     def is_empty(self, prefix: str) -> bool:
         """True when nothing (not even an unfinished upload) remains under ``prefix``."""

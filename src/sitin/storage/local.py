@@ -6,6 +6,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 from urllib.parse import quote
 
@@ -88,29 +89,33 @@ class LocalBlobStore:
                         size += entry.stat(follow_symlinks=False).st_size
         return count, size
 
-    def delete_prefix(
-        self, prefix: str, *, on_batch: Callable[[], None] | None = None
-    ) -> tuple[int, int]:
+    def delete_prefix(self, prefix: str, *, on_batch: Callable[[], None] | None = None) -> int:
         if not prefix.endswith("/"):
             raise ValueError("only whole folders (prefixes ending in '/') are deleted")
         base = self._path(prefix)
-        count = size = 0
+        deleted = 0
+        pending = [str(base)]
         try:
-            for dirpath, _dirs, files in os.walk(base):
-                for name in files:
-                    full = os.path.join(dirpath, name)
-                    size += os.stat(full).st_size
-                    os.unlink(full)
-                    count += 1
-                    if on_batch is not None and count % LOCAL_BATCH == 0:
-                        on_batch()
-            if base.exists():
-                shutil.rmtree(base)
-        except FileNotFoundError:
-            pass  # removed concurrently: what matters is that it is gone (checked by is_empty)
+            while pending:
+                try:
+                    entries = os.scandir(pending.pop())
+                except FileNotFoundError:
+                    continue  # removed concurrently: what matters is that it is gone
+                with entries:
+                    for entry in entries:
+                        if entry.is_dir(follow_symlinks=False):
+                            pending.append(entry.path)
+                            continue
+                        with suppress(FileNotFoundError):
+                            os.unlink(entry.path)
+                        deleted += 1
+                        if on_batch is not None and deleted % LOCAL_BATCH == 0:
+                            on_batch()
+            with suppress(FileNotFoundError):
+                shutil.rmtree(base)  # the emptied folders, and anything written meanwhile
         except OSError as exc:
             raise StorageError(f"could not delete {prefix}: {exc.strerror or exc}") from exc
-        return count, size
+        return deleted
 
     def is_empty(self, prefix: str) -> bool:
         base = self._path(prefix)

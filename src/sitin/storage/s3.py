@@ -79,12 +79,10 @@ class S3BlobStore:
             uploads.extend(page.get("Uploads", []))
         return uploads
 
-    def delete_prefix(
-        self, prefix: str, *, on_batch: Callable[[], None] | None = None
-    ) -> tuple[int, int]:
+    def delete_prefix(self, prefix: str, *, on_batch: Callable[[], None] | None = None) -> int:
         if not prefix.endswith("/"):
             raise ValueError("only whole folders (prefixes ending in '/') are deleted")
-        count = size = 0
+        count = 0
         try:
             for upload in self._pending_uploads(prefix):
                 self.client.abort_multipart_upload(
@@ -94,17 +92,17 @@ class S3BlobStore:
             for info in self.list(prefix):
                 batch.append(info)
                 if len(batch) == 1000:
-                    count, size = self._delete_batch(batch, count, size)
+                    count += self._delete_batch(batch)
                     batch = []
                     if on_batch is not None:
                         on_batch()
             if batch:
-                count, size = self._delete_batch(batch, count, size)
+                count += self._delete_batch(batch)
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(f"could not delete {prefix}: {exc}") from exc
-        return count, size
+        return count
 
-    def _delete_batch(self, batch: list[BlobInfo], count: int, size: int) -> tuple[int, int]:
+    def _delete_batch(self, batch: list[BlobInfo]) -> int:
         response = self.client.delete_objects(
             Bucket=self.bucket,
             Delete={"Objects": [{"Key": self._key(b.key)} for b in batch], "Quiet": True},
@@ -112,7 +110,7 @@ class S3BlobStore:
         if response.get("Errors"):
             first = response["Errors"][0]
             raise StorageError(f"S3 refused to delete {first.get('Key')}: {first.get('Message')}")
-        return count + len(batch), size + sum(b.size for b in batch)
+        return len(batch)
 
     def is_empty(self, prefix: str) -> bool:
         try:
