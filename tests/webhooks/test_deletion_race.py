@@ -9,11 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from sitin.core.states import EventType
-from sitin.db import bots
-from sitin.db.bot_events import record_event
 from sitin.db.capture import DataDeleted
 from sitin.db.tables import webhook_delivery_attempts
-from sitin.webhooks.service import purge_bot_deliveries
+from sitin.deletion import purge
 from sitin.worker.process import Worker
 from webhooks.helpers import JOIN, advance, fire_transcript
 from webhooks.receiver import Reply
@@ -32,14 +30,9 @@ def attempt_rows(ctx, bot_id: str) -> list:
         ).all()
 
 
-def delete_with_the_fence_function(ctx, client, project, bot_id: str) -> None:
-    """What delete_data does with webhooks, in its fenced transaction."""
-    with ctx.db.write() as tx:
-        bots.lock_state(tx.conn, bot_id=bot_id)
-        purge_bot_deliveries(tx, bot_id)
-        record_event(
-            tx, bot_id=bot_id, event=EventType.DATA_DELETED, metadata={"deleted": {"utterances": 1}}
-        )
+def delete_with_the_purge_function(ctx, client, project, bot_id: str) -> None:
+    """What delete_data and the retention job run, without HTTP."""
+    assert purge.delete_bot_data(ctx, bot_id=bot_id, project_id=project.id).fenced
 
 
 def delete_through_the_api(ctx, client, project, bot_id: str) -> None:
@@ -47,7 +40,7 @@ def delete_through_the_api(ctx, client, project, bot_id: str) -> None:
     assert response.status_code == 200, response.text
 
 
-@pytest.mark.parametrize("delete", [delete_with_the_fence_function, delete_through_the_api])
+@pytest.mark.parametrize("delete", [delete_with_the_purge_function, delete_through_the_api])
 def test_in_flight_content_delivery_is_not_resurrected(
     delete, ctx, client, project, new_bot, receiver, caplog
 ):

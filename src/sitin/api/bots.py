@@ -4,7 +4,7 @@ function, and returns."""
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from sitin.api import schemas, serializers
@@ -126,12 +126,11 @@ async def get_bot(ctx: Context, key: ApiKey, object_id: str):
 
 def _get_bot_body(ctx, key: str, bot_id: str) -> dict[str, Any]:
     with ctx.db.read() as conn:
-        rows = bots.wire_rows_for_key(conn, key_hash=hash_key(key), bot_id=bot_id)
-        if not rows:
+        found = bots.view_for_key(conn, key_hash=hash_key(key), bot_id=bot_id)
+        if found is None:
             project_of_key(conn, key)  # 401 for a bad key, else the bot is not found
             raise BotNotFound(bot_id)
-    events = rows if rows[0]["event_type"] is not None else []
-    return serializers.bot(rows[0], events)
+    return serializers.bot(found.row, found.events)
 
 
 @router.patch(
@@ -343,15 +342,27 @@ def resume_recording(ctx: Context, project_id: ProjectId, object_id: str):
     },
     summary="Permanently delete everything the bot captured (idempotent)",
 )
-def delete_data(ctx: Context, project_id: ProjectId, object_id: str, _body: JsonBody):
+async def delete_data(ctx: Context, key: ApiKey, object_id: str, _body: JsonBody):
+    # async with one trip to the thread pool for the key check and the deletion together
+    return await run_in_threadpool(_delete_data, ctx, key, object_id)
+
+
+def _delete_data(ctx, key: str, bot_id: str) -> JsonResponse:
+    with ctx.db.read() as conn:
+        project_id = project_of_key(conn, key)
+    after_response = BackgroundTasks()
     try:
-        purge.delete_bot_data(ctx, bot_id=object_id, project_id=project_id)
+        outcome = purge.delete_bot_data(
+            ctx, bot_id=bot_id, project_id=project_id, defer=after_response.add_task
+        )
     except purge.BotNotFound:
-        raise BotNotFound(object_id) from None
+        raise BotNotFound(bot_id) from None
     except purge.StoragePending as exc:
         return JsonResponse(
             {"error": str(exc)},
             status_code=503,
             headers={"Retry-After": str(purge.RETRY_AFTER_SECONDS)},
         )
-    return JsonResponse(render_bot(ctx, project_id, object_id))
+    return JsonResponse(
+        serializers.bot(outcome.bot.row, outcome.bot.events), background=after_response
+    )

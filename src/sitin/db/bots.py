@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from sitin.core.ids import new_id
@@ -107,27 +107,28 @@ _EVENTS_OF_BOTS = (
 )
 
 
-# GET /bots/{id}, the hottest read: the key check, the bot, its recording states and its events
-# in one statement (one row per event, the bot's columns repeated; a bot has a handful of events).
+# The bot as the API shows it in one statement: the bot, its recording states and its events (one
+# row per event, the bot's columns repeated; a bot has a handful of events).
+_WIRE_COLUMNS = (
+    bots.c.id,
+    bots.c.metadata,
+    bots.c.meeting_url,
+    bots.c.state,
+    bots.c.join_at,
+    bots.c.deduplication_key,
+    recordings.c.state.label("recording_state"),
+    recordings.c.transcription_state,
+    bot_events.c.event_type,
+    bot_events.c.sub_type,
+    bot_events.c.created_at,
+)
+_BOT_WITH_EVENTS = bots.outerjoin(recordings, recordings.c.bot_id == bots.c.id).outerjoin(
+    bot_events, bot_events.c.bot_id == bots.c.id
+)
+# GET /bots/{id}, the hottest read: the key check too.
 _WIRE_BOT_FOR_KEY = (
-    select(
-        bots.c.id,
-        bots.c.metadata,
-        bots.c.meeting_url,
-        bots.c.state,
-        bots.c.join_at,
-        bots.c.deduplication_key,
-        recordings.c.state.label("recording_state"),
-        recordings.c.transcription_state,
-        bot_events.c.event_type,
-        bot_events.c.sub_type,
-        bot_events.c.created_at,
-    )
-    .select_from(
-        api_keys.join(bots, bots.c.project_id == api_keys.c.project_id)
-        .outerjoin(recordings, recordings.c.bot_id == bots.c.id)
-        .outerjoin(bot_events, bot_events.c.bot_id == bots.c.id)
-    )
+    select(*_WIRE_COLUMNS)
+    .select_from(api_keys.join(_BOT_WITH_EVENTS, bots.c.project_id == api_keys.c.project_id))
     .where(
         api_keys.c.key_hash == bindparam("key_hash"),
         api_keys.c.disabled_at.is_(None),
@@ -135,13 +136,12 @@ _WIRE_BOT_FOR_KEY = (
     )
     .order_by(bot_events.c.id)
 )
-
-
-def wire_rows_for_key(conn: Connection, *, key_hash: str, bot_id: str) -> list[RowMapping]:
-    """The bot as the API shows it, if the key is active and the bot is in the key's project;
-    one row per event (event columns null when it has none). Empty: bad key or not found."""
-    params = {"key_hash": key_hash, "bot_id": bot_id}
-    return list(conn.execute(_WIRE_BOT_FOR_KEY, params).mappings())
+_WIRE_BOT_IN_PROJECT = (
+    select(*_WIRE_COLUMNS)
+    .select_from(_BOT_WITH_EVENTS)
+    .where(bots.c.id == bindparam("bot_id"), bots.c.project_id == bindparam("project_id"))
+    .order_by(bot_events.c.id)
+)
 
 
 def get(conn: Connection, *, project_id: str, bot_id: str) -> RowMapping | None:
@@ -164,10 +164,21 @@ class BotView:
 
 
 def view(conn: Connection, *, project_id: str, bot_id: str) -> BotView | None:
-    row = get(conn, project_id=project_id, bot_id=bot_id)
-    if row is None:
+    params = {"bot_id": bot_id, "project_id": project_id}
+    return _as_view(list(conn.execute(_WIRE_BOT_IN_PROJECT, params).mappings()))
+
+
+def view_for_key(conn: Connection, *, key_hash: str, bot_id: str) -> BotView | None:
+    """The bot if the key is active and the bot is in the key's project; None: bad key or not
+    found."""
+    params = {"key_hash": key_hash, "bot_id": bot_id}
+    return _as_view(list(conn.execute(_WIRE_BOT_FOR_KEY, params).mappings()))
+
+
+def _as_view(rows: list[RowMapping]) -> BotView | None:
+    if not rows:
         return None
-    return BotView(row, events_for(conn, [bot_id])[bot_id])
+    return BotView(rows[0], rows if rows[0]["event_type"] is not None else [])
 
 
 def events_for(conn: Connection, bot_ids: list[str]) -> dict[str, list[RowMapping]]:
@@ -228,12 +239,27 @@ def current_state(conn: Connection, *, bot_id: str) -> BotState | None:
     return BotState(state) if state is not None else None
 
 
-def lock_state(conn: Connection, *, bot_id: str, project_id: str | None = None) -> BotState | None:
-    """The bot's state (None if it does not exist, or is not in ``project_id`` when given),
-    locking its row until the transaction ends (PostgreSQL; on SQLite the write transaction
-    already holds the database write lock)."""
-    query = select(bots.c.state).where(bots.c.id == bot_id)
-    if project_id is not None:
-        query = query.where(bots.c.project_id == project_id)
-    state = conn.execute(query.with_for_update()).scalar_one_or_none()
-    return BotState(state) if state is not None else None
+_FOR_DELETION = (
+    select(
+        bots.c.id,
+        bots.c.project_id,
+        bots.c.state,
+        bots.c.settings,
+        recordings.c.blob_key.is_not(None).label("has_recording_file"),
+    )
+    .select_from(bots.outerjoin(recordings, recordings.c.bot_id == bots.c.id))
+    .where(bots.c.id == bindparam("bot_id"))
+    .with_for_update(of=bots)
+)
+_FOR_DELETION_IN_PROJECT = _FOR_DELETION.where(bots.c.project_id == bindparam("project_id"))
+
+
+def lock_for_deletion(conn: Connection, *, bot_id: str, project_id: str | None) -> Row | None:
+    """The bot's id, project_id, state, settings and whether its recording has a file; None if
+    it does not exist (or is not in ``project_id`` when given). Locks the bot row until the
+    transaction ends (PostgreSQL; on SQLite the write transaction holds the write lock)."""
+    if project_id is None:
+        return conn.execute(_FOR_DELETION, {"bot_id": bot_id}).first()
+    return conn.execute(
+        _FOR_DELETION_IN_PROJECT, {"bot_id": bot_id, "project_id": project_id}
+    ).first()

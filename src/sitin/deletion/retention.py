@@ -41,9 +41,10 @@ def apply_retention(ctx: AppContext) -> int:
     fenced = 0
     for bot_id in expired_bots(ctx):
         try:
-            if delete_bot_data(
+            outcome = delete_bot_data(
                 ctx, bot_id=bot_id, project_id=None, sub_type=EventSubType.RETENTION_EXPIRED
-            ):
+            )
+            if outcome.fenced:
                 fenced += 1
         except StoragePending:
             fenced += 1  # fenced; the journal finishes the blobs

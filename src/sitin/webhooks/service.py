@@ -8,7 +8,7 @@ it does; this module only manages the project-level ones (``bot_id`` null).
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from sitin.config import Settings
@@ -186,28 +186,31 @@ def scrub_personal_data(value: Any) -> Any:
     return value
 
 
-def purge_bot_deliveries(
-    tx: Tx,
+# Every delivery attempt of a bot except its bot.state_change ones: those carry meeting content.
+# delete_data runs this in its fenced transaction (pending ones are thereby cancelled, and an
+# in-flight one finds no row to update).
+CONTENT_DELIVERIES_OF_BOT = delete(attempts_table).where(
+    attempts_table.c.bot_id == bindparam("bot_id"), attempts_table.c.trigger != STATE_CHANGE
+)
+_KEPT_DELIVERIES = select(
+    attempts_table.c.id, attempts_table.c.payload, attempts_table.c.attempts
+).where(attempts_table.c.bot_id == bindparam("bot_id"))
+_SCRUB_DELIVERY = (
+    update(attempts_table)
+    .where(attempts_table.c.id == bindparam("attempt_id"))
+    .values(payload=bindparam("scrubbed_payload"), attempts=bindparam("scrubbed_attempts"))
+)
+
+
+def scrub_kept_deliveries(
+    conn: Connection,
     bot_id: str,
     *,
     scrub_metadata: Callable[[dict[str, Any]], dict[str, Any]] = scrub_personal_data,
-) -> int:
-    """For delete_data, in its fenced transaction: delete every attempt of the bot except
-    ``bot.state_change`` ones (pending ones are thereby cancelled; an in-flight one finds no row
-    to update), scrub the kept payloads' event metadata with ``scrub_metadata`` and drop the
-    receivers' response excerpts. Returns the number of attempts deleted."""
-    conn = tx.conn
-    deleted = conn.execute(
-        delete(attempts_table).where(
-            attempts_table.c.bot_id == bot_id, attempts_table.c.trigger != STATE_CHANGE
-        )
-    ).rowcount
-    kept = conn.execute(
-        select(attempts_table.c.id, attempts_table.c.payload, attempts_table.c.attempts).where(
-            attempts_table.c.bot_id == bot_id
-        )
-    ).all()
-    for row in kept:
+) -> None:
+    """For delete_data, after CONTENT_DELIVERIES_OF_BOT: scrub the kept (state_change) payloads'
+    event metadata with ``scrub_metadata`` and drop the receivers' response excerpts."""
+    for row in conn.execute(_KEPT_DELIVERIES, {"bot_id": bot_id}):
         payload = dict(row.payload or {})
         data = dict(payload.get("data") or {})
         data["event_metadata"] = scrub_metadata(dict(data.get("event_metadata") or {}))
@@ -217,8 +220,6 @@ def purge_bot_deliveries(
             for entry in row.attempts or []
         ]
         conn.execute(
-            update(attempts_table)
-            .where(attempts_table.c.id == row.id)
-            .values(payload=payload, attempts=history)
+            _SCRUB_DELIVERY,
+            {"attempt_id": row.id, "scrubbed_payload": payload, "scrubbed_attempts": history},
         )
-    return deleted
