@@ -4,7 +4,7 @@ function, and returns."""
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from sitin.api import schemas, serializers
@@ -350,11 +350,8 @@ async def delete_data(ctx: Context, key: ApiKey, object_id: str, _body: JsonBody
 def _delete_data(ctx, key: str, bot_id: str) -> JsonResponse:
     with ctx.db.read() as conn:
         project_id = project_of_key(conn, key)
-    after_response = BackgroundTasks()
     try:
-        outcome = purge.delete_bot_data(
-            ctx, bot_id=bot_id, project_id=project_id, defer=after_response.add_task
-        )
+        outcome = purge.delete_bot_data(ctx, bot_id=bot_id, project_id=project_id)
     except purge.BotNotFound:
         raise BotNotFound(bot_id) from None
     except purge.StoragePending as exc:
@@ -363,6 +360,4 @@ def _delete_data(ctx, key: str, bot_id: str) -> JsonResponse:
             status_code=503,
             headers={"Retry-After": str(purge.RETRY_AFTER_SECONDS)},
         )
-    return JsonResponse(
-        serializers.bot(outcome.bot.row, outcome.bot.events), background=after_response
-    )
+    return JsonResponse(serializers.bot(outcome.bot.row, outcome.bot.events))

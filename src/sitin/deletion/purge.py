@@ -1,16 +1,15 @@
 """delete_data: fence the bot, delete its rows, then its blobs, and prove they are gone.
 
-1. Measure what the blob store holds for the bot (for the receipt), outside any transaction.
-2. One transaction, under an exclusive lock on the bot row: check the state (ended / fatal_error),
+1. One transaction, under an exclusive lock on the bot row: check the state (ended / fatal_error),
    delete every captured row set-based, scrub what is kept, write a journal entry for the blob
-   prefix, and record the ``data_deleted`` event carrying the receipt. From this commit on the
-   fence in ``db.capture`` refuses every captured write for the bot.
-3. After the commit, delete the prefix in the store, verify it is empty, clear the journal entry.
+   prefix, and record the ``data_deleted`` event carrying the receipt (what the blob store holds
+   is measured for it in a background thread meanwhile). From this commit on the fence in
+   ``db.capture`` refuses every captured write for the bot.
+2. After the commit, delete the prefix in the store, verify it is empty, clear the journal entry.
    If the store fails the journal entry stays; the periodic job, the next start, or a repeat call
    finishes the work. Success is only reported once the prefix is verified empty.
 """
 
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,14 +137,6 @@ def not_deletable_message(state: str) -> str:
     )
 
 
-# Runs work now, or later (after the HTTP answer has been sent).
-Deferrer = Callable[[Callable[[], None]], None]
-
-
-def _now(work: Callable[[], None]) -> None:
-    work()
-
-
 @dataclass(frozen=True)
 class Outcome:
     fenced: bool  # False when the bot was already data_deleted
@@ -158,11 +149,9 @@ def delete_bot_data(
     bot_id: str,
     project_id: str | None,
     sub_type: EventSubType | None = None,
-    defer: Deferrer = _now,
 ) -> Outcome:
     """Delete everything the bot captured. Raises BotNotFound, RuleError (wrong state) or
-    StoragePending. ``defer`` runs the bookkeeping that need not delay the answer (the API
-    passes its after-response tasks)."""
+    StoragePending."""
     prefix = blob_prefix(bot_id)
     fenced = False
     with ctx.db.write() as tx:
@@ -181,7 +170,7 @@ def delete_bot_data(
         view = bots.view(tx.conn, project_id=bot.project_id, bot_id=bot_id)
         assert view is not None  # locked above
     checkpoint("deletion.after_commit")
-    finish_storage(ctx, bot_id=bot_id, prefix=prefix, defer=defer)
+    finish_storage(ctx, bot_id=bot_id, prefix=prefix)
     return Outcome(fenced, view)
 
 
@@ -284,13 +273,11 @@ def scrub_settings(settings: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str, defer: Deferrer = _now) -> None:
+def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str) -> None:
     """Delete the bot's blob prefix, verify it is empty, and clear its journal entry.
 
     Also runs for a bot that is already data_deleted with no journal entry, so a blob written
-    after an earlier purge (a late upload) is removed by any repeat call. Clearing the journal
-    entry is handed to ``defer``: once the prefix is verified empty the caller may answer, and
-    an entry left by a crash only makes the journal job re-check an empty prefix."""
+    after an earlier purge (a late upload) is removed by any repeat call."""
     try:
         ctx.blobs.delete_prefix(prefix, on_batch=lambda: checkpoint("deletion.mid_storage"))
         if not ctx.blobs.is_empty(prefix):
@@ -307,10 +294,6 @@ def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str, defer: Deferrer
             f"storage failed ({exc}). Deletion will complete automatically; call delete_data "
             f"again to finish it now."
         ) from exc
-    defer(lambda: _clear_journal(ctx, bot_id))
-
-
-def _clear_journal(ctx: AppContext, bot_id: str) -> None:
     with ctx.db.write() as tx:
         if not ctx.db.is_sqlite:
             # Losing this commit in a crash is harmless (the journal re-checks an empty prefix),

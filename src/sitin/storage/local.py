@@ -94,13 +94,15 @@ class LocalBlobStore:
             raise ValueError("only whole folders (prefixes ending in '/') are deleted")
         base = self._path(prefix)
         deleted = 0
-        pending = [str(base)]
+        pending, emptied = [str(base)], []
         try:
             while pending:
+                folder = pending.pop()
                 try:
-                    entries = os.scandir(pending.pop())
+                    entries = os.scandir(folder)
                 except FileNotFoundError:
                     continue  # removed concurrently: what matters is that it is gone
+                emptied.append(folder)
                 with entries:
                     for entry in entries:
                         if entry.is_dir(follow_symlinks=False):
@@ -111,8 +113,13 @@ class LocalBlobStore:
                         deleted += 1
                         if on_batch is not None and deleted % LOCAL_BATCH == 0:
                             on_batch()
-            with suppress(FileNotFoundError):
-                shutil.rmtree(base)  # the emptied folders, and anything written meanwhile
+            for folder in reversed(emptied):  # deepest first
+                try:
+                    os.rmdir(folder)
+                except FileNotFoundError:
+                    pass
+                except OSError:  # written into meanwhile: remove that too
+                    shutil.rmtree(folder, ignore_errors=True)
         except OSError as exc:
             raise StorageError(f"could not delete {prefix}: {exc.strerror or exc}") from exc
         return deleted
