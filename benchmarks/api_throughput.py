@@ -123,7 +123,7 @@ def load_bots(data_dir: Path) -> list[str]:
                 for event, sub_type in [(EventType.JOIN_REQUESTED, None), *PATHS[index % 3]]:
                     record_event(tx, bot_id=bot_id, event=event, sub_type=sub_type)
                 ids.append(bot_id)
-    ctx.db.dispose()
+    ctx.close()
     return ids
 
 

@@ -186,7 +186,7 @@ def run_queue(name: str, queue_url: str | None, base: str, args) -> dict[str, fl
         finally:
             worker.stop()
             ctx.queue.huey.flush()
-            ctx.db.dispose()
+            ctx.close()
     return {
         "queue": name,
         "fired_per_s": produced,

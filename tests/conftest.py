@@ -94,7 +94,7 @@ def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
 def ctx(tmp_path: Path, database_url: str) -> Iterator[AppContext]:
     context = build_context(make_settings(tmp_path, database_url), migrate=False)
     yield context
-    context.db.dispose()
+    context.close()
 
 
 @pytest.fixture

@@ -72,6 +72,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, no_worker: 
     finally:
         if worker is not None:
             worker.stop()
+        ctx.close()
 
 
 @main.command()
@@ -88,7 +89,10 @@ def worker(data_dir: Path | None, threads: int, no_periodic: bool) -> None:
 
     ctx = _context(data_dir)
     click.echo(f"sitin worker started ({threads} threads)")
-    Worker(ctx, threads=threads, periodic=not no_periodic).run_forever()
+    try:
+        Worker(ctx, threads=threads, periodic=not no_periodic).run_forever()
+    finally:
+        ctx.close()
 
 
 def _first_start(ctx: AppContext) -> None:

@@ -26,6 +26,17 @@ class AppContext:
     launch_bot: BotLauncher = field(default=lambda bot_id: None)
     notify_bot: Callable[[str], None] = field(default=lambda bot_id: None)
     bot_host: Any = None  # the worker's BotHost, in processes that run bots
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Release a resource (an HTTP client's pool, …) when the context is closed."""
+        self._closers.append(closer)
+
+    def close(self) -> None:
+        for closer in reversed(self._closers):
+            closer()
+        self._closers.clear()
+        self.db.dispose()
 
 
 def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:

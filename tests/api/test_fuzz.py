@@ -78,7 +78,7 @@ def fuzz_target(tmp_path, database_url):
     APP.state.ctx = target.ctx
     yield target
     APP.state.ctx = None
-    target.ctx.db.dispose()
+    target.ctx.close()
 
 
 @schema.parametrize()

@@ -78,7 +78,7 @@ def verify_cli(env: dict[str, str], bot_id: str):
 def crash_ctx(tmp_path: Path, database_url: str):
     context = build_context(make_settings(tmp_path, database_url), migrate=False)
     yield context
-    context.db.dispose()
+    context.close()
 
 
 def crash_during_delete_data(ctx, project, env, log: Path, checkpoint: str, **capture) -> tuple:

@@ -146,4 +146,4 @@ def test_a_starting_worker_finishes_pending_deletions_before_taking_work(
         assert remaining_data(ctx, ended_bot) == []
     finally:
         worker.stop()
-        worker_ctx.db.dispose()
+        worker_ctx.close()

@@ -128,7 +128,7 @@ def fast_ctx(tmp_path, database_url):
     settings = make_settings(tmp_path, database_url, retention_interval=0.2, queue_url="memory://")
     context = build_context(settings, migrate=False)
     yield context
-    context.db.dispose()
+    context.close()
 
 
 def test_a_running_worker_applies_retention_on_its_own(ctx, fast_ctx, client, project):

@@ -55,7 +55,7 @@ def s3_context(tmp_path: Path, database_url: str, s3: S3Server, prefix: str, end
 def s3_ctx(tmp_path, database_url, s3, store_prefix) -> Iterator[AppContext]:
     context = s3_context(tmp_path, database_url, s3, store_prefix, s3.endpoint_url)
     yield context
-    context.db.dispose()
+    context.close()
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def unreachable_ctx(tmp_path, database_url, s3, store_prefix) -> Iterator[AppCon
     dead = f"http://127.0.0.1:{free_port()}"
     context = s3_context(tmp_path, database_url, s3, store_prefix, dead)
     yield context
-    context.db.dispose()
+    context.close()
 
 
 @pytest.fixture

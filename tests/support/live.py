@@ -103,4 +103,4 @@ def start_live(tmp_path: Path, *, run_bots: bool = True, **overrides) -> Iterato
             yield Live(ctx, base_url, http)
     finally:
         stop()
-        ctx.db.dispose()
+        ctx.close()

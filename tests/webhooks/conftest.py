@@ -20,7 +20,7 @@ def ctx(tmp_path: Path, database_url: str) -> Iterator[AppContext]:
     context = build_context(webhook_settings(tmp_path, database_url), migrate=False)
     context.launch_bot = lambda bot_id: None
     yield context
-    context.db.dispose()
+    context.close()
 
 
 @pytest.fixture

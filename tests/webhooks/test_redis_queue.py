@@ -37,8 +37,8 @@ def redis_contexts(tmp_path: Path, sqlite_url: str) -> Iterator[tuple[AppContext
     api.queue.huey.flush()
     yield api, worker
     api.queue.huey.flush()
-    api.db.dispose()
-    worker.db.dispose()
+    api.close()
+    worker.close()
 
 
 def test_delivery_through_redis(redis_contexts):

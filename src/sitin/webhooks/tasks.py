@@ -24,6 +24,7 @@ def register(ctx: AppContext) -> None:
     """Register ``webhook.deliver`` on the context's queue and fire ``bot.state_change`` from
     every recorded bot event."""
     deliverer = Deliverer(ctx)
+    ctx.on_close(deliverer.close)
     ctx.queue.register(DELIVER_TASK, deliverer.deliver)
     add_listener(on_bot_event)
 
