@@ -38,14 +38,6 @@ UNAUTHORIZED = {401: {"model": schemas.Detail, "description": "Missing or invali
 COMMON = {**UNAUTHORIZED, **NOT_FOUND}
 
 
-def render_bot(ctx, project_id: str, bot_id: str) -> dict[str, Any]:
-    with ctx.db.read() as conn:
-        view = bots.view(conn, project_id=project_id, bot_id=bot_id)
-    if view is None:
-        raise BotNotFound(bot_id)
-    return serializers.bot(view.row, view.events)
-
-
 def _datetime_param(
     name: str, value: str | None, *, business_error: bool = True
 ) -> datetime | None:
@@ -313,8 +305,10 @@ def send_chat_message(ctx: Context, project_id: ProjectId, object_id: str, body:
     summary="Pause the recording",
 )
 def pause_recording(ctx: Context, project_id: ProjectId, object_id: str):
-    bot_service.set_recording_paused(ctx, project_id=project_id, bot_id=object_id, paused=True)
-    return JsonResponse(render_bot(ctx, project_id, object_id))
+    confirmed = bot_service.set_recording_paused(
+        ctx, project_id=project_id, bot_id=object_id, paused=True
+    )
+    return JsonResponse(serializers.bot(confirmed.row, confirmed.events))
 
 
 @router.post(
@@ -324,8 +318,10 @@ def pause_recording(ctx: Context, project_id: ProjectId, object_id: str):
     summary="Resume a paused recording",
 )
 def resume_recording(ctx: Context, project_id: ProjectId, object_id: str):
-    bot_service.set_recording_paused(ctx, project_id=project_id, bot_id=object_id, paused=False)
-    return JsonResponse(render_bot(ctx, project_id, object_id))
+    confirmed = bot_service.set_recording_paused(
+        ctx, project_id=project_id, bot_id=object_id, paused=False
+    )
+    return JsonResponse(serializers.bot(confirmed.row, confirmed.events))
 
 
 @router.post(

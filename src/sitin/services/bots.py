@@ -200,7 +200,9 @@ def leave(ctx: AppContext, *, project_id: str, bot_id: str) -> bots.BotView:
 PAUSE_WAIT_SECONDS = 2.0
 
 
-def set_recording_paused(ctx: AppContext, *, project_id: str, bot_id: str, paused: bool) -> None:
+def set_recording_paused(
+    ctx: AppContext, *, project_id: str, bot_id: str, paused: bool
+) -> bots.BotView:
     """Ask the running bot to pause/resume, then wait briefly for it to confirm (as Attendee)."""
     needed, target = (
         (BotState.JOINED_RECORDING, BotState.JOINED_RECORDING_PAUSED)
@@ -221,9 +223,11 @@ def set_recording_paused(ctx: AppContext, *, project_id: str, bot_id: str, pause
     while time.monotonic() < deadline:
         time.sleep(0.05)
         with ctx.db.read() as conn:
-            state = bots.get(conn, project_id=project_id, bot_id=bot_id)["state"]
+            confirmed = bots.view(conn, project_id=project_id, bot_id=bot_id)
+        assert confirmed is not None  # bots are only removed while scheduled
+        state = confirmed.row["state"]
         if state == target:
-            return
+            return confirmed
         if state != needed:
             raise RuleError(f"Bot left state {needed.value} (now {state}); recording not {verb}d")
     raise RuleError(f"Unable to {verb} recording: the bot did not confirm in time. Try again.")
