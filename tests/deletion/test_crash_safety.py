@@ -4,7 +4,8 @@ For each checkpoint a real ``sitin serve`` subprocess is started with ``SITIN_FA
 the fault hook SIGKILLs the server there in the middle of a delete_data call (one bot per
 checkpoint). One restart without faults follows, and afterwards each bot is either untouched
 (killed before the commit; a new call then succeeds) or fully deleted by the restart alone: no
-captured row, no blob, state ``data_deleted``, and ``sitin deletion verify`` agrees.
+captured row, no blob, state ``data_deleted``, and ``sitin deletion verify`` agrees. Run with the
+local blob folder and with S3 (a moto_server on 127.0.0.1).
 """
 
 import signal
@@ -26,7 +27,10 @@ from support.process import running_server, start_server
 from support.projects import create_project
 from support.settings import ROOM_URL, make_settings
 
-BLOBS = 260  # > 2 local delete batches of 100, so mid_storage fires with files on both sides
+# Blobs of the bot killed midway through storage: more than one delete batch (local: 100 files,
+# S3: 1,000 keys per DeleteObjects), so mid_storage fires with blobs on both sides.
+MIDWAY_BLOBS = {"local": 260, "s3": 1100}
+BLOBS = 5  # the other bots
 
 
 @dataclass(frozen=True)
@@ -74,14 +78,28 @@ def verify_cli(env: dict[str, str], bot_id: str):
     return CliRunner().invoke(sitin_cli, ["deletion", "verify", bot_id], env=env)
 
 
+@pytest.fixture(params=["local", "s3"])
+def store(request) -> str:
+    return request.param
+
+
 @pytest.fixture
-def crash_ctx(tmp_path: Path, database_url: str):
-    context = build_context(make_settings(tmp_path, database_url), migrate=False)
+def crash_ctx(tmp_path: Path, database_url: str, store: str, request):
+    overrides = {}
+    if store == "s3":
+        s3 = request.getfixturevalue("s3")
+        overrides = {
+            "storage_url": f"s3://{s3.bucket}/crash-{tmp_path.name}",
+            "s3_endpoint_url": s3.endpoint_url,
+        }
+    context = build_context(make_settings(tmp_path, database_url, **overrides), migrate=False)
     yield context
     context.close()
 
 
-def crash_during_delete_data(ctx, project, env, log: Path, checkpoint: str, **capture) -> tuple:
+def crash_during_delete_data(
+    ctx, project, env, log: Path, checkpoint: str, blobs: int = BLOBS, **capture
+) -> tuple:
     """Start a server that dies at ``checkpoint``, give it an ended bot with data, call
     delete_data; returns (bot id, snapshot before the call)."""
     # The crashing server runs the API only: no worker may launch the bot or move it meanwhile.
@@ -91,7 +109,7 @@ def crash_during_delete_data(ctx, project, env, log: Path, checkpoint: str, **ca
             created = api.post("/api/v1/bots", json={"meeting_url": ROOM_URL, "bot_name": "N"})
             assert created.status_code == 201, created.text
             bot_id = created.json()["id"]
-            ended_bot_with_data(ctx, bot_id, blobs=BLOBS, **capture)
+            ended_bot_with_data(ctx, bot_id, blobs=blobs, **capture)
             before = snapshot(ctx, bot_id)
             with pytest.raises(httpx.TransportError):  # the connection drops: no response
                 api.post(f"/api/v1/bots/{bot_id}/delete_data")
@@ -102,7 +120,7 @@ def crash_during_delete_data(ctx, project, env, log: Path, checkpoint: str, **ca
 
 
 def test_deletions_killed_at_each_step_are_untouched_or_finished_after_a_restart(
-    crash_ctx: AppContext, tmp_path: Path
+    crash_ctx: AppContext, store: str, tmp_path: Path
 ):
     ctx = crash_ctx
     project = create_project(ctx, "crash")
@@ -122,7 +140,13 @@ def test_deletions_killed_at_each_step_are_untouched_or_finished_after_a_restart
     )
 
     midway, midway_before = crash_during_delete_data(
-        ctx, project, env, log, "deletion.mid_storage", project_id=project.id
+        ctx,
+        project,
+        env,
+        log,
+        "deletion.mid_storage",
+        blobs=MIDWAY_BLOBS[store],
+        project_id=project.id,
     )
     killed = snapshot(ctx, midway)
     assert (killed.state, killed.rows, killed.journaled) == ("data_deleted", 0, True)

@@ -21,18 +21,10 @@ from sitin.db.tables import CAPTURED_TABLES, bots, deletion_journal
 from sitin.deletion.journal import process_journal
 from sitin.deletion.verify import audit_storage, remaining_data
 from support.captured import ended_bot_with_data
-from support.moto import CREDENTIALS, S3Server, moto_s3
+from support.moto import S3Server
 from support.process import free_port
 from support.projects import Project, create_project
 from support.settings import ROOM_URL, make_settings
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    with pytest.MonkeyPatch.context() as env, moto_s3() as server:
-        for name, value in CREDENTIALS.items():
-            env.setenv(name, value)
-        yield server
 
 
 @pytest.fixture
