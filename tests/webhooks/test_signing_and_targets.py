@@ -13,7 +13,7 @@ from sitin.webhooks.envelope import canonical_json
 from sitin.webhooks.targets import UnsafeTarget, check_url, resolve_target
 from sitin.worker.process import Worker
 from webhooks.helpers import advance, wait_settled
-from webhooks.receiver import receiver_signature
+from webhooks.receiver import receiver_signature, run_receiver
 
 STATE_CHANGE = "bot.state_change"
 
@@ -160,3 +160,70 @@ def test_delivery_to_a_loopback_target_is_refused_with_the_setting_off(
     assert attempt["response_code"] is None
     assert "allow_insecure_webhooks" in attempt["error"]
     assert receiver.arrivals == []
+
+
+def test_the_api_gives_and_rotates_the_secret_receivers_verify_with(
+    ctx, client, project, new_bot, worker
+):
+    shown = client.get("/api/v1/webhooks/secret", headers=project.headers)
+    assert shown.status_code == 200, shown.text
+    current = shown.json()
+    assert len(base64.b64decode(current["secret"])) == 32
+    assert current["previous_valid_until"] == []
+    assert client.get("/api/v1/webhooks/secret", headers=project.headers).json() == current
+
+    with run_receiver() as receiver:
+        receiver.secrets.append(current["secret"])
+        bot = new_bot(webhooks=[{"url": receiver.url, "triggers": [STATE_CHANGE]}])
+        assert receiver.wait_count(1)[0].verified_with == [current["secret"]]
+
+        rotated = client.post(
+            "/api/v1/webhooks/secret/rotate",
+            json={"overlap_seconds": 3600},
+            headers=project.headers,
+        )
+        assert rotated.status_code == 200, rotated.text
+        new = rotated.json()["secret"]
+        assert new != current["secret"] and len(rotated.json()["previous_valid_until"]) == 1
+        assert client.get("/api/v1/webhooks/secret", headers=project.headers).json() == (
+            rotated.json()
+        )
+        receiver.secrets.append(new)
+        advance(ctx, bot["id"], EventType.JOINED_MEETING)
+        second = receiver.wait_count(2)[1]
+        assert sorted(second.verified_with) == sorted([current["secret"], new])
+
+        no_body = client.post("/api/v1/webhooks/secret/rotate", headers=project.headers)
+        assert no_body.status_code == 200  # the server's default overlap
+        assert no_body.json()["secret"] not in (new, current["secret"])
+        wait_settled(client, project, bot["id"], 2)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"overlap_seconds": -1}, "overlap_seconds"),
+        ({"overlap_seconds": 31 * 24 * 3600}, "overlap_seconds"),
+        ({"overlap_seconds": "60"}, "overlap_seconds"),
+        ({"overlap_seconds": True}, "overlap_seconds"),
+        ({"overlap": 60}, "non_field_errors"),
+        ([60], "non_field_errors"),
+    ],
+)
+def test_rotation_refuses_a_bad_overlap_and_keeps_the_secret(client, project, body, field):
+    before = client.get("/api/v1/webhooks/secret", headers=project.headers).json()
+    response = client.post("/api/v1/webhooks/secret/rotate", json=body, headers=project.headers)
+    assert response.status_code == 400
+    assert field in response.json(), response.json()
+    assert client.get("/api/v1/webhooks/secret", headers=project.headers).json() == before
+
+
+def test_each_project_has_its_own_secret_and_a_key_is_needed(client, project, other_project):
+    mine = client.get("/api/v1/webhooks/secret", headers=project.headers).json()["secret"]
+    theirs = client.get("/api/v1/webhooks/secret", headers=other_project.headers).json()
+    assert theirs["secret"] != mine
+    assert client.get("/api/v1/webhooks/secret").status_code == 401
+    assert client.post("/api/v1/webhooks/secret/rotate").status_code == 401
+    rotated = client.post("/api/v1/webhooks/secret/rotate", headers=other_project.headers)
+    assert rotated.status_code == 200
+    assert client.get("/api/v1/webhooks/secret", headers=project.headers).json()["secret"] == mine

@@ -1,5 +1,6 @@
-"""``/api/v1/webhooks`` (project-level subscriptions; an addition to Attendee, whose project-level
-webhooks are dashboard-only) and ``/api/v1/bots/{id}/webhook_deliveries`` (delivery diagnosis)."""
+"""``/api/v1/webhooks`` (project-level subscriptions and the signing secret; additions to
+Attendee, whose project-level webhooks and secret are dashboard-only) and
+``/api/v1/bots/{id}/webhook_deliveries`` (delivery diagnosis)."""
 
 from typing import Any, Literal
 
@@ -11,10 +12,11 @@ from sitin.api.deps import Context, JsonBody, ProjectId, reject_null_characters
 from sitin.api.errors import ApiError
 from sitin.api.pagination import PAGE_SIZE, decode_cursor, render_page
 from sitin.api.responses import JsonResponse
+from sitin.core.timefmt import to_wire
 from sitin.core.validation import WEBHOOK_TRIGGERS
 from sitin.db import bots
 from sitin.services.bots import BotNotFound
-from sitin.webhooks import service
+from sitin.webhooks import service, signing
 from sitin.webhooks.service import WebhookNotFound
 
 router = APIRouter(tags=["Webhooks"], dependencies=[Depends(reject_null_characters)])
@@ -76,6 +78,19 @@ class WebhookDeliveryPage(BaseModel):
     results: list[WebhookDelivery]
 
 
+class SigningSecret(BaseModel):
+    secret: str  # base64 of 32 bytes: X-Webhook-Signature is HMAC-SHA256 with it
+    previous_valid_until: list[str]  # older secrets still verifying (X-Webhook-Signature-Previous)
+
+
+class SecretRotation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    overlap_seconds: int | None = None
+
+
+MAX_OVERLAP_SECONDS = 30 * 24 * 3600
+
+
 def _not_found() -> ApiError:
     return ApiError(404, {"error": "Webhook not found"})
 
@@ -111,6 +126,69 @@ def create_webhook(ctx: Context, project_id: ProjectId, body: JsonBody):
     with ctx.db.write() as tx:
         row = service.create_subscription(tx, ctx.settings, project_id=project_id, body=body)
     return JsonResponse(service.render_subscription(row), status_code=201)
+
+
+# Declared before /api/v1/webhooks/{webhook_id} so "secret" is not taken for an id.
+@router.get(
+    "/api/v1/webhooks/secret",
+    response_model=None,
+    responses={200: {"model": SigningSecret}, **UNAUTHORIZED},
+    summary="The project's webhook signing secret (created on first use)",
+)
+def get_signing_secret(ctx: Context, project_id: ProjectId):
+    with ctx.db.write() as tx:  # the first call creates the secret
+        secret = signing.current_secret(tx.conn, ctx.settings, project_id=project_id)
+        expiries = signing.secret_expiries(tx.conn, project_id=project_id)
+    return JsonResponse(_render_secret(secret, expiries))
+
+
+@router.post(
+    "/api/v1/webhooks/secret/rotate",
+    response_model=None,
+    responses={
+        200: {"model": SigningSecret},
+        400: {"description": 'Invalid overlap ({"overlap_seconds": [message]})'},
+        **UNAUTHORIZED,
+    },
+    openapi_extra=schemas.body(SecretRotation),
+    summary="Make a new signing secret; the previous one keeps verifying for the overlap",
+)
+def rotate_signing_secret(ctx: Context, project_id: ProjectId, body: JsonBody):
+    overlap = _overlap_seconds(body)
+    with ctx.db.write() as tx:
+        secret = signing.rotate_secret(
+            tx.conn, ctx.settings, project_id=project_id, overlap_seconds=overlap
+        )
+        expiries = signing.secret_expiries(tx.conn, project_id=project_id)
+    return JsonResponse(_render_secret(secret, expiries))
+
+
+def _overlap_seconds(body: Any) -> int | None:
+    if body is None:
+        return None
+    if not isinstance(body, dict):
+        raise ApiError(400, {"non_field_errors": ["Expected an object (or no body)"]})
+    unknown = sorted(set(body) - {"overlap_seconds"})
+    if unknown:
+        raise ApiError(400, {"non_field_errors": [f"Unknown field(s): {', '.join(unknown)}"]})
+    overlap = body.get("overlap_seconds")
+    if overlap is None:
+        return None
+    if isinstance(overlap, bool) or not isinstance(overlap, int):
+        raise ApiError(400, {"overlap_seconds": ["A whole number of seconds is required."]})
+    if not 0 <= overlap <= MAX_OVERLAP_SECONDS:
+        raise ApiError(
+            400,
+            {"overlap_seconds": [f"Must be between 0 and {MAX_OVERLAP_SECONDS} (30 days)."]},
+        )
+    return overlap
+
+
+def _render_secret(secret: str, expiries: list) -> dict[str, Any]:
+    return {
+        "secret": secret,
+        "previous_valid_until": [to_wire(expiry) for expiry in expiries[1:] if expiry],
+    }
 
 
 @router.get(
