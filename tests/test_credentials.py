@@ -78,6 +78,8 @@ def test_cli_stores_an_endpoint_with_the_key_and_never_prints_it(tmp_path):
         assert SECRET not in output.stdout + output.stderr
         assert "10.1.2.3" not in output.stdout + output.stderr
     assert listed.stdout.split() == ["openai"]
+    raw = sqlite3.connect(data_dir / "sitin.db").execute("SELECT settings FROM projects").fetchall()
+    assert SECRET not in str(raw) and "10.1.2.3" not in str(raw)  # the endpoint is encrypted too
 
     ctx = build_context(Settings(data_dir=data_dir, secret_key="server-secret"))
     with ctx.db.read() as conn:
@@ -96,20 +98,30 @@ def test_cli_stores_an_endpoint_with_the_key_and_never_prints_it(tmp_path):
     assert accounts["openai"].base_url is None
 
 
-def test_keys_stored_before_endpoints_existed_still_work(ctx, project):
+def test_accounts_stored_by_earlier_versions_still_work(ctx, project):
     token = box(ctx.settings.resolved_secret_key, credentials.PURPOSE).encrypt(SECRET.encode())
+    earlier = {
+        "deepgram": token.decode(),  # before endpoints existed
+        "openai": {"key": token.decode(), "base_url": "http://10.0.0.9/v1"},  # endpoint in clear
+    }
     with ctx.db.write() as tx:
         tx.conn.execute(
             update(projects_table)
             .where(projects_table.c.id == project.id)
-            .values(settings={"credentials": {"deepgram": token.decode()}})
+            .values(settings={"credentials": earlier})
         )
     with ctx.db.read() as conn:
         accounts = credentials.accounts_for(
             conn, server_key=ctx.settings.resolved_secret_key, project_id=project.id
         )
-        assert credentials.providers_with_keys(conn, project_id=project.id) == ["deepgram"]
-    assert accounts == {"deepgram": ProviderAccount(SECRET)}
+        assert credentials.providers_with_keys(conn, project_id=project.id) == [
+            "deepgram",
+            "openai",
+        ]
+    assert accounts == {
+        "deepgram": ProviderAccount(SECRET),
+        "openai": ProviderAccount(SECRET, base_url="http://10.0.0.9/v1"),
+    }
 
 
 def test_unknown_project_is_a_clear_error(tmp_path):

@@ -1,10 +1,12 @@
-"""Transcription provider accounts per project: the API key (encrypted at rest, never logged or
-returned) and the endpoint the operator chose, if not the provider's own.
+"""Transcription provider accounts per project: the API key and the endpoint the operator chose,
+if not the provider's own — both encrypted at rest (an endpoint can name an internal host or
+carry credentials), never logged or returned.
 
 Stored in `projects.settings["credentials"]` as
-`{provider: {"key": <Fernet token>, "base_url": url or None}}`.
+`{provider: {"account": <Fernet token of {"key": …, "base_url": url or null}>}}`.
 """
 
+import json
 from typing import Any
 
 from sqlalchemy import Connection, select, update
@@ -24,13 +26,6 @@ def _stored(conn: Connection, project_id: str) -> dict:
     return dict(settings or {})
 
 
-def _entry(value: Any) -> dict[str, Any]:
-    """One provider's stored entry; a bare token is how keys were stored before endpoints."""
-    if isinstance(value, str):
-        return {"key": value, "base_url": None}
-    return value
-
-
 def set_key(
     conn: Connection,
     *,
@@ -46,11 +41,9 @@ def set_key(
         raise ValueError(f"unknown provider {provider!r}; use one of {', '.join(PROVIDERS)}")
     endpoint = None if base_url is None else normalise_base_url(base_url)
     settings = _stored(conn, project_id)
-    encrypted = box(server_key, PURPOSE).encrypt(api_key.encode()).decode()
-    settings["credentials"] = {
-        **settings.get("credentials", {}),
-        provider: {"key": encrypted, "base_url": endpoint},
-    }
+    account = json.dumps({"key": api_key, "base_url": endpoint}).encode()
+    encrypted = box(server_key, PURPOSE).encrypt(account).decode()
+    settings["credentials"] = {**settings.get("credentials", {}), provider: {"account": encrypted}}
     conn.execute(update(projects).where(projects.c.id == project_id).values(settings=settings))
 
 
@@ -73,11 +66,17 @@ def accounts_for(
 ) -> dict[str, ProviderAccount]:
     """Decrypted accounts by provider, for building a bot's transcription provider."""
     cipher = box(server_key, PURPOSE)
-    accounts = {}
-    for provider, value in _stored(conn, project_id).get("credentials", {}).items():
-        entry = _entry(value)
-        accounts[provider] = ProviderAccount(
-            api_key=cipher.decrypt(entry["key"].encode()).decode(),
-            base_url=entry.get("base_url"),
-        )
-    return accounts
+
+    def decrypt(token: str) -> str:
+        return cipher.decrypt(token.encode()).decode()
+
+    def account(value: Any) -> ProviderAccount:
+        if isinstance(value, str):  # stored before endpoints existed: the key's token alone
+            return ProviderAccount(api_key=decrypt(value))
+        if "account" not in value:  # stored before endpoints were encrypted
+            return ProviderAccount(api_key=decrypt(value["key"]), base_url=value.get("base_url"))
+        fields = json.loads(decrypt(value["account"]))
+        return ProviderAccount(api_key=fields["key"], base_url=fields["base_url"])
+
+    stored = _stored(conn, project_id).get("credentials", {})
+    return {provider: account(value) for provider, value in stored.items()}
