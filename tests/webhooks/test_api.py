@@ -125,3 +125,44 @@ def test_another_projects_bot_is_not_found(ctx, client, project, new_bot):
         "/api/v1/bots/bot_0000000000000000/webhook_deliveries", headers=project.headers
     )
     assert missing.status_code == 404 and missing.json() == {"error": "Bot not found"}
+
+
+def test_patch_changes_what_is_given_and_validates_like_create(client, project, other_project):
+    def create(url: str) -> dict:
+        response = client.post(
+            "/api/v1/webhooks",
+            json={"url": url, "triggers": ["bot.state_change"]},
+            headers=project.headers,
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    first, second = create(HOOK), create(HOOK + "/second")
+    path = f"/api/v1/webhooks/{first['id']}"
+    changed = client.patch(
+        path, json={"triggers": ["transcript.update", "bot_logs.update"]}, headers=project.headers
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json() == {**first, "triggers": ["transcript.update", "bot_logs.update"]}
+    assert client.get(path, headers=project.headers).json() == changed.json()
+
+    for body, field in [
+        ({"triggers": []}, "triggers"),
+        ({"triggers": ["bot.exploded"]}, "triggers"),
+        ({"is_active": "no"}, "is_active"),
+        ({"url": "ftp://hooks.example.com/x"}, "url"),
+        ({"url": ""}, "url"),
+        ({"url": second["url"]}, "url"),  # already subscribed
+        ({"secret": "x"}, "non_field_errors"),
+        ({}, "non_field_errors"),
+        ([], "non_field_errors"),
+    ]:
+        refused = client.patch(path, json=body, headers=project.headers)
+        assert refused.status_code == 400, body
+        assert field in refused.json(), (body, refused.json())
+    assert client.get(path, headers=project.headers).json() == changed.json()  # unchanged
+
+    assert client.patch(path, json={"is_active": False}).status_code == 401
+    elsewhere = client.patch(path, json={"is_active": False}, headers=other_project.headers)
+    assert elsewhere.status_code == 404 and elsewhere.json() == {"error": "Webhook not found"}
+    assert client.get(path, headers=project.headers).json()["is_active"] is True

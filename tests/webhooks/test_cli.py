@@ -48,6 +48,16 @@ def test_subscribe_list_rotate_delete(tmp_path):
     assert result.stdout.strip() == new
     assert "older secret still verifies until" in result.stderr
 
+    assert f"{webhook_id} is inactive" in run(
+        runner, "webhooks", "set-active", webhook_id, "false", "--project", "acme"
+    )
+    assert "inactive" in run(runner, "webhooks", "list", "--project", "acme")
+    run(runner, "webhooks", "set-active", webhook_id, "true", "--project", "acme")
+    unknown = runner.invoke(
+        main, ["webhooks", "set-active", "webhook_nope", "true", "--project", "acme"]
+    )
+    assert unknown.exit_code != 0 and "no webhook webhook_nope" in unknown.output
+
     assert f"deleted {webhook_id}" in run(
         runner, "webhooks", "delete", webhook_id, "--project", "acme"
     )

@@ -282,3 +282,30 @@ def test_a_delivery_whose_task_was_lost_is_queued_again_by_the_sweep(
         worker.stop()
     assert delivery["status"] == "success"
     assert [d.data["new_state"] for d in receiver.unique()] == ["joining"]
+
+
+def test_a_paused_subscription_gets_nothing_until_resumed(
+    ctx, client, project, new_bot, receiver, worker
+):
+    created = client.post(
+        "/api/v1/webhooks",
+        json={"url": receiver.url, "triggers": [STATE_CHANGE]},
+        headers=project.headers,
+    ).json()
+    paused = client.patch(
+        f"/api/v1/webhooks/{created['id']}", json={"is_active": False}, headers=project.headers
+    )
+    assert paused.status_code == 200, paused.text
+    assert paused.json() == {**created, "is_active": False}
+    bot = new_bot()
+    advance(ctx, bot["id"], EventType.JOINED_MEETING)
+    with ctx.db.read() as conn:
+        assert conn.execute(select(webhook_delivery_attempts.c.id)).all() == []
+
+    resumed = client.patch(
+        f"/api/v1/webhooks/{created['id']}", json={"is_active": True}, headers=project.headers
+    )
+    assert resumed.json()["is_active"] is True
+    advance(ctx, bot["id"], EventType.RECORDING_PERMISSION_GRANTED)
+    delivered = receiver.wait_count(1)
+    assert [d.data["new_state"] for d in delivered] == ["joined_recording"]

@@ -34,6 +34,13 @@ class WebhookCreate(BaseModel):
     is_active: bool = True
 
 
+class WebhookUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str | None = None
+    triggers: list[Trigger] | None = None
+    is_active: bool | None = None
+
+
 class WebhookRead(BaseModel):
     id: str
     url: str
@@ -201,6 +208,29 @@ def get_webhook(ctx: Context, project_id: ProjectId, webhook_id: str):
     with ctx.db.read() as conn:
         try:
             row = service.get_subscription(conn, project_id=project_id, webhook_id=webhook_id)
+        except WebhookNotFound:
+            raise _not_found() from None
+    return JsonResponse(service.render_subscription(row))
+
+
+@router.patch(
+    "/api/v1/webhooks/{webhook_id}",
+    response_model=None,
+    responses={
+        200: {"model": WebhookRead},
+        400: {"description": 'Invalid URL, triggers or is_active ({"field": [message]})'},
+        **UNAUTHORIZED,
+        **WEBHOOK_NOT_FOUND,
+    },
+    openapi_extra=schemas.body(WebhookUpdate),
+    summary="Change a subscription's URL, triggers or is_active (inactive: no new deliveries)",
+)
+def update_webhook(ctx: Context, project_id: ProjectId, webhook_id: str, body: JsonBody):
+    with ctx.db.write() as tx:
+        try:
+            row = service.update_subscription(
+                tx, ctx.settings, project_id=project_id, webhook_id=webhook_id, body=body
+            )
         except WebhookNotFound:
             raise _not_found() from None
     return JsonResponse(service.render_subscription(row))

@@ -109,6 +109,31 @@ def delete_command(webhook_id: str, project_name: str, data_dir: Path | None) ->
     click.echo(f"deleted {webhook_id}")
 
 
+@webhooks.command("set-active")
+@click.argument("webhook_id")
+@click.argument("active", type=click.BOOL)
+@project_option
+@data_dir_option
+def set_active_command(
+    webhook_id: str, active: bool, project_name: str, data_dir: Path | None
+) -> None:
+    """Pause (false) or resume (true) a subscription: an inactive one gets no new deliveries."""
+    ctx = _context(data_dir)
+    project_id = _project_id(ctx, project_name)
+    try:
+        with ctx.db.write() as tx:
+            service.update_subscription(
+                tx,
+                ctx.settings,
+                project_id=project_id,
+                webhook_id=webhook_id,
+                body={"is_active": active},
+            )
+    except service.WebhookNotFound:
+        raise click.ClickException(f"no webhook {webhook_id} in project {project_name}") from None
+    click.echo(f"{webhook_id} is {'active' if active else 'inactive'}")
+
+
 @webhooks.group("secret")
 def secret_group() -> None:
     """The project's signing secret (base64): verify X-Webhook-Signature with it."""

@@ -75,13 +75,7 @@ def validate_subscription(body: Any, *, allow_insecure: bool) -> dict[str, Any]:
 
 def create_subscription(tx: Tx, settings: Settings, *, project_id: str, body: Any) -> RowMapping:
     values = validate_subscription(body, allow_insecure=settings.allow_insecure_webhooks)
-    taken = tx.conn.execute(
-        select(subs.c.id).where(
-            subs.c.project_id == project_id, subs.c.bot_id.is_(None), subs.c.url == values["url"]
-        )
-    ).first()
-    if taken is not None:
-        raise FieldErrors({"url": [f"URL already subscribed for this project: {values['url']}"]})
+    _require_unused_url(tx.conn, project_id, values["url"])
     webhook_id = new_id("webhook")
     tx.conn.execute(
         insert(subs).values(
@@ -111,6 +105,36 @@ def list_subscriptions(
 ) -> Page:
     query = select(subs).where(subs.c.project_id == project_id, subs.c.bot_id.is_(None))
     return keyset_page(conn, query, subs.c.created_at, subs.c.id, position=position, limit=limit)
+
+
+def update_subscription(
+    tx: Tx, settings: Settings, *, project_id: str, webhook_id: str, body: Any
+) -> RowMapping:
+    """Change any of url, triggers, is_active (validated as at creation); an inactive
+    subscription gets no new deliveries. Raises WebhookNotFound or FieldErrors."""
+    current = get_subscription(tx.conn, project_id=project_id, webhook_id=webhook_id)
+    if not isinstance(body, dict) or not body:
+        raise FieldErrors(
+            {"non_field_errors": ["Expected an object with url, triggers and/or is_active"]}
+        )
+    merged = {key: current[key] for key in ("url", "triggers", "is_active")}
+    values = validate_subscription(
+        {**merged, **body}, allow_insecure=settings.allow_insecure_webhooks
+    )
+    if values["url"] != current["url"]:
+        _require_unused_url(tx.conn, project_id, values["url"])
+    tx.conn.execute(update(subs).where(subs.c.id == webhook_id).values(**values))
+    return get_subscription(tx.conn, project_id=project_id, webhook_id=webhook_id)
+
+
+def _require_unused_url(conn: Connection, project_id: str, url: str) -> None:
+    taken = conn.execute(
+        select(subs.c.id).where(
+            subs.c.project_id == project_id, subs.c.bot_id.is_(None), subs.c.url == url
+        )
+    ).first()
+    if taken is not None:
+        raise FieldErrors({"url": [f"URL already subscribed for this project: {url}"]})
 
 
 def delete_subscription(tx: Tx, *, project_id: str, webhook_id: str) -> None:
