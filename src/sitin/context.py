@@ -3,7 +3,9 @@
 Built once per process (``build_context``) and passed explicitly; no other module-level state.
 """
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +29,22 @@ class AppContext:
     notify_bot: Callable[[str], None] = field(default=lambda bot_id: None)
     bot_host: Any = None  # the worker's BotHost, in processes that run bots
     _closers: list[Callable[[], None]] = field(default_factory=list)
+    _helpers: ThreadPoolExecutor | None = None
+    _helpers_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def in_background(self, work: Callable[..., Any], /, *args: Any) -> Future:
+        """Run blocking I/O (a storage walk, …) on the process's helper threads meanwhile."""
+        with self._helpers_lock:
+            if self._helpers is None:
+                self._helpers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="helper")
+                self.on_close(self._stop_helpers)
+        return self._helpers.submit(work, *args)
+
+    def _stop_helpers(self) -> None:
+        with self._helpers_lock:
+            helpers, self._helpers = self._helpers, None
+        if helpers is not None:
+            helpers.shutdown()
 
     def on_close(self, closer: Callable[[], None]) -> None:
         """Release a resource (an HTTP client's pool, …) when the context is closed."""

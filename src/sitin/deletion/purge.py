@@ -10,7 +10,7 @@
    finishes the work. Success is only reported once the prefix is verified empty.
 """
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,7 +163,7 @@ def delete_bot_data(
             if state not in DELETABLE_STATES:
                 raise RuleError(not_deletable_message(state.value))
             # The store is measured (for the receipt) while the rows are being deleted.
-            usage = _background.submit(_measure_blobs, ctx, prefix)
+            usage = ctx.in_background(_measure_blobs, ctx, prefix)
             _fence(tx, bot, prefix, usage, sub_type)
             fenced = True
             checkpoint("deletion.before_commit")
@@ -172,9 +172,6 @@ def delete_bot_data(
     checkpoint("deletion.after_commit")
     finish_storage(ctx, bot_id=bot_id, prefix=prefix)
     return Outcome(fenced, view)
-
-
-_background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="deletion-usage")
 
 
 def _measure_blobs(ctx: AppContext, prefix: str) -> tuple[int, int] | None:
