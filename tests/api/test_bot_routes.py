@@ -246,6 +246,24 @@ def test_events_and_recording_states_follow_the_bot(client, project, bot_in, adv
     assert (bot["recording_state"], bot["transcription_state"]) == ("failed", "complete")
 
 
+@pytest.mark.parametrize(
+    ("began", "returned"),
+    [
+        (EventType.BEGAN_JOINING_BREAKOUT_ROOM, EventType.JOINED_BREAKOUT_ROOM),
+        (EventType.BEGAN_LEAVING_BREAKOUT_ROOM, EventType.LEFT_BREAKOUT_ROOM),
+    ],
+)
+def test_a_breakout_room_trip_returns_the_bot_to_where_it_was(
+    client, project, bot_in, advance, began, returned
+):
+    bot_id = bot_in("joined_recording")
+    advance(bot_id, events=[(EventType.RECORDING_PAUSED, None), (began, None)])
+    assert _get(client, project, bot_id).json()["state"] != "joined_recording_paused"
+    advance(bot_id, events=[(returned, None)])
+    bot = _get(client, project, bot_id).json()
+    assert (bot["state"], bot["recording_state"]) == ("joined_recording_paused", "paused")
+
+
 def test_sub_type_is_present_only_when_the_event_has_one(client, project, bot_in):
     bot = _get(client, project, bot_in("leaving")).json()
     leave = bot["events"][-1]

@@ -25,8 +25,10 @@ from sitin.core.states import (
     check_sub_type,
     final_recording_state,
     final_transcription_state,
+    may_change_recording,
     next_state,
     recording_state_on_enter,
+    returns_to_previous,
 )
 
 JR, JNR, JRP, JRPD = (
@@ -282,3 +284,20 @@ def test_final_recording_state(has_file, format_is_none, expected):
 def test_final_transcription_state():
     assert final_transcription_state(failed_or_unfinished=0) == TranscriptionState.COMPLETE
     assert final_transcription_state(failed_or_unfinished=2) == TranscriptionState.FAILED
+
+
+def test_transitions_said_not_to_touch_the_recording_cannot_change_it():
+    """record_event skips the recording lookup when may_change_recording is False: that must
+    never skip a change recording_state_on_enter or the final_* states would make."""
+    for old in BotState:
+        for new in BotState:
+            if may_change_recording(old, new):
+                continue
+            assert not (new in TERMINAL and old not in TERMINAL), (old, new)
+            for current in RecordingState:
+                assert recording_state_on_enter(new, current) == current, (old, new, current)
+
+
+def test_only_breakout_returns_need_the_state_before_the_breakout():
+    needing = {event for event in EventType if returns_to_previous(event)}
+    assert needing == {EventType.JOINED_BREAKOUT_ROOM, EventType.LEFT_BREAKOUT_ROOM}
