@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from faster_whisper import WhisperModel
+from faster_whisper.transcribe import Word
 
 from sitin.transcription.base import (
     SAMPLE_RATE,
@@ -34,6 +35,7 @@ MODEL_DIR_ENV = "SITIN_WHISPER_MODEL_DIR"
 FIT_MARGIN_FRAMES = 300
 AFTER_END_TOLERANCE_S = 0.1  # word timestamps are ~20 ms granular; allow a little slack
 NO_REPEAT_NGRAM = 5  # no run of 5 tokens (about 3-4 words) twice in one utterance
+MIN_STACKED_WORDS = 2  # a single zero-length word can be a real short word ("a", "I")
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,23 @@ def load_shared_model(runtime: WhisperRuntime) -> WhisperModel:
         return model
 
 
+def spoken_words(words: list[Word], *, audio_end_s: float) -> list[Word]:
+    """The words that were said, without what the decoder ran on to.
+
+    The encoder sees a little silence after the speech (see FIT_MARGIN_FRAMES), and a decoder
+    that runs on into it hallucinates, typically saying the sentence again. The alignment gives
+    such words away: they are placed after the end of the audio, or stacked at one instant
+    (zero duration, one after the other) because no audio matches them. Measured on a segment
+    from the browser test: "…to the afternoon. We should move the week leading to the
+    afternoon." with the nine repeated words all at 2.16-2.16 s.
+    """
+    said = [word for word in words if word.start < audio_end_s + AFTER_END_TOLERANCE_S]
+    stacked = 0  # length of the trailing run of zero-duration words
+    while stacked < len(said) and said[-1 - stacked].end <= said[-1 - stacked].start:
+        stacked += 1
+    return said[: len(said) - stacked] if stacked >= MIN_STACKED_WORDS else said
+
+
 class OfflineWhisperProvider(TranscriptionProvider):
     name = "offline"
 
@@ -149,10 +168,6 @@ class OfflineWhisperProvider(TranscriptionProvider):
             pieces = list(pieces)  # the generator does the decoding work: consume it here
         except (RuntimeError, ValueError) as error:
             raise TranscriptionFailed(f"whisper failed: {error}", retryable=False) from error
-        # The encoder sees a little silence after the speech (see FIT_MARGIN_FRAMES); a decoder
-        # that runs on into it hallucinates, typically repeating the sentence. Words placed after
-        # the end of the audio were not said: drop them.
-        audio_end = len(segment.samples) / SAMPLE_RATE + AFTER_END_TOLERANCE_S
         words = [
             {
                 "word": word.word.strip(),
@@ -160,9 +175,10 @@ class OfflineWhisperProvider(TranscriptionProvider):
                 "end": round(word.end, 3),
                 "confidence": round(word.probability, 4),
             }
-            for piece in pieces
-            for word in (piece.words or [])
-            if word.start < audio_end
+            for word in spoken_words(
+                [word for piece in pieces for word in (piece.words or [])],
+                audio_end_s=len(segment.samples) / SAMPLE_RATE,
+            )
         ]
         transcript = " ".join(word["word"] for word in words).strip()
         return Transcription(transcript=transcript, words=words, language=info.language)
