@@ -62,6 +62,9 @@ def test_words_stacked_at_one_instant_at_the_end_were_not_said():
     # one zero-length word can be a real short word; a zero-length word inside stays too
     short = [_word("I", 0.0, 0.0), _word("agree", 0.0, 0.3), _word("a", 0.5, 0.5)]
     assert spoken_words(short, audio_end_s=1.0) == short
+    # a short utterance aligned all at one instant is kept rather than lost
+    brief = [_word("Thank", 0.3, 0.3), _word("you.", 0.3, 0.3)]
+    assert spoken_words(brief, audio_end_s=0.6) == brief
     # words placed after the end of the audio were not said either
     late = [_word("yes", 0.1, 0.4), _word("yes", 1.2, 1.4)]
     assert spoken_words(late, audio_end_s=1.0) == late[:1]

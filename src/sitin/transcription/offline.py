@@ -117,7 +117,10 @@ def spoken_words(words: list[Word], *, audio_end_s: float) -> list[Word]:
     stacked = 0  # length of the trailing run of zero-duration words
     while stacked < len(said) and said[-1 - stacked].end <= said[-1 - stacked].start:
         stacked += 1
-    return said[: len(said) - stacked] if stacked >= MIN_STACKED_WORDS else said
+    # Only a run after aligned words is a continuation: a short utterance aligned all at one
+    # instant is kept whole rather than lost.
+    continues = MIN_STACKED_WORDS <= stacked < len(said)
+    return said[: len(said) - stacked] if continues else said
 
 
 class OfflineWhisperProvider(TranscriptionProvider):
