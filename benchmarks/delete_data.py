@@ -52,8 +52,8 @@ from sitin.db import api_keys, projects
 from sitin.db.bot_events import record_event
 from sitin.db.capture import blob_prefix
 from sitin.db.tables import (
+    CAPTURED_TABLES,
     audio_segments,
-    bot_chat_message_requests,
     bot_log_entries,
     chat_messages,
     participant_events,
@@ -63,16 +63,7 @@ from sitin.db.tables import (
     webhook_delivery_attempts,
 )
 
-CAPTURED = (
-    utterances,
-    audio_segments,
-    participant_events,
-    chat_messages,
-    participants,
-    bot_chat_message_requests,
-    bot_log_entries,
-    webhook_delivery_attempts,
-)
+CAPTURED = (*CAPTURED_TABLES, webhook_delivery_attempts)
 LIFE = (
     (EventType.JOINED_MEETING, None),
     (EventType.RECORDING_PERMISSION_GRANTED, None),

@@ -37,16 +37,12 @@ from sitin.db.bot_events import record_event
 from sitin.db.capture import blob_prefix
 from sitin.db.engine import Tx
 from sitin.db.tables import (
-    audio_segments,
+    CAPTURED_TABLES,
     bot_chat_message_requests,
     bot_events,
     bot_log_entries,
-    chat_messages,
     deletion_journal,
-    participant_events,
-    participants,
     recordings,
-    utterances,
 )
 from sitin.faults import checkpoint
 from sitin.storage import StorageError
@@ -60,16 +56,15 @@ def _by_bot(table: Table) -> Delete:
     return delete(table).where(table.c.bot_id == bindparam("bot_id"))
 
 
-# Rows deleted wholesale, children before parents; the receipt names them by these keys.
-# Built once: constructing a statement costs more than SQLite takes to run a small DELETE.
+# Rows deleted wholesale (CAPTURED_TABLES, children before parents) and the deliveries that carry
+# meeting content; the receipt names them by these keys. Built once: constructing a statement
+# costs more than SQLite takes to run a small DELETE.
+_RECEIPT_NAMES = {
+    bot_chat_message_requests.name: "chat_message_requests",
+    bot_log_entries.name: "log_entries",
+}
 _CAPTURED: tuple[tuple[str, Delete], ...] = (
-    ("utterances", _by_bot(utterances)),
-    ("audio_segments", _by_bot(audio_segments)),
-    ("participant_events", _by_bot(participant_events)),
-    ("chat_messages", _by_bot(chat_messages)),
-    ("participants", _by_bot(participants)),
-    ("chat_message_requests", _by_bot(bot_chat_message_requests)),
-    ("log_entries", _by_bot(bot_log_entries)),
+    *((_RECEIPT_NAMES.get(table.name, table.name), _by_bot(table)) for table in CAPTURED_TABLES),
     ("webhook_deliveries", CONTENT_DELIVERIES_OF_BOT),
 )
 # PostgreSQL: all of them in one statement (data-modifying CTEs) returning the counts, one round

@@ -12,7 +12,7 @@ import logging
 import uuid
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, bindparam, insert, or_, select
+from sqlalchemy import Connection, Row, and_, bindparam, insert, or_, select
 
 from sitin.core.timefmt import utcnow
 from sitin.db.bot_events import RecordedEvent
@@ -50,17 +50,11 @@ _CANDIDATES = select(_subs).where(
 _BOT_REF = select(bots.c.project_id, bots.c.metadata).where(bots.c.id == bindparam("bot_id"))
 
 
-def subscriptions_for(
-    conn: Connection, *, project_id: str, bot_id: str, trigger: str
-) -> list[dict[str, Any]]:
+def subscriptions_for(conn: Connection, *, project_id: str, bot_id: str, trigger: str) -> list[Row]:
     """Active subscriptions for ``trigger``: the bot's own if it has any, else the project's."""
     candidates = list(conn.execute(_CANDIDATES, {"bot_id": bot_id, "project_id": project_id}))
     bot_level = [s for s in candidates if s.bot_id is not None]
-    return [
-        s._asdict()
-        for s in (bot_level or candidates)
-        if s.is_active and trigger in (s.triggers or [])
-    ]
+    return [s for s in (bot_level or candidates) if s.is_active and trigger in (s.triggers or [])]
 
 
 def fire(
@@ -98,7 +92,7 @@ def fire(
         rows.append(
             {
                 "id": key,
-                "subscription_id": subscription["id"],
+                "subscription_id": subscription.id,
                 "bot_id": bot_id,
                 "trigger": trigger,
                 "payload": envelope,
