@@ -24,8 +24,8 @@ from pathlib import Path
 
 import httpx
 
+from sitin.bootstrap import build_context
 from sitin.config import Settings
-from sitin.context import build_context
 from sitin.core.states import BotState, EventSubType, EventType
 from sitin.db import bots, projects
 from sitin.db.bot_events import record_event

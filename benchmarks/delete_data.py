@@ -44,8 +44,9 @@ import uvicorn
 from sqlalchemy import delete, insert, select, update
 
 from sitin.api.app import create_app
+from sitin.bootstrap import build_context
 from sitin.config import Settings
-from sitin.context import AppContext, build_context
+from sitin.context import AppContext
 from sitin.core.states import EventSubType, EventType
 from sitin.core.timefmt import utcnow
 from sitin.db import api_keys, projects

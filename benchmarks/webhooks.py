@@ -31,8 +31,8 @@ from pathlib import Path
 
 import httpx
 
+from sitin.bootstrap import build_context, build_worker
 from sitin.config import Settings
-from sitin.context import build_context
 from sitin.core.ids import new_id
 from sitin.core.states import BotState
 from sitin.core.timefmt import utcnow
@@ -40,7 +40,6 @@ from sitin.db import bots, projects
 from sitin.db.tables import webhook_subscriptions
 from sitin.webhooks import envelope
 from sitin.webhooks.dispatch import fire
-from sitin.worker.process import Worker
 
 
 def _receiver_main(port_pipe) -> None:
@@ -98,7 +97,6 @@ def _setup(data_dir: Path, queue_url: str | None, receiver_url: str, threads: in
         allow_insecure_webhooks=True,
     )
     ctx = build_context(settings)
-    ctx.launch_bot = lambda bot_id: None
     ctx.queue.huey.flush()
     with ctx.db.write() as tx:
         project_id = projects.create(tx.conn, name="bench")
@@ -126,7 +124,7 @@ def _setup(data_dir: Path, queue_url: str | None, receiver_url: str, threads: in
                 created_at=utcnow(),
             )
         )
-    worker = Worker(ctx, threads=threads, periodic=False)
+    worker = build_worker(ctx, threads=threads, periodic=False)
     return ctx, bot_id, worker
 
 

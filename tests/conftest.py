@@ -15,9 +15,11 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from sitin.api.app import create_app
-from sitin.context import AppContext, build_context
+from sitin.bootstrap import build_context
+from sitin.context import AppContext
 from sitin.db.migrate import upgrade
 from sitin.db.tables import metadata
+from support.launcher import StandInLauncher
 from support.projects import Project, create_project
 from support.settings import ROOM_URL, make_settings
 
@@ -92,7 +94,10 @@ def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
 
 @pytest.fixture
 def ctx(tmp_path: Path, database_url: str) -> Iterator[AppContext]:
-    context = build_context(make_settings(tmp_path, database_url), migrate=False)
+    """The API's context; bots are not run: ``ctx.bots`` is a ``StandInLauncher``."""
+    context = build_context(
+        make_settings(tmp_path, database_url), migrate=False, launcher=StandInLauncher()
+    )
     yield context
     context.close()
 

@@ -9,8 +9,8 @@ import sys
 import pytest
 from sqlalchemy import update
 
+from sitin.bootstrap import build_context
 from sitin.config import Settings
-from sitin.context import build_context
 from sitin.crypto import box
 from sitin.db import credentials, projects
 from sitin.db.tables import projects as projects_table

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import click
 
+from sitin.bootstrap import build_context, build_worker
 from sitin.config import Settings, load_settings
-from sitin.context import AppContext, build_context
+from sitin.context import AppContext
 from sitin.core.timefmt import to_wire
 from sitin.db import api_keys, projects
 from sitin.db.migrate import upgrade
@@ -27,8 +28,10 @@ def _settings(data_dir: Path | None = None, **overrides) -> Settings:
         raise click.ClickException(f"invalid configuration: {exc}") from None
 
 
-def _context(data_dir: Path | None = None, **overrides) -> AppContext:
-    return build_context(_settings(data_dir, **overrides))
+def _context(data_dir: Path | None = None, *, run_bots: bool = False, **overrides) -> AppContext:
+    """The command's context (``sitin.bootstrap``); ``run_bots`` where this process runs bots."""
+    settings = _settings(data_dir, **overrides)
+    return build_context(settings, run_bots=run_bots and settings.run_worker)
 
 
 @click.group()
@@ -51,14 +54,12 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, no_worker: 
     overrides = {"host": host, "port": port}
     if no_worker:
         overrides["run_worker"] = False
-    ctx = _context(data_dir, **overrides)
+    ctx = _context(data_dir, run_bots=True, **overrides)
     _first_start(ctx)
     settings = ctx.settings
     worker = None
     if settings.run_worker:
-        from sitin.worker.process import Worker
-
-        worker = Worker(ctx, periodic=settings.run_periodic)
+        worker = build_worker(ctx, periodic=settings.run_periodic)
         worker.start()
     click.echo(f"sitin listening on http://{settings.host}:{settings.port}  (docs: /api/docs)")
     try:
@@ -85,12 +86,10 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, no_worker: 
 )
 def worker(data_dir: Path | None, threads: int, no_periodic: bool) -> None:
     """Run a worker: bots, webhook deliveries and (unless --no-periodic) periodic jobs."""
-    from sitin.worker.process import Worker
-
-    ctx = _context(data_dir)
+    ctx = _context(data_dir, run_bots=True, run_worker=True)
     click.echo(f"sitin worker started ({threads} threads)")
     try:
-        Worker(ctx, threads=threads, periodic=not no_periodic).run_forever()
+        build_worker(ctx, threads=threads, periodic=not no_periodic).run_forever()
     finally:
         ctx.close()
 

@@ -1,81 +1,84 @@
-"""What every part of a running sitin process shares: settings, database, blob store, queue.
+"""What every part of a running sitin process shares: settings, database, blob store, queue, and
+the bot launcher.
 
-Built once per process (``build_context``) and passed explicitly; no other module-level state.
+Frozen: ``sitin.bootstrap.build_context`` builds it once per process, with everything already
+wired (tasks registered, listeners attached); nothing assigns to it afterwards.
 """
 
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sitin.config import Settings
 from sitin.db.engine import Database
-from sitin.db.migrate import upgrade
-from sitin.storage import BlobStore, open_blob_store
-from sitin.worker.queue import TaskQueue
-
-# Called after a bot is committed as join_requested / scheduled; the runtime registers the queue.
-BotLauncher = Callable[[str], None]
+from sitin.queue import TaskQueue
+from sitin.storage import BlobStore
 
 
-@dataclass
-class AppContext:
-    settings: Settings
-    db: Database
-    blobs: BlobStore
-    queue: TaskQueue
-    launch_bot: BotLauncher = field(default=lambda bot_id: None)
-    notify_bot: Callable[[str], None] = field(default=lambda bot_id: None)
-    bot_host: Any = None  # the worker's BotHost, in processes that run bots
-    _closers: list[Callable[[], None]] = field(default_factory=list)
-    _helpers: ThreadPoolExecutor | None = None
-    _helpers_lock: threading.Lock = field(default_factory=threading.Lock)
+class BotLauncher(Protocol):
+    """How the API and the periodic jobs reach bots; called only after the commit that asked."""
+
+    def launch(self, bot_id: str) -> None:
+        """Start the bot (join_requested / staged) on some worker."""
+
+    def wake(self, bot_id: str) -> None:
+        """Tell a running bot a command is waiting (runners also poll, so this may do nothing)."""
+
+
+class Resources:
+    """Helper threads and closers owned by one context, released by ``AppContext.close``."""
+
+    def __init__(self) -> None:
+        self._closers: list[Callable[[], None]] = []
+        self._helpers: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
 
     def in_background(self, work: Callable[..., Any], /, *args: Any) -> Future:
-        """Run blocking I/O (a storage walk, …) on the process's helper threads meanwhile."""
-        with self._helpers_lock:
+        with self._lock:
             if self._helpers is None:
                 self._helpers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="helper")
-                self.on_close(self._stop_helpers)
-        return self._helpers.submit(work, *args)
+                self._closers.append(self._stop_helpers)
+            return self._helpers.submit(work, *args)
 
     def _stop_helpers(self) -> None:
-        with self._helpers_lock:
+        with self._lock:
             helpers, self._helpers = self._helpers, None
         if helpers is not None:
             helpers.shutdown()
 
     def on_close(self, closer: Callable[[], None]) -> None:
-        """Release a resource (an HTTP client's pool, …) when the context is closed."""
-        self._closers.append(closer)
+        with self._lock:
+            self._closers.append(closer)
 
     def close(self) -> None:
-        for closer in reversed(self._closers):
+        while True:
+            with self._lock:
+                if not self._closers:
+                    return
+                closer = self._closers.pop()
             closer()
-        self._closers.clear()
+
+
+@dataclass(frozen=True)
+class AppContext:
+    settings: Settings
+    db: Database
+    blobs: BlobStore
+    queue: TaskQueue
+    bots: BotLauncher
+    resources: Resources = field(default_factory=Resources)
+
+    def in_background(self, work: Callable[..., Any], /, *args: Any) -> Future:
+        """Run blocking I/O (a storage walk, …) on the process's helper threads meanwhile."""
+        return self.resources.in_background(work, *args)
+
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Release a resource (an HTTP client's pool, the bot host, …) when the context closes;
+        the last registered is released first."""
+        self.resources.on_close(closer)
+
+    def close(self) -> None:
+        self.resources.close()
         self.db.dispose()
-
-
-def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if migrate:
-        upgrade(settings.resolved_database_url)
-    db = Database(settings.resolved_database_url)
-    blobs = open_blob_store(
-        settings.resolved_storage_url,
-        secret_key=settings.resolved_secret_key,
-        public_url=settings.resolved_public_url,
-        s3_endpoint_url=settings.s3_endpoint_url,
-    )
-    ctx = AppContext(
-        settings=settings,
-        db=db,
-        blobs=blobs,
-        queue=TaskQueue(settings.resolved_queue_url, settings.queue_name),
-    )
-    db.queue = ctx.queue
-    from sitin.worker.tasks import register_tasks
-
-    register_tasks(ctx)
-    return ctx

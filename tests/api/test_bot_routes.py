@@ -48,9 +48,7 @@ def _post(client, project, bot_id: str, suffix: str, body=None):
 @pytest.fixture
 def notified(ctx) -> list[str]:
     """Bots the API told the (not yet running) runtime about, after each commit."""
-    calls: list[str] = []
-    ctx.notify_bot = calls.append
-    return calls
+    return ctx.bots.woken
 
 
 # --- create --------------------------------------------------------------------------------
@@ -73,8 +71,7 @@ def test_create_returns_the_bot_in_attendees_shape(client, project):
 
 
 def test_create_with_join_at_is_scheduled_without_events(client, project, ctx):
-    launched: list[str] = []
-    ctx.launch_bot = launched.append
+    launched = ctx.bots.launched
     join_at = (utcnow() + timedelta(hours=2)).replace(microsecond=0)
     sent = join_at.astimezone().isoformat()  # a local offset is converted to UTC
     response = client.post(
@@ -380,7 +377,7 @@ def test_leave_answers_with_its_own_change_even_when_the_bot_moves_on_at_once(
         with ctx.db.write() as tx:
             record_event(tx, bot_id=notified_bot, event=EventType.LEFT_MEETING)
 
-    ctx.notify_bot = runtime_leaves_instantly
+    ctx.bots.on_wake = runtime_leaves_instantly
     response = _post(client, project, bot_id, "/leave")
     assert response.status_code == 200
     assert response.json()["state"] == "leaving"
@@ -395,7 +392,7 @@ def test_create_answers_with_the_new_bot_even_when_the_runtime_starts_it_at_once
         with ctx.db.write() as tx:
             record_event(tx, bot_id=bot_id, event=EventType.JOINED_MEETING)
 
-    ctx.launch_bot = runtime_joins_instantly
+    ctx.bots.on_launch = runtime_joins_instantly
     response = client.post(
         "/api/v1/bots", json={"meeting_url": ROOM, "bot_name": "Notetaker"}, headers=project.headers
     )
@@ -438,7 +435,7 @@ def confirming_runtime(ctx):
         with ctx.db.write() as tx:
             record_event(tx, bot_id=bot_id, event=event)
 
-    ctx.notify_bot = confirm
+    ctx.bots.on_wake = confirm
 
 
 def test_pause_and_resume_when_the_bot_confirms(client, project, bot_in, confirming_runtime):

@@ -18,12 +18,13 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from sitin.api.app import create_app
+from sitin.bootstrap import build_context
 from sitin.config import Settings
-from sitin.context import build_context
 from sitin.core.states import EventType
 from sitin.db import api_keys, projects
 from sitin.db.bot_events import record_event
 from sitin.services import bots as bot_service
+from support.launcher import StandInLauncher
 
 MAX_EXAMPLES_PER_OPERATION = 12
 
@@ -33,8 +34,9 @@ class FuzzTarget:
         self.ctx = build_context(
             Settings(data_dir=data_dir, database_url=database_url, secret_key="fuzz"),
             migrate=False,
+            # stands in for the runtime (no 2 s waits)
+            launcher=StandInLauncher(on_wake=self._confirm_pause),
         )
-        self.ctx.notify_bot = self._confirm_pause  # stands in for the runtime (no 2 s waits)
         with self.ctx.db.write() as tx:
             project_id = projects.create(tx.conn, name="fuzz")
             _key_id, key = api_keys.create(tx.conn, project_id=project_id)

@@ -17,9 +17,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from sitin.bootstrap import build_context
 from sitin.cli import main as sitin_cli
 from sitin.config import Settings
-from sitin.context import AppContext, build_context
+from sitin.context import AppContext
 from sitin.db.capture import blob_prefix
 from sitin.db.tables import CAPTURED_TABLES, bots, deletion_journal
 from support.captured import ended_bot_with_data

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from sitin.context import AppContext, build_context
+from sitin.bootstrap import build_context, build_worker
+from sitin.context import AppContext
 from sitin.db.capture import blob_prefix
 from sitin.db.tables import CAPTURED_TABLES, deletion_journal
 from sitin.deletion.journal import pending_entries, process_journal
 from sitin.deletion.verify import remaining_data
-from sitin.worker.process import Worker
 from support.captured import ended_bot_with_data
 from support.settings import make_settings
 
@@ -139,7 +139,7 @@ def test_a_starting_worker_finishes_pending_deletions_before_taking_work(
     worker_ctx = build_context(
         make_settings(tmp_path, database_url, queue_url="memory://"), migrate=False
     )
-    worker = Worker(worker_ctx, threads=1)
+    worker = build_worker(worker_ctx, threads=1)
     worker.start()
     try:
         assert pending_entries(ctx) == []

@@ -12,14 +12,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import update
 
+from sitin.bootstrap import build_context, build_worker
 from sitin.cli import main as sitin_cli
-from sitin.context import build_context
 from sitin.core.timefmt import utcnow
 from sitin.db.capture import blob_prefix
 from sitin.db.tables import bots
 from sitin.deletion.retention import apply_retention
 from sitin.deletion.verify import remaining_data
-from sitin.worker.process import Worker
 from support.captured import JOIN_PATH, advance, ended_bot_with_data
 from support.projects import create_project
 from support.settings import ROOM_URL, make_settings
@@ -134,7 +133,7 @@ def fast_ctx(tmp_path, database_url):
 def test_a_running_worker_applies_retention_on_its_own(ctx, fast_ctx, client, project):
     bot_id = create_bot(client, project, data_retention_seconds=3600)
     ended_bot_with_data(ctx, bot_id, blobs=2)
-    worker = Worker(fast_ctx, threads=1)
+    worker = build_worker(fast_ctx, threads=1)
     worker.start()
     try:
         assert bot_view(client, project, bot_id)["state"] == "ended"  # not due at start

@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from sitin.api.app import create_app
-from sitin.context import AppContext, build_context
+from sitin.bootstrap import build_context
+from sitin.context import AppContext
 from sitin.db.capture import blob_prefix
 from sitin.db.tables import CAPTURED_TABLES, bots, deletion_journal
 from sitin.deletion.journal import process_journal

@@ -11,11 +11,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from sitin.api.app import create_app
+from sitin.bootstrap import build_context, build_worker, periodic_jobs
 from sitin.config import Settings
-from sitin.context import AppContext, build_context
-from sitin.worker.periodic import PeriodicRunner
-from sitin.worker.process import Worker
-from sitin.worker.tasks import register_periodic
+from sitin.context import AppContext
 from support.projects import create_project
 from support.servers import serve
 
@@ -84,15 +82,14 @@ def start_live(tmp_path: Path, *, run_bots: bool = True, **overrides) -> Iterato
     settings = Settings(
         data_dir=tmp_path / "data", secret_key="e2e-secret", **{**FAST_RUNTIME, **overrides}
     )
-    ctx = build_context(settings)
+    ctx = build_context(settings, run_bots=run_bots)
     project = create_project(ctx, "e2e")
     if run_bots:
-        worker = Worker(ctx, threads=4)
+        worker = build_worker(ctx, threads=4)
         worker.start()
         stop = worker.stop
     else:
-        periodic = PeriodicRunner(tick=0.1)
-        register_periodic(ctx, periodic)
+        periodic = periodic_jobs(ctx, tick=0.1)
         periodic.start()
         stop = periodic.stop
     try:

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from sitin.context import AppContext, build_context
+from sitin.bootstrap import build_context, build_worker
+from sitin.context import AppContext
 from sitin.webhooks import signing
 from sitin.worker.process import Worker
+from support.launcher import StandInLauncher
 from webhooks.helpers import webhook_settings
 from webhooks.receiver import Receiver, run_receiver
 
@@ -17,15 +19,16 @@ from webhooks.receiver import Receiver, run_receiver
 def ctx(tmp_path: Path, database_url: str) -> Iterator[AppContext]:
     """Overrides the suite's ``ctx`` (so ``client``, ``project`` and ``new_bot`` use it). Bots
     are not launched: each test moves its bots through ``record_event`` as the runtime would."""
-    context = build_context(webhook_settings(tmp_path, database_url), migrate=False)
-    context.launch_bot = lambda bot_id: None
+    context = build_context(
+        webhook_settings(tmp_path, database_url), migrate=False, launcher=StandInLauncher()
+    )
     yield context
     context.close()
 
 
 @pytest.fixture
 def worker(ctx: AppContext) -> Iterator[Worker]:
-    running = Worker(ctx, threads=4, periodic=False)
+    running = build_worker(ctx, threads=4, periodic=False)
     running.start()
     yield running
     running.stop()

@@ -8,11 +8,11 @@ import threading
 import pytest
 from sqlalchemy import select
 
+from sitin.bootstrap import build_worker
 from sitin.core.states import EventType
 from sitin.db.capture import DataDeleted
 from sitin.db.tables import webhook_delivery_attempts
 from sitin.deletion import purge
-from sitin.worker.process import Worker
 from webhooks.helpers import JOIN, advance, fire_transcript
 from webhooks.receiver import Reply
 
@@ -53,7 +53,7 @@ def test_in_flight_content_delivery_is_not_resurrected(
     )
     bot = new_bot(webhooks=[{"url": receiver.url, "triggers": TRIGGERS}])
     bot_id = bot["id"]
-    worker = Worker(ctx, threads=4, periodic=False)
+    worker = build_worker(ctx, threads=4, periodic=False)
     worker.start()
     try:
         advance(ctx, bot_id, *JOIN)

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
+from sitin.bootstrap import build_worker
 from sitin.core.states import EventType
 from sitin.core.timefmt import utcnow
 from sitin.db import capture
@@ -12,7 +13,6 @@ from sitin.db.tables import webhook_delivery_attempts, webhook_subscriptions
 from sitin.webhooks import envelope
 from sitin.webhooks.dispatch import fire
 from sitin.webhooks.tasks import requeue_lost_deliveries
-from sitin.worker.process import Worker
 from webhooks.helpers import ALL_TRIGGERS, JOIN, advance, fire_transcript, wait_settled
 from webhooks.receiver import Reply
 
@@ -274,7 +274,7 @@ def test_a_delivery_whose_task_was_lost_is_queued_again_by_the_sweep(
             )
         )
     assert requeue_lost_deliveries(ctx) == 1
-    worker = Worker(ctx, threads=2, periodic=False)
+    worker = build_worker(ctx, threads=2, periodic=False)
     worker.start()
     try:
         [delivery] = wait_settled(client, project, bot["id"], 1)

@@ -10,10 +10,11 @@ import redis
 from fastapi.testclient import TestClient
 
 from sitin.api.app import create_app
-from sitin.context import AppContext, build_context
+from sitin.bootstrap import build_context, build_worker
+from sitin.context import AppContext
 from sitin.core.states import EventType
 from sitin.webhooks import signing
-from sitin.worker.process import Worker
+from support.launcher import StandInLauncher
 from support.projects import create_project
 from webhooks.helpers import advance, webhook_settings
 from webhooks.receiver import run_receiver
@@ -31,8 +32,7 @@ def redis_contexts(tmp_path: Path, sqlite_url: str) -> Iterator[tuple[AppContext
             pytest.fail(f"Redis is not available ({exc})")
         pytest.skip(f"Redis is not available ({exc})")
     settings = webhook_settings(tmp_path, sqlite_url, queue_url=QUEUE_URL)
-    api = build_context(settings, migrate=False)
-    api.launch_bot = lambda bot_id: None
+    api = build_context(settings, migrate=False, launcher=StandInLauncher())
     worker = build_context(settings.model_copy(), migrate=False)
     api.queue.huey.flush()
     yield api, worker
@@ -63,7 +63,7 @@ def test_delivery_through_redis(redis_contexts):
             advance(api, bot_id, EventType.JOINED_MEETING)
             assert api.queue.pending_count() == 2  # queued in Redis, nothing has run them
 
-            worker = Worker(worker_ctx, threads=2, periodic=False)
+            worker = build_worker(worker_ctx, threads=2, periodic=False)
             worker.start()
             try:
                 deliveries = receiver.wait_count(2)

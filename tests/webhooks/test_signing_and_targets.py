@@ -6,12 +6,12 @@ import base64
 import pytest
 from sqlalchemy import select
 
+from sitin.bootstrap import build_worker
 from sitin.core.states import EventType
 from sitin.db.tables import webhook_secrets
 from sitin.webhooks import signing
 from sitin.webhooks.envelope import canonical_json
 from sitin.webhooks.targets import UnsafeTarget, check_url, resolve_target
-from sitin.worker.process import Worker
 from webhooks.helpers import advance, wait_settled
 from webhooks.receiver import receiver_signature, run_receiver
 
@@ -149,7 +149,7 @@ def test_delivery_to_a_loopback_target_is_refused_with_the_setting_off(
 ):
     bot = new_bot(webhooks=[{"url": receiver.url, "triggers": [STATE_CHANGE]}])
     ctx.settings.allow_insecure_webhooks = False  # turned off after subscribing: checked again
-    worker = Worker(ctx, threads=2, periodic=False)
+    worker = build_worker(ctx, threads=2, periodic=False)
     worker.start()
     try:
         [delivery] = wait_settled(client, project, bot["id"], 1)

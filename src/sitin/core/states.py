@@ -7,6 +7,7 @@ transcription states become.
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class BotState(StrEnum):
@@ -361,3 +362,18 @@ def final_recording_state(*, has_file: bool, format_is_none: bool) -> RecordingS
 
 def final_transcription_state(*, failed_or_unfinished: int) -> TranscriptionState:
     return TranscriptionState.FAILED if failed_or_unfinished else TranscriptionState.COMPLETE
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """A state change as it was recorded: what listeners (webhooks) receive in its transaction."""
+
+    bot_id: str
+    event_type: EventType
+    sub_type: EventSubType | None
+    old_state: BotState
+    new_state: BotState
+    metadata: dict[str, Any]
+    created_at: Any
+    project_id: str
+    bot_metadata: dict[str, Any] | None  # the bot's own metadata (webhook envelopes carry it)

@@ -2,11 +2,10 @@
 
 In one transaction: check the transition against the pure table (``core.states``), move the bot with
 an update guarded by its current state, insert the event, apply the recording/transcription effects,
-and let listeners (webhooks) add their rows. Callers pass the write transaction.
+and let the listeners the database was built with (webhooks) add their rows. Callers pass the
+write transaction.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
@@ -16,6 +15,7 @@ from sitin.core.states import (
     BotState,
     EventSubType,
     EventType,
+    RecordedEvent,
     RecordingState,
     check_sub_type,
     final_recording_state,
@@ -36,29 +36,6 @@ class BotNotFound(LookupError):
 
 class StateChanged(RuntimeError):
     """The bot's state moved between reading and updating it (a concurrent event won)."""
-
-
-@dataclass(frozen=True)
-class RecordedEvent:
-    bot_id: str
-    event_type: EventType
-    sub_type: EventSubType | None
-    old_state: BotState
-    new_state: BotState
-    metadata: dict[str, Any]
-    created_at: Any
-    project_id: str
-    bot_metadata: dict[str, Any] | None  # the bot's own metadata (webhook envelopes carry it)
-
-
-# Called inside the transaction for every recorded event (the webhooks package registers here).
-EventListener = Callable[[Tx, RecordedEvent], None]
-_listeners: list[EventListener] = []
-
-
-def add_listener(listener: EventListener) -> None:
-    if listener not in _listeners:
-        _listeners.append(listener)
 
 
 def record_event(
@@ -110,7 +87,7 @@ def record_event(
     recorded = RecordedEvent(
         bot_id, event, sub_type, old, new, metadata, now, row.project_id, row.metadata
     )
-    for listener in _listeners:
+    for listener in tx.event_listeners:
         listener(tx, recorded)
     return recorded
 

@@ -7,34 +7,53 @@ concurrently under WAL, each statement on its own snapshot.
 On PostgreSQL both are ordinary transactions and the fence locks the bot row instead.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from sitin.core.states import RecordedEvent
+from sitin.queue import TaskQueue
+
 
 @dataclass
 class Tx:
-    """A write transaction: the connection, the task queue follow-up work goes to, and work to
-    run only if it commits (enqueue after commit, never before)."""
+    """A write transaction: the connection, the task queue follow-up work goes to, the listeners
+    every recorded bot event is handed to, and work to run only if it commits (enqueue after
+    commit, never before)."""
 
     conn: Connection
-    queue: Any = None  # the process's TaskQueue, when one is attached to the Database
+    queue: TaskQueue | None = None
+    event_listeners: Sequence["EventListener"] = ()
     _after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         self._after_commit.append(fn)
 
 
+# Called inside the transaction for every event ``db.bot_events.record_event`` records.
+EventListener = Callable[[Tx, RecordedEvent], None]
+
+
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10):
+    """Both given at construction (by ``sitin.bootstrap``) and handed to every write transaction:
+    ``queue`` for work queued after commit, ``event_listeners`` for every recorded bot event."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        queue: TaskQueue | None = None,
+        event_listeners: Sequence[EventListener] = (),
+        pool_size: int = 10,
+    ):
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
-        self.queue: Any = None  # set by build_context; handed to every write transaction
+        self.queue = queue
+        self.event_listeners = tuple(event_listeners)
         if self.is_sqlite:
             self._prepare_sqlite_file(url)
             # Reads run in SQLite's autocommit mode: each statement sees a consistent snapshot,
@@ -83,7 +102,7 @@ class Database:
     def write(self) -> Iterator[Tx]:
         """Commit on success (then run after-commit hooks), roll back on error."""
         with self.write_engine.connect() as conn:
-            tx = Tx(conn, queue=self.queue)
+            tx = Tx(conn, queue=self.queue, event_listeners=self.event_listeners)
             with conn.begin():
                 yield tx
         for fn in tx._after_commit:

@@ -3,7 +3,7 @@
 from sitin.context import AppContext
 from sitin.deletion.journal import process_journal
 from sitin.deletion.retention import apply_retention
-from sitin.worker.periodic import PeriodicRunner
+from sitin.queue import PeriodicRunner
 
 
 def register_periodic(ctx: AppContext, runner: PeriodicRunner) -> None:

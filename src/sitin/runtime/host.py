@@ -11,7 +11,6 @@ import logging
 import threading
 from collections.abc import Callable
 
-from sitin.context import AppContext
 from sitin.runtime.runner import BotRunner
 
 log = logging.getLogger(__name__)
@@ -22,16 +21,9 @@ class HostFull(RuntimeError):
 
 
 class BotHost:
-    def __init__(
-        self,
-        ctx: AppContext,
-        *,
-        max_bots: int,
-        runner_factory: Callable[[AppContext, str], BotRunner] = BotRunner,
-    ):
-        self.ctx = ctx
+    def __init__(self, make_runner: Callable[[str], BotRunner], *, max_bots: int):
         self.max_bots = max_bots
-        self._runner_factory = runner_factory
+        self._make_runner = make_runner
         self._runners: dict[str, BotRunner] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._lock = threading.Lock()
@@ -53,7 +45,7 @@ class BotHost:
                 return
             if len(self._runners) >= self.max_bots:
                 raise HostFull(f"this worker already runs {self.max_bots} bots")
-            runner = self._runner_factory(self.ctx, bot_id)
+            runner = self._make_runner(bot_id)
             self._runners[bot_id] = runner
         asyncio.run_coroutine_threadsafe(self._run(bot_id, runner), self._loop)
 

@@ -43,7 +43,7 @@ def stage_due_bots(ctx: AppContext) -> list[str]:
     for row in due:
         metadata = {"join_at": to_wire(row.join_at)}
         if botstate.record(ctx, row.id, EventType.STAGED, metadata=metadata) == BotState.STAGED:
-            ctx.launch_bot(row.id)
+            ctx.bots.launch(row.id)
             staged.append(row.id)
     return staged
 

@@ -105,7 +105,7 @@ def create_bot(ctx: AppContext, *, project_id: str, body: Any) -> bots.BotView:
                 capture.add_chat_message_request(tx, bot_id=bot_id, **spec.chat_message)
             if not scheduled:
                 _event(tx, bot_id, EventType.JOIN_REQUESTED, metadata={"source": "api"})
-            tx.after_commit(lambda: ctx.launch_bot(bot_id))
+            tx.after_commit(lambda: ctx.bots.launch(bot_id))
             created = _view(tx, project_id, bot_id)
     except IntegrityError as exc:
         if "deduplication_key" in str(exc.orig):
@@ -168,7 +168,7 @@ def patch_bot(ctx: AppContext, *, project_id: str, bot_id: str, body: Any) -> bo
         if values:
             bots.update_fields(tx.conn, bot_id=bot_id, **values)
         if "join_at" in changes:
-            tx.after_commit(lambda: ctx.launch_bot(bot_id))
+            tx.after_commit(lambda: ctx.bots.launch(bot_id))
         return _view(tx, project_id, bot_id)
 
 
@@ -193,7 +193,7 @@ def leave(ctx: AppContext, *, project_id: str, bot_id: str) -> bots.BotView:
         require_bot(tx.conn, project_id, bot_id)
         _event(tx, bot_id, EventType.LEAVE_REQUESTED, EventSubType.USER_REQUESTED)
         _command(tx, bot_id, "leave")
-        tx.after_commit(lambda: ctx.notify_bot(bot_id))
+        tx.after_commit(lambda: ctx.bots.wake(bot_id))
         return _view(tx, project_id, bot_id)
 
 
@@ -218,7 +218,7 @@ def set_recording_paused(
                 f" It must be in state {needed.value}."
             )
         _command(tx, bot_id, f"{verb}_recording")
-        tx.after_commit(lambda: ctx.notify_bot(bot_id))
+        tx.after_commit(lambda: ctx.bots.wake(bot_id))
     deadline = time.monotonic() + PAUSE_WAIT_SECONDS
     while time.monotonic() < deadline:
         time.sleep(0.05)
@@ -250,4 +250,4 @@ def send_chat_message(ctx: AppContext, *, project_id: str, bot_id: str, body: An
             raise RuleError(f"No participant found with uuid {message['to_user_uuid']}")
         capture.add_chat_message_request(tx, bot_id=bot_id, **message)
         _command(tx, bot_id, "sync_chat_message_requests")
-        tx.after_commit(lambda: ctx.notify_bot(bot_id))
+        tx.after_commit(lambda: ctx.bots.wake(bot_id))

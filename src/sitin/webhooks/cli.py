@@ -4,8 +4,9 @@ from pathlib import Path
 
 import click
 
+from sitin.bootstrap import build_context
 from sitin.config import load_settings
-from sitin.context import AppContext, build_context
+from sitin.context import AppContext
 from sitin.core.timefmt import to_wire
 from sitin.core.validation import WEBHOOK_TRIGGERS, FieldErrors
 from sitin.db import projects

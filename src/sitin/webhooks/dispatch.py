@@ -14,18 +14,18 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row, and_, bindparam, insert, or_, select
 
+from sitin.core.states import RecordedEvent
 from sitin.core.timefmt import utcnow
-from sitin.db.bot_events import RecordedEvent
 from sitin.db.capture import DataDeleted, ensure_capturable
 from sitin.db.engine import Tx
 from sitin.db.tables import bots, webhook_delivery_attempts, webhook_subscriptions
+from sitin.queue import TaskQueue
 from sitin.webhooks.envelope import (
     CONTENT_TRIGGERS,
     STATE_CHANGE,
     build_envelope,
     state_change_data,
 )
-from sitin.worker.queue import TaskQueue
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def enqueue_all(queue: TaskQueue, keys: list[str], *, delay: float | None = None
 
 
 def on_bot_event(tx: Tx, event: RecordedEvent) -> None:
-    """record_event listener: every state change fires ``bot.state_change``."""
+    """Bot-event listener (attached by bootstrap): every state change fires ``bot.state_change``."""
     fire(
         tx,
         bot_id=event.bot_id,

@@ -1,4 +1,5 @@
-"""The webhooks package's task (``webhook.deliver``), listener and periodic sweep."""
+"""The webhooks package's task (``webhook.deliver``) and periodic sweep. Its bot-event listener
+(``dispatch.on_bot_event``) is attached to the database by ``sitin.bootstrap``."""
 
 import logging
 from datetime import timedelta
@@ -7,11 +8,10 @@ from sqlalchemy import select
 
 from sitin.context import AppContext
 from sitin.core.timefmt import utcnow
-from sitin.db.bot_events import add_listener
 from sitin.db.tables import webhook_delivery_attempts
+from sitin.queue import PeriodicRunner
 from sitin.webhooks.delivery import Deliverer
-from sitin.webhooks.dispatch import DELIVER_TASK, enqueue_all, on_bot_event
-from sitin.worker.periodic import PeriodicRunner
+from sitin.webhooks.dispatch import DELIVER_TASK, enqueue_all
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +21,10 @@ SWEEP_BATCH = 500
 
 
 def register(ctx: AppContext) -> None:
-    """Register ``webhook.deliver`` on the context's queue and fire ``bot.state_change`` from
-    every recorded bot event."""
+    """Register ``webhook.deliver`` on the context's queue; the deliverer closes with it."""
     deliverer = Deliverer(ctx)
     ctx.on_close(deliverer.close)
     ctx.queue.register(DELIVER_TASK, deliverer.deliver)
-    add_listener(on_bot_event)
 
 
 def register_periodic(ctx: AppContext, runner: PeriodicRunner) -> None:

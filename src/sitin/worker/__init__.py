@@ -1,1 +1,2 @@
-"""The worker: the task queue (huey), periodic jobs, running them in or out of the API process."""
+"""The worker: a huey consumer executing queued tasks, plus the periodic jobs, in or out of the
+API process. ``sitin.bootstrap.build_worker`` builds it."""

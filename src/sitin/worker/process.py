@@ -1,14 +1,12 @@
 """Running the worker: embedded in ``sitin serve`` or standalone with ``sitin worker``."""
 
 import logging
+import signal
 import threading
 
 from huey.consumer import Consumer
 
-from sitin.context import AppContext
-from sitin.runtime.host import BotHost
-from sitin.worker.periodic import PeriodicRunner
-from sitin.worker.tasks import register_periodic
+from sitin.queue import PeriodicRunner, TaskQueue
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +19,13 @@ class _EmbeddedConsumer(Consumer):
 
 
 class Worker:
-    """Executes queued tasks with a pool of threads and (optionally) runs the periodic jobs."""
+    """Executes queued tasks with a pool of threads and (optionally) runs the periodic jobs.
 
-    def __init__(self, ctx: AppContext, *, threads: int = 8, periodic: bool = True):
-        self.ctx = ctx
+    The bots themselves run in the context's bot host, which closes with the context."""
+
+    def __init__(self, queue: TaskQueue, *, threads: int = 8, periodic: PeriodicRunner | None):
         self.consumer = _EmbeddedConsumer(
-            ctx.queue.huey,
+            queue.huey,
             workers=threads,
             worker_type="thread",
             periodic=False,
@@ -35,13 +34,7 @@ class Worker:
             scheduler_interval=1,
             check_worker_health=True,
         )
-        self.host = BotHost(ctx, max_bots=ctx.settings.max_bots_per_worker)
-        ctx.bot_host = self.host
-        ctx.notify_bot = self.host.wake
-        self.periodic: PeriodicRunner | None = None
-        if periodic:
-            self.periodic = PeriodicRunner()
-            register_periodic(ctx, self.periodic)
+        self.periodic = periodic
 
     def start(self) -> None:
         if self.periodic is not None:
@@ -54,12 +47,9 @@ class Worker:
         if self.periodic is not None:
             self.periodic.stop()
         self.consumer.stop(graceful=True)
-        self.host.stop()
 
     def run_forever(self) -> None:
         """Standalone mode: run until SIGINT/SIGTERM."""
-        import signal
-
         stopped = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stopped.set())

@@ -32,6 +32,10 @@ class PeriodicRunner:
     def add(self, name: str, fn: Callable[[], object], *, every: float) -> None:
         self._jobs.append(Job(name, fn, every))
 
+    @property
+    def job_names(self) -> list[str]:
+        return [job.name for job in self._jobs]
+
     def run_all_now(self) -> None:
         for job in self._jobs:
             self._run(job)

@@ -43,6 +43,10 @@ class TaskQueue:
                 fn
             )
 
+    @property
+    def task_names(self) -> list[str]:
+        return sorted(self._tasks)
+
     def enqueue(self, name: str, *args: Any, delay: float | None = None) -> None:
         task = self._tasks[name]
         if delay:

@@ -1,0 +1,80 @@
+"""The composition root: the one place a sitin process is wired together.
+
+``build_context`` builds the frozen ``AppContext`` (queue, database with its event listeners, blob
+store, bot launcher), registers every task on the queue and, in processes that run bots, the bot
+host. ``build_worker`` adds the consumer and every periodic job. ``sitin serve``, ``sitin worker``,
+the other CLI commands, the benchmarks and the tests all start here; nothing else imports across
+packages to register itself, and nothing mutates the context afterwards.
+"""
+
+from sitin.config import Settings
+from sitin.context import AppContext, BotLauncher
+from sitin.db.engine import Database
+from sitin.db.migrate import upgrade
+from sitin.deletion import tasks as deletion_tasks
+from sitin.queue import PeriodicRunner, TaskQueue
+from sitin.runtime import tasks as runtime_tasks
+from sitin.storage import open_blob_store
+from sitin.webhooks import tasks as webhook_tasks
+from sitin.webhooks.dispatch import on_bot_event
+from sitin.worker.process import Worker
+
+# Every listener a recorded bot event is handed to, inside its transaction.
+EVENT_LISTENERS = (on_bot_event,)
+
+
+def build_context(
+    settings: Settings,
+    *,
+    migrate: bool = True,
+    run_bots: bool = False,
+    launcher: BotLauncher | None = None,
+) -> AppContext:
+    """The process's context. ``run_bots``: this process executes ``bot.run`` (serve with its
+    embedded worker, ``sitin worker``); ``launcher`` replaces the queue-backed launcher (tests
+    that stand in for the runtime)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if migrate:
+        upgrade(settings.resolved_database_url)
+    queue = TaskQueue(settings.resolved_queue_url, settings.queue_name)
+    db = Database(settings.resolved_database_url, queue=queue, event_listeners=EVENT_LISTENERS)
+    blobs = open_blob_store(
+        settings.resolved_storage_url,
+        secret_key=settings.resolved_secret_key,
+        public_url=settings.resolved_public_url,
+        s3_endpoint_url=settings.s3_endpoint_url,
+    )
+    host = None
+    if run_bots:
+        # Imported only where bots run: the media stack (PyAV, aiortc, faster-whisper) is heavy.
+        from sitin.runtime.host import BotHost
+        from sitin.runtime.runner import BotRunner
+
+        # Runners are made only when a bot.run task executes, after ``ctx`` below exists.
+        host = BotHost(lambda bot_id: BotRunner(ctx, bot_id), max_bots=settings.max_bots_per_worker)
+    ctx = AppContext(
+        settings=settings,
+        db=db,
+        blobs=blobs,
+        queue=queue,
+        bots=launcher or runtime_tasks.QueuedLauncher(queue, host),
+    )
+    runtime_tasks.register(queue, host)
+    webhook_tasks.register(ctx)
+    if host is not None:
+        ctx.on_close(host.stop)  # registered last, so bots stop before what they use closes
+    return ctx
+
+
+def periodic_jobs(ctx: AppContext, *, tick: float = 0.5) -> PeriodicRunner:
+    """Every package's periodic jobs (exactly one process in a deployment runs them)."""
+    runner = PeriodicRunner(tick=tick)
+    deletion_tasks.register_periodic(ctx, runner)
+    runtime_tasks.register_periodic(ctx, runner)
+    webhook_tasks.register_periodic(ctx, runner)
+    return runner
+
+
+def build_worker(ctx: AppContext, *, threads: int = 8, periodic: bool = True) -> Worker:
+    """A worker executing the context's queue, with the periodic jobs unless ``periodic=False``."""
+    return Worker(ctx.queue, threads=threads, periodic=periodic_jobs(ctx) if periodic else None)
