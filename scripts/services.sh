@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install what the test suite needs (PostgreSQL, Redis, Chromium, flite, python3-venv) and start
-# the services it uses: PostgreSQL (role/db "sitin") and Redis, on 127.0.0.1.
+# Install what the test suite needs (PostgreSQL, Redis, Chromium, flite, Janus with its demo pages,
+# iproute2, python3-venv) and start the services it uses: PostgreSQL (role/db "sitin") and Redis,
+# on 127.0.0.1. Janus is not started here: each Janus test starts its own in a network namespace.
 # Idempotent: safe to run when they are already up. Needs root (installs with apt-get if missing).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -10,6 +11,9 @@ command -v pg_ctlcluster >/dev/null || packages+=(postgresql)
 command -v redis-server >/dev/null || packages+=(redis-server)
 command -v chromium >/dev/null || packages+=(chromium)
 command -v flite >/dev/null || packages+=(flite)
+command -v janus >/dev/null || packages+=(janus)  # the Janus tests start it themselves
+[ -f /usr/share/janus/demos/videoroomtest.html ] || packages+=(janus-demos)
+command -v ip >/dev/null || packages+=(iproute2)  # network namespaces for the Janus tests
 python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv)  # Debian splits venv out
 if ((${#packages[@]})); then
   echo "installing: ${packages[*]}"

@@ -8,13 +8,20 @@ from urllib.parse import quote
 import pytest
 
 from sitin.core.meeting_urls import (
+    JANUS_BAD_FORM,
+    JANUS_BAD_PIN,
+    JANUS_BAD_ROOM,
+    WRONG_SCHEME,
     InvalidMeetingUrl,
+    JanusMeeting,
     MeetingUrl,
     Platform,
+    janus_meeting,
     parse_meeting_url,
 )
 
 SEVERAL_URLS = "Invalid meeting URL: it contains more than one URL"
+MALFORMED = "Invalid meeting URL: its host or port is malformed"
 ROOM_BAD_FORM = (
     "Invalid meeting URL: a room link must look like http(s)://<host>[:port]/rooms/<name>, "
     "the name being 1 to 64 of A-Z a-z 0-9 _ -"
@@ -64,6 +71,7 @@ ZOOM = Platform.ZOOM
 MEET = Platform.GOOGLE_MEET
 TEAMS = Platform.TEAMS
 ROOM = Platform.ROOM
+JANUS = Platform.JANUS
 
 VALID = [
     # --- Zoom
@@ -346,6 +354,41 @@ VALID = [
         "http://localhost:8000/rooms/Abc",
         "room-percent-encoded-name",
     ),
+    # --- Janus VideoRoom: the WebSocket API address, room and pin
+    valid("ws://127.0.0.1:8188?room=1234", JANUS, "ws://127.0.0.1:8188/?room=1234", "janus-plain"),
+    valid(
+        "wss://janus.example.com/janus/ws?room=42&pin=s3cr.t_~-",
+        JANUS,
+        "wss://janus.example.com/janus/ws?room=42&pin=s3cr.t_~-",
+        "janus-path-and-pin",
+    ),
+    valid(
+        "WSS://Janus.Example.COM:8989/?pin=x&room=7&lang=en",
+        JANUS,
+        "wss://janus.example.com:8989/?room=7&pin=x",
+        "janus-lower-case-reordered-unknown-dropped",
+    ),
+    valid(
+        "<ws://[::1]:8188/?room=18446744073709551615>",
+        JANUS,
+        "ws://[::1]:8188/?room=18446744073709551615",
+        "janus-ipv6-largest-room",
+    ),
+    valid(
+        "ws%3A%2F%2Flocalhost%3A8188%2F%3Froom%3D5",
+        JANUS,
+        "ws://localhost:8188/?room=5",
+        "janus-percent-encoded",
+    ),
+    valid("ws://localhost/?room=007", JANUS, "ws://localhost/?room=7", "janus-leading-zeros"),
+    # like every link, one that is percent-encoded is read decoded, and the fragment is dropped
+    valid("ws://localhost/a%2Fb?room=1", JANUS, "ws://localhost/a/b?room=1", "janus-encoded-path"),
+    valid(
+        "wss://localhost/?room=1#https://evil.example/",
+        JANUS,
+        "wss://localhost/?room=1",
+        "janus-fragment-dropped",
+    ),
 ]
 
 
@@ -364,12 +407,13 @@ INVALID = [
     invalid(
         "https://example.com/j/123",
         "unknown-site",
-        "Invalid meeting URL: expected a Zoom, Google Meet, Microsoft Teams or sitin room link",
+        "Invalid meeting URL: expected a Zoom, Google Meet, Microsoft Teams, sitin room "
+        "or Janus link",
     ),
     invalid(
         "ftp://zoom.us/j/123",
         "ftp-scheme",
-        "Invalid meeting URL: only http:// and https:// links are accepted",
+        WRONG_SCHEME,
     ),
     invalid("javascript:alert(1)", "javascript"),
     invalid("javascript://zoom.us/j/123%0Aalert(1)", "javascript-with-zoom-host"),
@@ -512,6 +556,29 @@ INVALID = [
     invalid("http://bad_host/rooms/a", "room-host-with-underscore"),
     invalid("http://localhost:0/rooms/a", "room-port-zero"),
     invalid("http://[fe80::1%25eth0]/rooms/a", "room-ipv6-with-zone"),
+    # --- Janus
+    invalid("ws://localhost:8188", "janus-no-room", JANUS_BAD_ROOM),
+    invalid("ws://localhost:8188/?room=", "janus-empty-room", JANUS_BAD_ROOM),
+    invalid("ws://localhost:8188/?room=abc", "janus-room-not-a-number", JANUS_BAD_ROOM),
+    invalid("ws://localhost:8188/?room=0", "janus-room-zero", JANUS_BAD_ROOM),
+    invalid("ws://localhost:8188/?room=-1", "janus-room-negative", JANUS_BAD_ROOM),
+    invalid("ws://localhost/?room=18446744073709551616", "janus-room-too-big", JANUS_BAD_ROOM),
+    invalid("ws://localhost/?room=1&room=2", "janus-two-rooms", JANUS_BAD_ROOM),
+    invalid("ws://localhost/?room=1&pin=", "janus-empty-pin", JANUS_BAD_PIN),
+    invalid("ws://localhost/?room=1&pin=a%20b", "janus-pin-with-space", JANUS_BAD_PIN),
+    invalid("ws://localhost/?room=1&pin=" + "p" * 129, "janus-pin-too-long", JANUS_BAD_PIN),
+    invalid("ws://localhost/?room=1&pin=a&pin=b", "janus-two-pins", JANUS_BAD_PIN),
+    invalid("ws://bad_host/?room=1", "janus-host-with-underscore", JANUS_BAD_FORM),
+    invalid("ws://localhost:0/?room=1", "janus-port-zero", JANUS_BAD_FORM),
+    invalid("ws://localhost:99999/?room=1", "janus-port-out-of-range", MALFORMED),
+    invalid("ws://localhost/a b?room=1", "janus-path-with-space", JANUS_BAD_FORM),
+    invalid(
+        "ws://user:pw@localhost/?room=1",
+        "janus-with-credentials",
+        "Invalid meeting URL: it must not contain a user name or password",
+    ),
+    invalid(f"ws://localhost/?room=1&pin={EVIL_BASE64}", "janus-url-hidden-in-pin", SEVERAL_URLS),
+    invalid("janus://localhost/?room=1", "janus-unknown-scheme", WRONG_SCHEME),
 ]
 
 
@@ -551,4 +618,23 @@ def test_meeting_url_is_immutable_and_platform_is_a_plain_string():
     with pytest.raises(dataclasses.FrozenInstanceError):
         meeting.url = "https://evil.example/"  # type: ignore[misc]
     assert meeting.platform == "zoom"
-    assert [p.value for p in Platform] == ["zoom", "google_meet", "teams", "room"]
+    assert [p.value for p in Platform] == ["zoom", "google_meet", "teams", "room", "janus"]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("ws://127.0.0.1:8188/?room=1234", JanusMeeting("ws://127.0.0.1:8188/", 1234, None)),
+        (
+            "wss://janus.example.com/janus?room=42&pin=abc",
+            JanusMeeting("wss://janus.example.com/janus", 42, "abc"),
+        ),
+    ],
+)
+def test_janus_meeting_names_api_address_room_and_pin(url, expected):
+    assert janus_meeting(url) == expected
+
+
+def test_janus_meeting_refuses_other_platforms():
+    with pytest.raises(InvalidMeetingUrl):
+        janus_meeting("http://localhost/rooms/a")

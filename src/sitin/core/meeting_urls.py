@@ -1,7 +1,9 @@
 """Recognise a meeting link and rewrite it to the one canonical URL a bot joins.
 
 Accepted: Zoom, Google Meet and Microsoft Teams links in the shapes people paste them (angle
-brackets from e-mail, percent-encoding, Teams launcher wrappers) and sitin's own local rooms.
+brackets from e-mail, percent-encoding, Teams launcher wrappers), sitin's own local rooms, and
+Janus VideoRoom meetings named by the server's WebSocket API address plus room and pin
+(`ws(s)://host[:port][/path]?room=<id>[&pin=<pin>]`).
 The canonical forms are the ones in reference/attendee-api.md §7, so clients that store or
 filter by `meeting_url` see the same strings as with Attendee.
 
@@ -27,12 +29,22 @@ class Platform(StrEnum):
     GOOGLE_MEET = "google_meet"
     TEAMS = "teams"
     ROOM = "room"
+    JANUS = "janus"
 
 
 @dataclass(frozen=True)
 class MeetingUrl:
     platform: Platform
     url: str  # the canonical form
+
+
+@dataclass(frozen=True)
+class JanusMeeting:
+    """What a canonical Janus meeting URL names: the API address, the room and its pin."""
+
+    api_url: str  # ws(s)://host[:port]/path, the Janus WebSocket API
+    room: int
+    pin: str | None
 
 
 class InvalidMeetingUrl(ValueError):
@@ -42,10 +54,13 @@ class InvalidMeetingUrl(ValueError):
 INVALID = "Invalid meeting URL"
 EMPTY = f"{INVALID}: it is empty"
 SEVERAL_URLS = f"{INVALID}: it contains more than one URL"
-WRONG_SCHEME = f"{INVALID}: only http:// and https:// links are accepted"
+WRONG_SCHEME = (
+    f"{INVALID}: only http:// and https:// links are accepted, "
+    "or ws:// and wss:// for a Janus server"
+)
 MALFORMED_HOST = f"{INVALID}: its host or port is malformed"
 HAS_CREDENTIALS = f"{INVALID}: it must not contain a user name or password"
-UNKNOWN_SITE = f"{INVALID}: expected a Zoom, Google Meet, Microsoft Teams or sitin room link"
+UNKNOWN_SITE = f"{INVALID}: expected a Zoom, Google Meet, Microsoft Teams, sitin room or Janus link"
 ZOOM_WITHOUT_NUMBER = f"{INVALID}: a Zoom link must contain the meeting number"
 MEET_WITHOUT_CODE = f"{INVALID}: a Google Meet link must look like https://meet.google.com/<code>"
 TEAMS_UNKNOWN_FORM = (
@@ -56,6 +71,14 @@ ROOM_BAD_FORM = (
     f"{INVALID}: a room link must look like http(s)://<host>[:port]/rooms/<name>, "
     "the name being 1 to 64 of A-Z a-z 0-9 _ -"
 )
+JANUS_BAD_FORM = (
+    f"{INVALID}: a Janus link must look like ws(s)://<host>[:port][/path]?room=<id>[&pin=<pin>], "
+    "the path being A-Z a-z 0-9 / _ . -"
+)
+JANUS_BAD_ROOM = (
+    f"{INVALID}: a Janus link needs room=<id>, the VideoRoom's number (1 to 18446744073709551615)"
+)
+JANUS_BAD_PIN = f"{INVALID}: a Janus room pin must be 1 to 128 of A-Z a-z 0-9 . _ ~ -"
 
 MAX_LENGTH = 4096
 DECODING_ATTEMPTS = 3  # the text as given, then decoded once, then twice
@@ -87,11 +110,16 @@ _TEAMS_MEET = re.compile(rf"/meet/(?P<meeting_id>{_TOKEN})\?(?P<query>[^#]*)")
 _TEAMS_PASSCODE = re.compile(rf"(?:^|&)p=({_TOKEN})")
 
 _ROOM_PATH = re.compile(r"/rooms/([A-Za-z0-9_-]{1,64})/?")
+_JANUS_SCHEME = re.compile(r"wss?://", re.IGNORECASE)
+_JANUS_PATH = re.compile(r"(?:/[A-Za-z0-9_.-]+)*/?")
+_JANUS_ROOM = re.compile(r"[0-9]{1,20}")
+_JANUS_PIN = re.compile(r"[A-Za-z0-9._~-]{1,128}")
+JANUS_MAX_ROOM = 2**64 - 1  # VideoRoom ids are unsigned 64-bit numbers
 _HOST_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
 
 _SCHEME_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _HOST_PORT_PREFIX = re.compile(r"[A-Za-z0-9.-]+:[0-9]+(?:[/?#]|$)")  # "zoom.us:443/…", no scheme
-_URL_START = re.compile(r"https?://[^\s<>\"']", re.IGNORECASE)
+_URL_START = re.compile(r"(?:https?|wss?)://[^\s<>\"']", re.IGNORECASE)
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]+")
 _SHORTEST_BASE64_URL = 11  # base64 of "http://x" is 11 characters without padding
 
@@ -125,6 +153,8 @@ def parse_meeting_url(raw: str) -> MeetingUrl:
 
 
 def _canonicalize(text: str) -> MeetingUrl:
+    if _JANUS_SCHEME.match(text):
+        return _janus(text)
     parts, scheme_given = _split(text)
     host = parts.hostname or ""
     if host == MEET_HOST:
@@ -264,6 +294,45 @@ def _room(host: str, parts: SplitResult) -> MeetingUrl:
     return MeetingUrl(Platform.ROOM, f"{parts.scheme}://{netloc}/rooms/{name.group(1)}")
 
 
+def _janus(text: str) -> MeetingUrl:
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as error:
+        raise InvalidMeetingUrl(MALFORMED_HOST) from error
+    if parts.username is not None or parts.password is not None:
+        raise InvalidMeetingUrl(HAS_CREDENTIALS)
+    host = parts.hostname or ""
+    if not _is_valid_host(host) or port == 0 or not _JANUS_PATH.fullmatch(parts.path):
+        raise InvalidMeetingUrl(JANUS_BAD_FORM)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    rooms, pins = query.get("room", []), query.get("pin", [])
+    if len(rooms) != 1 or not _JANUS_ROOM.fullmatch(rooms[0]):
+        raise InvalidMeetingUrl(JANUS_BAD_ROOM)
+    room = int(rooms[0])
+    if not 0 < room <= JANUS_MAX_ROOM:
+        raise InvalidMeetingUrl(JANUS_BAD_ROOM)
+    if len(pins) > 1 or (pins and not _JANUS_PIN.fullmatch(pins[0])):
+        raise InvalidMeetingUrl(JANUS_BAD_PIN)
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    path = parts.path or "/"
+    pin = f"&pin={pins[0]}" if pins else ""
+    return MeetingUrl(Platform.JANUS, f"{parts.scheme.lower()}://{netloc}{path}?room={room}{pin}")
+
+
+def janus_meeting(url: str) -> JanusMeeting:
+    """The pieces of a canonical Janus meeting URL (as `parse_meeting_url` returns it)."""
+    meeting = parse_meeting_url(url)
+    if meeting.platform != Platform.JANUS:
+        raise InvalidMeetingUrl(JANUS_BAD_FORM)
+    parts = urlsplit(meeting.url)
+    query = parse_qs(parts.query)
+    api_url = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    return JanusMeeting(api_url, int(query["room"][0]), query.get("pin", [None])[0])
+
+
 def _is_valid_host(host: str) -> bool:
     if ":" not in host:
         return bool(_HOST_NAME.fullmatch(host))
@@ -274,7 +343,7 @@ def _is_valid_host(host: str) -> bool:
 
 
 def _count_urls(url: str) -> int:
-    """How many http(s) URLs `url` holds: the most found in any reading of it (as written,
+    """How many http(s) or ws(s) URLs `url` holds: the most found in any reading of it (as written,
     %-decoded once, %-decoded twice), counting those hidden in base64 too. Linear in len(url)."""
     decoded_once = unquote(url)
     return max(_count_urls_in(reading) for reading in (url, decoded_once, unquote(decoded_once)))

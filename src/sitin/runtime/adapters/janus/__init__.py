@@ -1,0 +1,1 @@
+"""Janus VideoRoom meetings: the WebSocket API client and the adapter built on it."""
