@@ -10,12 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sitin.core import meeting_urls
+from sitin.core.errors import FieldErrors, RuleError
 from sitin.core.validation import (
     AUTOMATIC_LEAVE_DEFAULTS,
     CREATE_FIELDS,
     RECORDING_DEFAULTS,
-    FieldErrors,
-    RuleError,
     validate_chat_message,
     validate_create_bot,
     validate_patch_bot,

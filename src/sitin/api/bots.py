@@ -19,6 +19,7 @@ from sitin.api.deps import (
 from sitin.api.errors import ApiError
 from sitin.api.pagination import PAGE_SIZE, decode_cursor, render_page
 from sitin.api.responses import JsonResponse
+from sitin.core.errors import BotNotFound, NotFound
 from sitin.core.states import BOT_STATES
 from sitin.core.timefmt import parse_wire
 from sitin.db import bots, meeting_data
@@ -26,7 +27,7 @@ from sitin.db.api_keys import hash_key
 from sitin.db.bots import BotFilters
 from sitin.deletion import purge
 from sitin.services import bots as bot_service
-from sitin.services.bots import BotNotFound, require_bot
+from sitin.services.bots import require_bot
 
 router = APIRouter(
     prefix="/api/v1/bots", tags=["Bots"], dependencies=[Depends(reject_null_characters)]
@@ -173,7 +174,7 @@ def transcript(
     with ctx.db.read() as conn:
         require_bot(conn, project_id, object_id)
         if meeting_data.recording(conn, bot_id=object_id) is None:
-            raise ApiError(404, {"error": "No recording found for bot"})
+            raise NotFound("No recording found for bot", object_id)
         rows = meeting_data.transcript(conn, bot_id=object_id, updated_after=after)
     return JsonResponse([serializers.utterance(row) for row in rows])
 
@@ -192,9 +193,9 @@ def recording(ctx: Context, project_id: ProjectId, object_id: str):
         require_bot(conn, project_id, object_id)
         row = meeting_data.recording(conn, bot_id=object_id)
     if row is None:
-        raise ApiError(404, {"error": "No recording found for bot"})
+        raise NotFound("No recording found for bot", object_id)
     if row["blob_key"] is None:
-        raise ApiError(404, {"error": "No recording file found for bot"})
+        raise NotFound("No recording file found for bot", object_id)
     url = ctx.blobs.download_url(row["blob_key"], expires_in=RECORDING_URL_SECONDS)
     return JsonResponse({"url": url, "start_timestamp_ms": row["first_buffer_timestamp_ms"]})
 
@@ -346,14 +347,5 @@ async def delete_data(ctx: Context, key: ApiKey, object_id: str, _body: JsonBody
 def _delete_data(ctx, key: str, bot_id: str) -> JsonResponse:
     with ctx.db.read() as conn:
         project_id = project_of_key(conn, key)
-    try:
-        outcome = purge.delete_bot_data(ctx, bot_id=bot_id, project_id=project_id)
-    except purge.BotNotFound:
-        raise BotNotFound(bot_id) from None
-    except purge.StoragePending as exc:
-        return JsonResponse(
-            {"error": str(exc)},
-            status_code=503,
-            headers={"Retry-After": str(purge.RETRY_AFTER_SECONDS)},
-        )
+    outcome = purge.delete_bot_data(ctx, bot_id=bot_id, project_id=project_id)
     return JsonResponse(serializers.bot(outcome.bot.row, outcome.bot.events))

@@ -1,8 +1,9 @@
-"""Errors on the wire, in Attendee's shapes.
+"""Errors on the wire, in Attendee's shapes: one handler per kind of ``sitin.core.errors``.
 
-Business rules: 400 ``{"error": msg}``; field validation: 400 ``{"field": [msgs]}``; auth: 401
-``{"detail": msg}`` with ``WWW-Authenticate: Token``; unknown bot: 404
-``{"error": "Bot not found"}``.
+Field validation: 400 ``{"field": [msgs]}``; business rules: 400 ``{"error": msg}``; not found
+(bot, webhook, recording): 404 ``{"error": msg}``; auth: 401 ``{"detail": msg}`` with
+``WWW-Authenticate: Token``; storage pending: 503 ``{"error": msg}`` with ``Retry-After``.
+Routes raise; none of them renders an error itself.
 """
 
 from fastapi import FastAPI, Request
@@ -10,8 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sitin.api.responses import JsonResponse
-from sitin.core.validation import FieldErrors, RuleError
-from sitin.services.bots import BotNotFound
+from sitin.core.errors import FieldErrors, NotFound, RuleError, StoragePending
 
 
 class ApiError(Exception):
@@ -37,9 +37,17 @@ def install(app: FastAPI) -> None:
     async def _rule_error(_request: Request, exc: RuleError):
         return JsonResponse({"error": str(exc)}, status_code=400)
 
-    @app.exception_handler(BotNotFound)
-    async def _bot_not_found(_request: Request, _exc: BotNotFound):
-        return JsonResponse({"error": "Bot not found"}, status_code=404)
+    @app.exception_handler(NotFound)
+    async def _not_found(_request: Request, exc: NotFound):
+        return JsonResponse({"error": exc.message}, status_code=404)
+
+    @app.exception_handler(StoragePending)
+    async def _storage_pending(_request: Request, exc: StoragePending):
+        return JsonResponse(
+            {"error": str(exc)},
+            status_code=503,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _request_validation(_request: Request, exc: RequestValidationError):

@@ -12,12 +12,11 @@ from sitin.api.deps import Context, JsonBody, ProjectId, reject_null_characters
 from sitin.api.errors import ApiError
 from sitin.api.pagination import PAGE_SIZE, decode_cursor, render_page
 from sitin.api.responses import JsonResponse
+from sitin.core.errors import BotNotFound
 from sitin.core.timefmt import to_wire
 from sitin.core.validation import WEBHOOK_TRIGGERS
 from sitin.db import bots
-from sitin.services.bots import BotNotFound
 from sitin.webhooks import service, signing
-from sitin.webhooks.service import WebhookNotFound
 
 router = APIRouter(tags=["Webhooks"], dependencies=[Depends(reject_null_characters)])
 
@@ -96,10 +95,6 @@ class SecretRotation(BaseModel):
 
 
 MAX_OVERLAP_SECONDS = 30 * 24 * 3600
-
-
-def _not_found() -> ApiError:
-    return ApiError(404, {"error": "Webhook not found"})
 
 
 @router.get(
@@ -206,10 +201,7 @@ def _render_secret(secret: str, expiries: list) -> dict[str, Any]:
 )
 def get_webhook(ctx: Context, project_id: ProjectId, webhook_id: str):
     with ctx.db.read() as conn:
-        try:
-            row = service.get_subscription(conn, project_id=project_id, webhook_id=webhook_id)
-        except WebhookNotFound:
-            raise _not_found() from None
+        row = service.get_subscription(conn, project_id=project_id, webhook_id=webhook_id)
     return JsonResponse(service.render_subscription(row))
 
 
@@ -227,12 +219,9 @@ def get_webhook(ctx: Context, project_id: ProjectId, webhook_id: str):
 )
 def update_webhook(ctx: Context, project_id: ProjectId, webhook_id: str, body: JsonBody):
     with ctx.db.write() as tx:
-        try:
-            row = service.update_subscription(
-                tx, ctx.settings, project_id=project_id, webhook_id=webhook_id, body=body
-            )
-        except WebhookNotFound:
-            raise _not_found() from None
+        row = service.update_subscription(
+            tx, ctx.settings, project_id=project_id, webhook_id=webhook_id, body=body
+        )
     return JsonResponse(service.render_subscription(row))
 
 
@@ -244,10 +233,7 @@ def update_webhook(ctx: Context, project_id: ProjectId, webhook_id: str, body: J
 )
 def delete_webhook(ctx: Context, project_id: ProjectId, webhook_id: str):
     with ctx.db.write() as tx:
-        try:
-            service.delete_subscription(tx, project_id=project_id, webhook_id=webhook_id)
-        except WebhookNotFound:
-            raise _not_found() from None
+        service.delete_subscription(tx, project_id=project_id, webhook_id=webhook_id)
     return Response(status_code=200)
 
 

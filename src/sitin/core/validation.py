@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sitin.core import transcription_settings
+from sitin.core.errors import FieldErrors, RuleError
 from sitin.core.meeting_urls import InvalidMeetingUrl, MeetingUrl, Platform, parse_meeting_url
 from sitin.core.timefmt import parse_wire
 
@@ -80,18 +81,6 @@ CREATE_FIELDS = (
     "data_retention_seconds",
 )
 PATCH_SCHEDULED_ONLY = ("join_at", "meeting_url", "bot_name", "bot_image", "recording_settings")
-
-
-class FieldErrors(ValueError):
-    """Validation errors by field: rendered as 400 ``{"field": [messages]}``."""
-
-    def __init__(self, errors: dict[str, Any]):
-        self.errors = errors
-        super().__init__(json.dumps(errors))
-
-
-class RuleError(ValueError):
-    """A business-rule error: rendered as 400 ``{"error": message}``."""
 
 
 @dataclass

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
+from sitin.core.errors import BotNotFound
 from sitin.core.states import (
     TERMINAL,
     BotState,
@@ -28,10 +29,6 @@ from sitin.core.states import (
 from sitin.core.timefmt import as_utc, utcnow
 from sitin.db.engine import Tx
 from sitin.db.tables import bot_events, bots, recordings, utterances
-
-
-class BotNotFound(LookupError):
-    pass
 
 
 class StateChanged(RuntimeError):

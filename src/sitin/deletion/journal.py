@@ -5,8 +5,9 @@ import logging
 from sqlalchemy import select
 
 from sitin.context import AppContext
+from sitin.core.errors import StoragePending
 from sitin.db.tables import deletion_journal
-from sitin.deletion.purge import StoragePending, finish_storage
+from sitin.deletion.purge import finish_storage
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@
    finishes the work. Success is only reported once the prefix is verified empty.
 """
 
+import math
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,9 +30,9 @@ from sqlalchemy import (
 )
 
 from sitin.context import AppContext
+from sitin.core.errors import BotNotFound, RuleError, StoragePending
 from sitin.core.states import BotState, EventSubType, EventType, RecordingState, TranscriptionState
 from sitin.core.timefmt import utcnow
-from sitin.core.validation import RuleError
 from sitin.db import bots
 from sitin.db.bot_events import record_event
 from sitin.db.capture import blob_prefix
@@ -49,7 +50,6 @@ from sitin.storage import StorageError
 from sitin.webhooks.service import CONTENT_DELIVERIES_OF_BOT, scrub_kept_deliveries
 
 DELETABLE_STATES = (BotState.ENDED, BotState.FATAL_ERROR)
-RETRY_AFTER_SECONDS = 30
 
 
 def _by_bot(table: Table) -> Delete:
@@ -95,16 +95,6 @@ _SAFE_EVENT_KEYS = frozenset(
 _SAFE_TRANSCRIPTION_KEYS = frozenset(
     {"model", "language", "detect_language", "smart_format", "use_eu_server"}
 )
-
-
-class BotNotFound(LookupError):
-    pass
-
-
-class StoragePending(RuntimeError):
-    """Rows are deleted and the bot is fenced, but its blobs could not be removed yet."""
-
-    retry_after = RETRY_AFTER_SECONDS
 
 
 @dataclass
@@ -284,7 +274,9 @@ def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str) -> None:
         raise StoragePending(
             f"The bot's data is fenced and its rows are deleted, but removing its files from "
             f"storage failed ({exc}). Deletion will complete automatically; call delete_data "
-            f"again to finish it now."
+            f"again to finish it now.",
+            # the periodic journal job retries within this; a repeat call may finish sooner
+            retry_after=math.ceil(ctx.settings.journal_interval),
         ) from exc
     with ctx.db.write() as tx:
         if not ctx.db.is_sqlite:

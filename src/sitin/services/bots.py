@@ -9,13 +9,12 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from sitin.context import AppContext
+from sitin.core.errors import BotNotFound, FieldErrors, RuleError
 from sitin.core.ids import new_id
 from sitin.core.states import JOINED, BotState, EventSubType, EventType, TransitionNotAllowed
 from sitin.core.timefmt import utcnow
 from sitin.core.transcription_settings import chosen_provider
 from sitin.core.validation import (
-    FieldErrors,
-    RuleError,
     validate_chat_message,
     validate_create_bot,
     validate_patch_bot,
@@ -27,11 +26,6 @@ from sitin.db.tables import bot_commands, webhook_subscriptions
 from sitin.transcription.base import TranscriptionFailed
 from sitin.transcription.factory import API_KEY_ENV, environment_account
 from sitin.webhooks.targets import UnsafeTarget, check_url
-
-
-class BotNotFound(LookupError):
-    """No such bot in the caller's project (another project's bot is not found either)."""
-
 
 DEDUP_IN_USE = (
     "Deduplication key already in use. A bot in a non-terminal state with this deduplication key "

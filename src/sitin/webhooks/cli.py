@@ -7,8 +7,9 @@ import click
 from sitin.bootstrap import build_context
 from sitin.config import load_settings
 from sitin.context import AppContext
+from sitin.core.errors import FieldErrors, WebhookNotFound
 from sitin.core.timefmt import to_wire
-from sitin.core.validation import WEBHOOK_TRIGGERS, FieldErrors
+from sitin.core.validation import WEBHOOK_TRIGGERS
 from sitin.db import projects
 from sitin.webhooks import service, signing
 
@@ -105,7 +106,7 @@ def delete_command(webhook_id: str, project_name: str, data_dir: Path | None) ->
     try:
         with ctx.db.write() as tx:
             service.delete_subscription(tx, project_id=project_id, webhook_id=webhook_id)
-    except service.WebhookNotFound:
+    except WebhookNotFound:
         raise click.ClickException(f"no webhook {webhook_id} in project {project_name}") from None
     click.echo(f"deleted {webhook_id}")
 
@@ -130,7 +131,7 @@ def set_active_command(
                 webhook_id=webhook_id,
                 body={"is_active": active},
             )
-    except service.WebhookNotFound:
+    except WebhookNotFound:
         raise click.ClickException(f"no webhook {webhook_id} in project {project_name}") from None
     click.echo(f"{webhook_id} is {'active' if active else 'inactive'}")
 

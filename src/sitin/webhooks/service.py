@@ -12,9 +12,10 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from sitin.config import Settings
+from sitin.core.errors import FieldErrors, WebhookNotFound
 from sitin.core.ids import new_id
 from sitin.core.timefmt import to_wire, utcnow
-from sitin.core.validation import WEBHOOK_TRIGGERS, FieldErrors
+from sitin.core.validation import WEBHOOK_TRIGGERS
 from sitin.db.engine import Tx
 from sitin.db.pagination import Page, Position, keyset_page
 from sitin.db.tables import webhook_delivery_attempts, webhook_subscriptions
@@ -23,10 +24,6 @@ from sitin.webhooks.targets import UnsafeTarget, check_url
 
 subs = webhook_subscriptions
 attempts_table = webhook_delivery_attempts
-
-
-class WebhookNotFound(LookupError):
-    """No project-level subscription with that id in the caller's project."""
 
 
 # --- subscriptions ---------------------------------------------------------------------------
