@@ -144,3 +144,91 @@ def test_server_accepts_keys_made_by_the_cli_and_prints_the_default_key_once(
     assert first_key not in second.output()
     assert second.get_bots(first_key).status_code == 200
     second.stop()
+
+
+READ_COMMANDS = [
+    ["projects", "list"],
+    ["projects", "set-retention", "acme", "60"],
+    ["keys", "list"],
+    ["keys", "create", "--project", "acme"],
+    ["keys", "revoke", "key_AAAAAAAAAAAAAAAA"],
+    ["credentials", "list", "--project", "acme"],
+    ["webhooks", "list"],
+    ["webhooks", "secret", "show"],
+    ["deletion", "verify", "bot_AAAAAAAAAAAAAAAA"],
+    ["storage", "audit"],
+    ["worker"],
+]
+
+
+def _in_process(*args: str, env: dict[str, str | None] | None = None):
+    from click.testing import CliRunner
+
+    from sitin.cli import main
+
+    clean = {name: None for name in os.environ if name.startswith("SITIN_")}
+    return CliRunner().invoke(main, list(args), env={**clean, **(env or {})})
+
+
+@pytest.mark.parametrize("command", READ_COMMANDS, ids=" ".join)
+def test_read_commands_refuse_a_data_dir_that_does_not_exist(tmp_path, command):
+    missing = tmp_path / "no-such-dir"
+    for args in (["--data-dir", str(missing), *command], [*command, "--data-dir", str(missing)]):
+        result = _in_process(*args)
+        assert result.exit_code == 1, result.output
+        assert f"there is no sitin data directory at {missing}" in result.output
+        assert "given by --data-dir" in result.output and "SITIN_DATA_DIR" in result.output
+        assert not missing.exists()
+
+
+def test_the_default_data_dir_is_named_when_it_is_missing(tmp_path):
+    result = _in_process("keys", "list", env={"XDG_DATA_HOME": str(tmp_path)})
+    assert result.exit_code == 1
+    assert f"no sitin data directory at {tmp_path / 'sitin'}" in result.output
+    assert "the default" in result.output
+    assert not (tmp_path / "sitin").exists()
+    from_env = _in_process("keys", "list", env={"SITIN_DATA_DIR": str(tmp_path / "env")})
+    assert "given by SITIN_DATA_DIR" in from_env.output
+
+
+def test_a_missing_database_file_is_refused_by_name(tmp_path):
+    (tmp_path / "data").mkdir()
+    result = _in_process("projects", "list", "--data-dir", str(tmp_path / "data"))
+    assert result.exit_code == 1
+    assert f"no sitin database at {tmp_path / 'data' / 'sitin.db'}" in result.output
+    assert "sitin migrate" in result.output
+
+
+def test_data_dir_before_or_after_the_command_name(tmp_path):
+    data = str(tmp_path / "data")
+    before_name = sitin_at(data, "--data-dir", data, "projects", "create", "acme")
+    after_name = sitin_at(data, "projects", "create", "beta", "--data-dir", data)
+    assert "created project acme" in before_name and "created project beta" in after_name
+    made = sitin_at(data, "keys", "--data-dir", data, "create", "--project", "beta")
+    assert KEY.fullmatch(made.strip())
+    before = sitin_at(data, "--data-dir", data, "projects", "list")
+    after = sitin_at(data, "projects", "list", "--data-dir", data)
+    assert before == after and "acme" in before and "beta" in before
+    # Given twice, the one nearer the command wins.
+    other = tmp_path / "other"
+    nearer = _in_process("--data-dir", str(other), "projects", "list", "--data-dir", data)
+    assert nearer.exit_code == 0 and "acme" in nearer.output and not other.exists()
+
+
+def sitin_at(data_dir: str, *args: str) -> str:
+    """The real command in a subprocess, with no SITIN_* variable: only the flags choose."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SITIN_")}
+    env["XDG_DATA_HOME"] = str(Path(data_dir).parent / "xdg")  # never the user's own
+    result = subprocess.run(
+        [str(SITIN), *args], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_migrate_creates_a_new_data_dir_and_read_commands_then_work(tmp_path):
+    data = tmp_path / "new" / "data"
+    migrated = sitin_at(str(data), "migrate", "--data-dir", str(data))
+    assert "database is up to date" in migrated and (data / "sitin.db").is_file()
+    assert sitin_at(str(data), "projects", "list", "--data-dir", str(data)) == ""
+    assert not (tmp_path / "new" / "xdg").exists()  # nothing went to the default place

@@ -125,6 +125,7 @@ def test_accounts_stored_by_earlier_versions_still_work(ctx, project):
 
 
 def test_unknown_project_is_a_clear_error(tmp_path):
+    assert sitin(tmp_path, "migrate").returncode == 0
     result = sitin(tmp_path, "credentials", "set", "--project", "nope", "openai", stdin="k")
     assert result.returncode != 0
     assert "no project named 'nope'" in result.stderr

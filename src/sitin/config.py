@@ -8,6 +8,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,6 +50,8 @@ class Settings(BaseSettings):
     max_bots_per_worker: int = Field(40, ge=1)
     run_worker: bool = True  # `sitin serve` embeds the worker unless --no-worker
     run_periodic: bool = True  # exactly one worker in a deployment runs the periodic jobs
+    log_level: Literal["debug", "info", "warning", "error"] = "info"  # sitin's own loggers
+    log_format: Literal["text", "json"] = "text"  # one line per record on stderr
 
     @field_validator("database_url", "queue_url", "storage_url")
     @classmethod

@@ -14,6 +14,7 @@ from sitin.core.errors import FieldErrors, RuleError
 from sitin.core.validation import (
     AUTOMATIC_LEAVE_DEFAULTS,
     CREATE_FIELDS,
+    INSECURE_WEBHOOKS_HINT,
     RECORDING_DEFAULTS,
     validate_chat_message,
     validate_create_bot,
@@ -368,7 +369,7 @@ CREATE_ERRORS = [
     (
         "webhooks-http",
         {"webhooks": [{"url": "http://hooks.example.com", "triggers": ["bot.state_change"]}]},
-        {"webhooks": ["webhook URL must start with https://"]},
+        {"webhooks": [f"webhook URL must start with https:// ({INSECURE_WEBHOOKS_HINT})"]},
     ),
     (
         "webhooks-repeated-url",

@@ -1,10 +1,12 @@
-"""The FastAPI application: routers, error handlers, schema at /api/schema, docs at /api/docs."""
+"""The FastAPI application: routers, error handlers, schema at /api/schema, docs at /api/docs,
+the front page at /."""
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from sitin import __version__
-from sitin.api import blobs, bots, errors, schemas, webhooks
+from sitin.api import blobs, bots, docs, errors, front, health, schemas, unsupported, webhooks
+from sitin.api.access_log import AccessLog
 from sitin.context import AppContext
 from sitin.rooms.routes import router as rooms_router
 
@@ -15,20 +17,21 @@ def create_app(ctx: AppContext) -> FastAPI:
         version=__version__,
         description="Self-hosted meeting bots, wire-compatible with Attendee's Bots API. "
         "Authenticate with `Authorization: Token <api key>`.",
-        openapi_url="/api/schema",
-        docs_url="/api/docs",
+        openapi_url=docs.SCHEMA_URL,
+        docs_url=None,  # served by sitin.api.docs from bundled assets, never from a CDN
         redoc_url=None,
     )
     app.state.ctx = ctx
+    app.add_middleware(AccessLog)
     errors.install(app)
     app.include_router(bots.router)
     app.include_router(blobs.router)
     app.include_router(webhooks.router)
+    app.include_router(unsupported.router)
     app.include_router(rooms_router)
-
-    @app.get("/health", include_in_schema=False)
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
+    app.include_router(docs.router)
+    app.include_router(front.router)
+    app.include_router(health.router)
 
     def openapi() -> dict:
         if app.openapi_schema is None:

@@ -284,6 +284,13 @@ def validate_transcription_settings(value: Any) -> dict[str, Any]:
         raise FieldErrors({"transcription_settings": [str(exc)]}) from None
 
 
+# Where an operator allows http:// and private webhook targets (local development only).
+INSECURE_WEBHOOKS_HINT = (
+    "http:// needs the server setting allow_insecure_webhooks: "
+    "SITIN_ALLOW_INSECURE_WEBHOOKS=true in its environment"
+)
+
+
 def validate_webhooks(value: Any, *, allow_insecure: bool = False) -> list[dict[str, Any]]:
     if value is None:
         return []
@@ -306,7 +313,9 @@ def validate_webhooks(value: Any, *, allow_insecure: bool = False) -> list[dict[
         url, triggers = item.get("url"), item.get("triggers")
         schemes = ("https://", "http://") if allow_insecure else ("https://",)
         if not isinstance(url, str) or not url.startswith(schemes):
-            raise FieldErrors({"webhooks": [f"webhook URL must start with {' or '.join(schemes)}"]})
+            hint = "" if allow_insecure else f" ({INSECURE_WEBHOOKS_HINT})"
+            message = f"webhook URL must start with {' or '.join(schemes)}{hint}"
+            raise FieldErrors({"webhooks": [message]})
         if url in seen:
             raise FieldErrors({"webhooks": [f"URL already subscribed for this bot: {url}"]})
         seen.add(url)

@@ -44,3 +44,6 @@ class BlobStore(Protocol):
 
     def download_url(self, key: str, *, expires_in: int) -> str:
         """A URL that lets anyone holding it read the blob until it expires."""
+
+    def check(self) -> None:
+        """Raise StorageError unless the store answers and can be written (health checks)."""

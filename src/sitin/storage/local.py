@@ -137,6 +137,10 @@ class LocalBlobStore:
 
     # --- signed download URLs -----------------------------------------------------------------
 
+    def check(self) -> None:
+        if not self.root.is_dir() or not os.access(self.root, os.W_OK | os.X_OK):
+            raise StorageError(f"the blob folder {self.root} is missing or not writable")
+
     def signature(self, key: str, expires: int) -> str:
         message = f"{key}\n{expires}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()

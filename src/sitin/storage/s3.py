@@ -121,6 +121,12 @@ class S3BlobStore:
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(f"checking {prefix} failed: {exc}") from exc
 
+    def check(self) -> None:
+        try:
+            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"bucket {self.bucket} does not answer: {exc}") from exc
+
     def top_level_prefixes(self, parent: str) -> Iterator[str]:
         found: set[str] = set()
         try:

@@ -1,0 +1,46 @@
+"""``GET /health`` (and Attendee's ``/health/``) for load balancers: 200 when the database and
+the blob store answer, 503 naming what failed. Unauthenticated, so the answer names the failed
+part and the kind of error; the details go to the server's log."""
+
+import logging
+
+from fastapi import APIRouter, Request
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+
+from sitin.api.responses import JsonResponse
+from sitin.context import AppContext
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(include_in_schema=False)
+
+
+def _probe_database(ctx: AppContext) -> None:
+    with ctx.db.read() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+def check(ctx: AppContext) -> dict[str, str]:
+    """``{"database": "ok" | "failed: <error kind>", "blob_store": ...}``."""
+    probes = {"database": lambda: _probe_database(ctx), "blob_store": ctx.blobs.check}
+    results = {}
+    for part, probe in probes.items():
+        try:
+            probe()
+        except Exception as exc:  # whatever failed is the answer, never a 500
+            log.warning("health check: the %s failed: %s", part, exc)
+            results[part] = f"failed: {type(exc).__name__}"
+        else:
+            results[part] = "ok"
+    return results
+
+
+@router.get("/health")
+@router.get("/health/")
+async def health(request: Request) -> JsonResponse:
+    results = await run_in_threadpool(check, request.app.state.ctx)
+    failed = [part for part, result in results.items() if result != "ok"]
+    if failed:
+        return JsonResponse({"status": "unavailable", "failed": failed, **results}, 503)
+    return JsonResponse({"status": "ok", **results})

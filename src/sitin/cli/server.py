@@ -1,0 +1,107 @@
+"""``sitin serve``, ``sitin worker`` and ``sitin migrate``: running the service."""
+
+import click
+
+from sitin.bootstrap import build_worker
+from sitin.cli.options import data_dir_option, logging_options, open_context, settings
+from sitin.config import Settings
+from sitin.context import AppContext
+from sitin.db import api_keys, projects
+from sitin.db.migrate import upgrade
+from sitin.logs import configure_logging
+
+
+@click.command()
+@click.option("--host", default=None, help="Interface to listen on (env SITIN_HOST; 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (env SITIN_PORT; 8000).")
+@data_dir_option
+@click.option("--no-worker", is_flag=True, help="API only; run `sitin worker` elsewhere.")
+@logging_options
+def serve(
+    host: str | None,
+    port: int | None,
+    no_worker: bool,
+    log_level: str | None,
+    log_format: str | None,
+) -> None:
+    """Run the API, the meeting rooms and (unless --no-worker) the bot worker."""
+    import uvicorn
+
+    from sitin.api.app import create_app
+
+    overrides = {"host": host, "port": port, "log_level": log_level, "log_format": log_format}
+    if no_worker:
+        overrides["run_worker"] = False
+    _start_logging(settings(**overrides))
+    with open_context(create=True, run_bots=True, **overrides) as ctx:
+        _first_start(ctx)
+        chosen = ctx.settings
+        worker = None
+        if chosen.run_worker:
+            worker = build_worker(ctx, periodic=chosen.run_periodic)
+            worker.start()
+        click.echo(f"sitin listening on http://{chosen.host}:{chosen.port}  (docs: /api/docs)")
+        try:
+            uvicorn.run(
+                create_app(ctx),
+                host=chosen.host,
+                port=chosen.port,
+                log_config=None,  # records go through sitin's logging (sitin.logs)
+                log_level=chosen.log_level,
+                access_log=False,  # sitin.api.access_log logs route templates, not raw paths
+            )
+        finally:
+            if worker is not None:
+                worker.stop()
+
+
+@click.command()
+@data_dir_option
+@click.option("--threads", type=int, default=8, show_default=True, help="Task threads.")
+@click.option(
+    "--no-periodic",
+    is_flag=True,
+    help="Do not run periodic jobs (exactly one worker in a deployment should run them).",
+)
+@logging_options
+def worker(threads: int, no_periodic: bool, log_level: str | None, log_format: str | None) -> None:
+    """Run a worker: bots, webhook deliveries and (unless --no-periodic) periodic jobs."""
+    overrides = {"log_level": log_level, "log_format": log_format, "run_worker": True}
+    _start_logging(settings(**overrides))
+    with open_context(run_bots=True, **overrides) as ctx:
+        click.echo(f"sitin worker started ({threads} threads)")
+        build_worker(ctx, threads=threads, periodic=not no_periodic).run_forever()
+
+
+def _start_logging(chosen: Settings) -> None:
+    configure_logging(chosen.log_level, chosen.log_format)
+
+
+def _first_start(ctx: AppContext) -> None:
+    """On the very first start, create the default project and print its API key once."""
+    with ctx.db.write() as tx:
+        if projects.list_all(tx.conn):
+            return
+        project_id = projects.create(tx.conn, name=projects.DEFAULT_PROJECT)
+        _key_id, key = api_keys.create(tx.conn, project_id=project_id, name="first start")
+    click.echo(
+        "Created project 'default'. Its API key is shown only this once; keep it:\n"
+        f"  Authorization: Token {key}"
+    )
+
+
+@click.command()
+@data_dir_option
+def migrate() -> None:
+    """Bring the database schema up to date, creating the database if there is none (also done
+    automatically on start)."""
+    chosen = settings()
+    chosen.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(chosen.resolved_database_url)
+    click.echo(f"database is up to date ({_shown_url(chosen.resolved_database_url)})")
+
+
+def _shown_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
