@@ -6,9 +6,12 @@ The routes come from the served schema, so a route added later is covered withou
 import pytest
 from sqlalchemy import func, select
 
+from sitin.api.unsupported import UNSUPPORTED_ROUTES
 from sitin.db.tables import bot_chat_message_requests, bot_commands, bot_events, bots
 
 NOT_FOUND = {"error": "Bot not found"}
+# Routes this server does not implement answer the same 501 for every id, looked up or not.
+UNSUPPORTED = {(r.method, "/api/v1" + r.path) for r in UNSUPPORTED_ROUTES}
 # Bodies a route would accept from the bot's own project (so only the project check can refuse).
 VALID_BODIES = {
     ("PATCH", "/api/v1/bots/{object_id}"): {"metadata": {"owner": "A"}},
@@ -84,6 +87,11 @@ def test_every_bot_route_hides_another_projects_bot(
             url = path.replace("{object_id}", bot_id)
             body = VALID_BODIES.get((method, path))
             response = client.request(method, url, json=body, headers=project.headers)
+            if (method, path) in UNSUPPORTED:
+                missing = path.replace("{object_id}", "bot_doesnotexist0000")
+                unknown = client.request(method, missing, json=body, headers=project.headers)
+                assert (response.status_code, response.json()) == (501, unknown.json())
+                continue
             assert (response.status_code, response.json()) == (404, NOT_FOUND), (method, url)
     assert _snapshot(ctx, client, other_project, others_bots) == before
 
