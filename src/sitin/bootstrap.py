@@ -12,6 +12,7 @@ from sitin.context import AppContext, BotLauncher
 from sitin.db.engine import Database
 from sitin.db.migrate import upgrade
 from sitin.deletion import tasks as deletion_tasks
+from sitin.logs import log_bot_event
 from sitin.queue import PeriodicRunner, TaskQueue
 from sitin.runtime import tasks as runtime_tasks
 from sitin.storage import open_blob_store
@@ -20,7 +21,7 @@ from sitin.webhooks.dispatch import on_bot_event
 from sitin.worker.process import Worker
 
 # Every listener a recorded bot event is handed to, inside its transaction.
-EVENT_LISTENERS = (on_bot_event,)
+EVENT_LISTENERS = (on_bot_event, log_bot_event)
 
 
 def build_context(

@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from sitin.core.states import EventType, RecordedEvent
+
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
 # Structured fields a record may carry (``extra=``); the JSON format puts them in their own keys.
@@ -62,3 +64,40 @@ def configure_logging(level: str = "info", fmt: str = "text") -> None:
     root.setLevel(logging.WARNING)
     for name in ("sitin", "uvicorn.error"):
         logging.getLogger(name).setLevel(level.upper())
+
+
+_lifecycle = logging.getLogger("sitin.bots")
+
+# Events that end a bot badly: logged as warnings, a join failure as such.
+_FAILURES = {EventType.COULD_NOT_JOIN, EventType.FATAL_ERROR}
+
+
+def log_bot_event(tx: Any, recorded: RecordedEvent) -> None:
+    """An event listener (``sitin.bootstrap``): once the transaction commits, one line per state
+    change, a warning per join failure or fatal error (ids, states, event names; never the
+    event's metadata)."""
+    tx.after_commit(lambda: _log_state_change(recorded))
+
+
+def _log_state_change(recorded: RecordedEvent) -> None:
+    event = recorded.event_type.value + (f"/{recorded.sub_type.value}" if recorded.sub_type else "")
+    fields = {
+        "bot_id": recorded.bot_id,
+        "old_state": recorded.old_state.value,
+        "new_state": recorded.new_state.value,
+        "event": event,
+    }
+    if recorded.event_type == EventType.COULD_NOT_JOIN:
+        message = "bot %s could not join its meeting: %s"
+        _lifecycle.warning(message, recorded.bot_id, event, extra=fields)
+    elif recorded.event_type in _FAILURES:
+        _lifecycle.warning("bot %s failed: %s", recorded.bot_id, event, extra=fields)
+    else:
+        _lifecycle.info(
+            "bot %s: %s -> %s (%s)",
+            recorded.bot_id,
+            recorded.old_state.value,
+            recorded.new_state.value,
+            event,
+            extra=fields,
+        )

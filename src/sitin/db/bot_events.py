@@ -6,7 +6,6 @@ and let the listeners the database was built with (webhooks) add their rows. Cal
 write transaction.
 """
 
-import logging
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
@@ -30,8 +29,6 @@ from sitin.core.states import (
 from sitin.core.timefmt import as_utc, utcnow
 from sitin.db.engine import Tx
 from sitin.db.tables import bot_events, bots, recordings, utterances
-
-log = logging.getLogger(__name__)
 
 
 class StateChanged(RuntimeError):
@@ -89,36 +86,7 @@ def record_event(
     )
     for listener in tx.event_listeners:
         listener(tx, recorded)
-    tx.after_commit(lambda: log_state_change(recorded))
     return recorded
-
-
-# Events that end a bot badly: logged as warnings, a join failure as such.
-_FAILURES = {EventType.COULD_NOT_JOIN, EventType.FATAL_ERROR}
-
-
-def log_state_change(recorded: RecordedEvent) -> None:
-    """One line per committed state change (ids, states, event names; never metadata)."""
-    event = recorded.event_type.value + (f"/{recorded.sub_type.value}" if recorded.sub_type else "")
-    fields = {
-        "bot_id": recorded.bot_id,
-        "old_state": recorded.old_state.value,
-        "new_state": recorded.new_state.value,
-        "event": event,
-    }
-    if recorded.event_type == EventType.COULD_NOT_JOIN:
-        log.warning("bot %s could not join its meeting: %s", recorded.bot_id, event, extra=fields)
-    elif recorded.event_type in _FAILURES:
-        log.warning("bot %s failed: %s", recorded.bot_id, event, extra=fields)
-    else:
-        log.info(
-            "bot %s: %s -> %s (%s)",
-            recorded.bot_id,
-            recorded.old_state.value,
-            recorded.new_state.value,
-            event,
-            extra=fields,
-        )
 
 
 # Built once: record_event runs for every state change of every bot.
