@@ -36,6 +36,7 @@ from sitin.config import Settings
 from sitin.core.ids import new_id
 from sitin.core.states import BotState
 from sitin.core.timefmt import utcnow
+from sitin.core.triggers import Trigger
 from sitin.db import bots, projects
 from sitin.db.tables import webhook_subscriptions
 from sitin.webhooks import envelope
@@ -119,7 +120,7 @@ def _setup(data_dir: Path, queue_url: str | None, receiver_url: str, threads: in
                 project_id=project_id,
                 bot_id=bot_id,
                 url=receiver_url,
-                triggers=[envelope.TRANSCRIPT_UPDATE],
+                triggers=[Trigger.TRANSCRIPT_UPDATE],
                 is_active=True,
                 created_at=utcnow(),
             )
@@ -139,7 +140,7 @@ def _fire_one(ctx, bot_id: str, i: int) -> tuple[str, float]:
         transcript=f"utterance number {i} of the benchmark meeting",
     )
     with ctx.db.write() as tx:
-        [key] = fire(tx, bot_id=bot_id, trigger=envelope.TRANSCRIPT_UPDATE, data=data)
+        [key] = fire(tx, bot_id=bot_id, trigger=Trigger.TRANSCRIPT_UPDATE, data=data)
     return key, time.time()  # after the commit (and the after-commit enqueue)
 
 

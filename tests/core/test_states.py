@@ -8,6 +8,7 @@ import pytest
 
 from sitin.core.states import (
     BOT_STATES,
+    DELETABLE_STATES,
     JOINED,
     PRE_MEETING,
     RETURN_TO_PREVIOUS,
@@ -301,3 +302,13 @@ def test_transitions_said_not_to_touch_the_recording_cannot_change_it():
 def test_only_breakout_returns_need_the_state_before_the_breakout():
     needing = {event for event in EventType if returns_to_previous(event)}
     assert needing == {EventType.JOINED_BREAKOUT_ROOM, EventType.LEFT_BREAKOUT_ROOM}
+
+
+def test_data_can_be_deleted_exactly_in_ended_and_fatal_error():
+    assert set(DELETABLE_STATES) == {BotState.ENDED, BotState.FATAL_ERROR}
+    for state in BotState:
+        if state in DELETABLE_STATES:
+            assert next_state(state, EventType.DATA_DELETED) == BotState.DATA_DELETED
+        else:
+            with pytest.raises(TransitionNotAllowed):
+                next_state(state, EventType.DATA_DELETED)

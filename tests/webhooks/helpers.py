@@ -7,7 +7,7 @@ from typing import Any
 from sitin.config import Settings
 from sitin.context import AppContext
 from sitin.core.states import EventSubType, EventType
-from sitin.core.validation import WEBHOOK_TRIGGERS
+from sitin.core.triggers import WEBHOOK_TRIGGERS, Trigger
 from sitin.db import capture
 from sitin.db.bot_events import record_event
 from sitin.webhooks import envelope
@@ -52,7 +52,7 @@ def fire_transcript(ctx: AppContext, bot_id: str, text: str) -> list[str]:
             duration_ms=800,
             transcript=text,
         )
-        return fire(tx, bot_id=bot_id, trigger=envelope.TRANSCRIPT_UPDATE, data=data)
+        return fire(tx, bot_id=bot_id, trigger=Trigger.TRANSCRIPT_UPDATE, data=data)
 
 
 def deliveries_api(client, project, bot_id: str) -> list[dict[str, Any]]:

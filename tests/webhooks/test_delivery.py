@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from sitin.bootstrap import build_worker
 from sitin.core.states import EventType
 from sitin.core.timefmt import utcnow
+from sitin.core.triggers import Trigger
 from sitin.db import capture
 from sitin.db.tables import webhook_delivery_attempts, webhook_subscriptions
 from sitin.webhooks import envelope
@@ -41,7 +42,7 @@ def test_every_trigger_is_delivered_signed(ctx, project, new_bot, receiver, work
         fire(
             tx,
             bot_id=bot_id,
-            trigger=envelope.CHAT_MESSAGES_UPDATE,
+            trigger=Trigger.CHAT_MESSAGES_UPDATE,
             data=envelope.chat_message_data(
                 id=message_id,
                 text="hello all",
@@ -77,7 +78,7 @@ def test_every_trigger_is_delivered_signed(ctx, project, new_bot, receiver, work
         fire(
             tx,
             bot_id=bot_id,
-            trigger=envelope.BOT_LOGS_UPDATE,
+            trigger=Trigger.BOT_LOGS_UPDATE,
             data=envelope.bot_log_data(
                 id=log_id,
                 level="warning",

@@ -4,8 +4,8 @@ from datetime import datetime
 
 import pytest
 
+from sitin.core.triggers import Trigger
 from sitin.webhooks import envelope
-from sitin.webhooks.service import scrub_personal_data
 
 
 def test_state_change_data_takes_naive_datetimes_as_utc():
@@ -41,22 +41,7 @@ def test_an_untranscribed_utterance_has_null_transcription():
 
 
 def test_participant_event_triggers():
-    assert envelope.participant_event_trigger("leave") == envelope.PARTICIPANT_JOIN_LEAVE
-    assert envelope.participant_event_trigger("speech_stop") == envelope.PARTICIPANT_SPEECH
+    assert envelope.participant_event_trigger("leave") == Trigger.PARTICIPANT_JOIN_LEAVE
+    assert envelope.participant_event_trigger("speech_stop") == Trigger.PARTICIPANT_SPEECH
     with pytest.raises(ValueError):
         envelope.participant_event_trigger("update")
-
-
-def test_scrub_removes_people_at_any_depth_and_keeps_the_rest():
-    metadata = {
-        "source": "api",
-        "remover_name": "Alice",
-        "remover_uuid": "u1",
-        "details": [{"participant_name": "Bob", "count": 2}],
-        "bot_duration_seconds": 12,
-    }
-    assert scrub_personal_data(metadata) == {
-        "source": "api",
-        "details": [{"count": 2}],
-        "bot_duration_seconds": 12,
-    }

@@ -14,7 +14,7 @@ from sitin.api.pagination import PAGE_SIZE, decode_cursor, render_page
 from sitin.api.responses import JsonResponse
 from sitin.core.errors import BotNotFound
 from sitin.core.timefmt import to_wire
-from sitin.core.validation import WEBHOOK_TRIGGERS
+from sitin.core.triggers import WEBHOOK_TRIGGERS
 from sitin.db import bots
 from sitin.webhooks import service, signing
 

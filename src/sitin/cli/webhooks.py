@@ -5,7 +5,7 @@ import click
 from sitin.cli.options import data_dir_option, find_project, open_context, project_option
 from sitin.core.errors import FieldErrors, WebhookNotFound
 from sitin.core.timefmt import to_wire
-from sitin.core.validation import WEBHOOK_TRIGGERS
+from sitin.core.triggers import WEBHOOK_TRIGGERS
 from sitin.webhooks import service, signing
 
 

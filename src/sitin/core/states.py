@@ -245,6 +245,12 @@ TRANSITIONS: dict[EventType, Transition] = {
 }
 
 
+# The states delete_data may run in: where the transition table lets data_deleted happen.
+DELETABLE_STATES: tuple[BotState, ...] = tuple(
+    state for state in STATE_ORDER if state in TRANSITIONS[EventType.DATA_DELETED].sources
+)
+
+
 class TransitionNotAllowed(ValueError):
     """An event that may not happen in the bot's current state; str() is the user-facing message."""
 

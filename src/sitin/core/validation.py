@@ -15,6 +15,7 @@ from sitin.core import transcription_settings
 from sitin.core.errors import FieldErrors, RuleError
 from sitin.core.meeting_urls import InvalidMeetingUrl, MeetingUrl, Platform, parse_meeting_url
 from sitin.core.timefmt import parse_wire
+from sitin.core.triggers import WEBHOOK_TRIGGERS
 
 MAX_METADATA_LENGTH = 1000
 MAX_CHAT_MESSAGE_LENGTH = 10000
@@ -22,14 +23,6 @@ MAX_JOIN_AT_AHEAD = timedelta(days=3 * 365)
 MAX_BOT_WEBHOOKS = 2
 JOINABLE_PLATFORMS = (Platform.ROOM,)
 
-WEBHOOK_TRIGGERS = (
-    "bot.state_change",
-    "transcript.update",
-    "chat_messages.update",
-    "participant_events.join_leave",
-    "participant_events.speech_start_stop",
-    "bot_logs.update",
-)
 
 RECORDING_FORMATS = ("mp3", "webm", "mp4", "none")
 RECORDING_DEFAULTS: dict[str, Any] = {

@@ -31,7 +31,15 @@ from sqlalchemy import (
 
 from sitin.context import AppContext
 from sitin.core.errors import BotNotFound, RuleError, StoragePending
-from sitin.core.states import BotState, EventSubType, EventType, RecordingState, TranscriptionState
+from sitin.core.scrub import safe_event_metadata, scrub_settings
+from sitin.core.states import (
+    DELETABLE_STATES,
+    BotState,
+    EventSubType,
+    EventType,
+    RecordingState,
+    TranscriptionState,
+)
 from sitin.core.timefmt import utcnow
 from sitin.db import bots
 from sitin.db.bot_events import record_event
@@ -48,8 +56,6 @@ from sitin.db.tables import (
 from sitin.faults import checkpoint
 from sitin.storage import StorageError
 from sitin.webhooks.service import CONTENT_DELIVERIES_OF_BOT, scrub_kept_deliveries
-
-DELETABLE_STATES = (BotState.ENDED, BotState.FATAL_ERROR)
 
 
 def _by_bot(table: Table) -> Delete:
@@ -79,23 +85,6 @@ _CAPTURED_IN_ONE = select(
     )
 )
 
-# Event metadata keys that carry no personal data or secrets; everything else is scrubbed.
-_SAFE_EVENT_KEYS = frozenset(
-    {
-        "source",
-        "join_at",
-        "bot_duration_seconds",
-        "transcription_errors",
-        "deleted",
-        "blobs",
-        "blob_bytes",
-    }
-)
-# Bot settings kept after deletion, by section; free text (prompts, keywords) and URLs are dropped.
-_SAFE_TRANSCRIPTION_KEYS = frozenset(
-    {"model", "language", "detect_language", "smart_format", "use_eu_server"}
-)
-
 
 @dataclass
 class Receipt:
@@ -116,10 +105,8 @@ def not_deletable_message(state: str) -> str:
         hint = "the bot is finishing its recording; try again once it has ended"
     else:
         hint = "make it leave first with POST /api/v1/bots/{id}/leave, then retry once it has ended"
-    return (
-        f"Bot is in state {state}; its data can only be deleted in state ended or fatal_error "
-        f"({hint})."
-    )
+    deletable = " or ".join(sorted(DELETABLE_STATES))
+    return f"Bot is in state {state}; its data can only be deleted in state {deletable} ({hint})."
 
 
 @dataclass(frozen=True)
@@ -200,7 +187,7 @@ def _fence(
 ) -> None:
     conn = tx.conn
     receipt = Receipt(deleted=_delete_captured_rows(conn, bot.id))
-    scrub_kept_deliveries(conn, bot.id, scrub_metadata=_safe_metadata)
+    scrub_kept_deliveries(conn, bot.id)
     conn.execute(_RESET_RECORDING, {"owner": bot.id, "now": utcnow()})
     receipt.deleted["recording_files"] = int(bool(bot.has_recording_file))
     _scrub_event_metadata(conn, bot.id)
@@ -227,32 +214,11 @@ def _delete_captured_rows(conn: Connection, bot_id: str) -> dict[str, int]:
     return {name: conn.execute(statement, params).rowcount for name, statement in _CAPTURED}
 
 
-def _safe_metadata(metadata: Any) -> dict[str, Any]:
-    if not isinstance(metadata, dict):
-        return {}
-    return {k: v for k, v in metadata.items() if k in _SAFE_EVENT_KEYS}
-
-
 def _scrub_event_metadata(conn: Connection, bot_id: str) -> None:
     for row in conn.execute(_EVENT_METADATA, {"bot_id": bot_id}):
-        safe = _safe_metadata(row.metadata)
+        safe = safe_event_metadata(row.metadata)
         if safe != row.metadata:
             conn.execute(_SCRUB_EVENT, {"event_id": row.id, "safe": safe})
-
-
-def scrub_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    """Bot settings without free text, credentials or URLs that could carry tokens."""
-    kept = {k: v for k, v in settings.items() if k in ("recording_settings",)}
-    transcription = settings.get("transcription_settings") or {}
-    kept["transcription_settings"] = {
-        provider: {k: v for k, v in (options or {}).items() if k in _SAFE_TRANSCRIPTION_KEYS}
-        for provider, options in transcription.items()
-    }
-    leave = dict(settings.get("automatic_leave_settings") or {})
-    if leave:
-        leave["bot_keywords"] = None
-        kept["automatic_leave_settings"] = leave
-    return kept
 
 
 def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str) -> None:

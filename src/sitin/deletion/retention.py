@@ -8,10 +8,10 @@ from sqlalchemy import func, select
 
 from sitin.context import AppContext
 from sitin.core.errors import StoragePending
-from sitin.core.states import EventSubType
+from sitin.core.states import DELETABLE_STATES, EventSubType
 from sitin.core.timefmt import as_utc, utcnow
 from sitin.db.tables import bots, projects
-from sitin.deletion.purge import DELETABLE_STATES, delete_bot_data
+from sitin.deletion.purge import delete_bot_data
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from sitin.context import AppContext
 from sitin.core.states import BotState
+from sitin.core.triggers import Trigger
 from sitin.db.capture import blob_prefix
 from sitin.db.tables import (
     CAPTURED_TABLES,
@@ -42,7 +43,7 @@ def remaining_data(ctx: AppContext, bot_id: str) -> list[str]:
             .select_from(webhook_delivery_attempts)
             .where(
                 webhook_delivery_attempts.c.bot_id == bot_id,
-                webhook_delivery_attempts.c.trigger != "bot.state_change",
+                webhook_delivery_attempts.c.trigger != Trigger.STATE_CHANGE.value,
             )
         ).scalar_one()
         if content_attempts:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from sitin.context import AppContext
 from sitin.core.states import BotState, EventSubType, EventType, TransitionNotAllowed
 from sitin.core.timefmt import utcnow
+from sitin.core.triggers import Trigger
 from sitin.db import capture
 from sitin.db.bot_events import StateChanged, record_event
 from sitin.db.tables import bot_chat_message_requests, bot_commands, bots
@@ -48,7 +49,7 @@ def log(ctx: AppContext, bot_id: str, *, level: str, entry_type: str, message: s
                 message=message,
                 created_at=utcnow(),
             )
-            fire(tx, bot_id=bot_id, trigger=envelope.BOT_LOGS_UPDATE, data=data)
+            fire(tx, bot_id=bot_id, trigger=Trigger.BOT_LOGS_UPDATE, data=data)
     except capture.DataDeleted:
         pass
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sitin.context import AppContext
+from sitin.core.triggers import Trigger
 from sitin.db import capture
 from sitin.db.capture import DataDeleted
 from sitin.db.engine import Tx
@@ -137,7 +138,7 @@ class CaptureWriter:
             person = self._people[event.uuid]
             self._fire(
                 tx,
-                "chat_messages.update",
+                Trigger.CHAT_MESSAGES_UPDATE,
                 envelope.chat_message_data(
                     id=message_id,
                     text=event.text,
@@ -192,7 +193,7 @@ class CaptureWriter:
                 person = self._people[segment.speaker_uuid]
                 self._fire(
                     tx,
-                    "transcript.update",
+                    Trigger.TRANSCRIPT_UPDATE,
                     envelope.transcript_data(
                         speaker_name=person.name,
                         speaker_uuid=segment.speaker_uuid,

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sitin.context import AppContext
+from sitin.core.commands import BotCommand
 from sitin.core.states import TERMINAL, BotState, EventSubType, EventType
 from sitin.core.timefmt import as_utc, utcnow
 from sitin.db import bots, capture, credentials
@@ -271,19 +272,19 @@ class BotRunner:
                 self._stop("leave")
 
     async def _obey(self, command: str) -> None:
-        if command == "leave":
+        if command == BotCommand.LEAVE:
             self._stop("leave")
-        elif command == "pause_recording" and not self._paused:
+        elif command == BotCommand.PAUSE_RECORDING and not self._paused:
             self._paused = True
             if self._recorder is not None:
                 self._recorder.pause()
             await self._record(EventType.RECORDING_PAUSED)
-        elif command == "resume_recording" and self._paused:
+        elif command == BotCommand.RESUME_RECORDING and self._paused:
             self._paused = False
             if self._recorder is not None:
                 self._recorder.resume()
             await self._record(EventType.RECORDING_RESUMED)
-        elif command == "sync_chat_message_requests":
+        elif command == BotCommand.SYNC_CHAT_MESSAGE_REQUESTS:
             await self._send_chat_requests()
 
     async def _send_chat_requests(self) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from sitin.context import AppContext
+from sitin.core.commands import BotCommand
 from sitin.core.errors import BotNotFound, FieldErrors, RuleError
 from sitin.core.ids import new_id
 from sitin.core.states import JOINED, BotState, EventSubType, EventType, TransitionNotAllowed
@@ -176,9 +177,9 @@ def delete_scheduled_bot(ctx: AppContext, *, project_id: str, bot_id: str) -> No
         bots.delete_bot(tx.conn, bot_id=bot_id)
 
 
-def _command(tx: Tx, bot_id: str, command: str) -> None:
+def _command(tx: Tx, bot_id: str, command: BotCommand) -> None:
     tx.conn.execute(
-        insert(bot_commands).values(bot_id=bot_id, command=command, created_at=utcnow())
+        insert(bot_commands).values(bot_id=bot_id, command=command.value, created_at=utcnow())
     )
 
 
@@ -186,7 +187,7 @@ def leave(ctx: AppContext, *, project_id: str, bot_id: str) -> bots.BotView:
     with ctx.db.write() as tx:
         require_bot(tx.conn, project_id, bot_id)
         _event(tx, bot_id, EventType.LEAVE_REQUESTED, EventSubType.USER_REQUESTED)
-        _command(tx, bot_id, "leave")
+        _command(tx, bot_id, BotCommand.LEAVE)
         tx.after_commit(lambda: ctx.bots.wake(bot_id))
         return _view(tx, project_id, bot_id)
 
@@ -203,7 +204,9 @@ def set_recording_paused(
         if paused
         else (BotState.JOINED_RECORDING_PAUSED, BotState.JOINED_RECORDING)
     )
-    verb = "pause" if paused else "resume"
+    verb, command = (
+        ("pause", BotCommand.PAUSE_RECORDING) if paused else ("resume", BotCommand.RESUME_RECORDING)
+    )
     with ctx.db.write() as tx:
         bot = require_bot(tx.conn, project_id, bot_id)
         if bot["state"] != needed:
@@ -211,7 +214,7 @@ def set_recording_paused(
                 f"Bot is in state {bot['state']} and cannot {verb} recording."
                 f" It must be in state {needed.value}."
             )
-        _command(tx, bot_id, f"{verb}_recording")
+        _command(tx, bot_id, command)
         tx.after_commit(lambda: ctx.bots.wake(bot_id))
     deadline = time.monotonic() + PAUSE_WAIT_SECONDS
     while time.monotonic() < deadline:
@@ -243,5 +246,5 @@ def send_chat_message(ctx: AppContext, *, project_id: str, bot_id: str, body: An
         ):
             raise RuleError(f"No participant found with uuid {message['to_user_uuid']}")
         capture.add_chat_message_request(tx, bot_id=bot_id, **message)
-        _command(tx, bot_id, "sync_chat_message_requests")
+        _command(tx, bot_id, BotCommand.SYNC_CHAT_MESSAGE_REQUESTS)
         tx.after_commit(lambda: ctx.bots.wake(bot_id))

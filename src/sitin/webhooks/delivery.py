@@ -24,10 +24,11 @@ from sqlalchemy import and_, or_, select, update
 from sitin.context import AppContext
 from sitin.core.states import BotState
 from sitin.core.timefmt import as_utc, utcnow
+from sitin.core.triggers import Trigger
 from sitin.db.tables import bots, webhook_delivery_attempts, webhook_subscriptions
 from sitin.webhooks import signing
 from sitin.webhooks.dispatch import enqueue_all
-from sitin.webhooks.envelope import STATE_CHANGE, canonical_json
+from sitin.webhooks.envelope import canonical_json
 from sitin.webhooks.targets import UnresolvableTarget, UnsafeTarget, resolve_target
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ class Deliverer:
             due = row["next_attempt_at"]
             if due is not None and as_utc(due) > now + timedelta(milliseconds=50):
                 return None  # leased by another worker, or a retry not due yet
-            if row["trigger"] == STATE_CHANGE and _older_state_change_pending(conn, row):
+            if row["trigger"] == Trigger.STATE_CHANGE and _older_state_change_pending(conn, row):
                 return None  # the older one's completion queues this one
             lease = now + timedelta(seconds=settings.webhook_timeout_seconds) + LEASE_MARGIN
             conn.execute(
@@ -234,7 +235,7 @@ class Deliverer:
                 return
             if not final:
                 tx.after_commit(lambda: enqueue_all(queue, [claim.attempt_id], delay=delay))
-            elif claim.trigger == STATE_CHANGE and claim.bot_id is not None:
+            elif claim.trigger == Trigger.STATE_CHANGE and claim.bot_id is not None:
                 waiting = _next_state_change(conn, claim)
                 if waiting:
                     tx.after_commit(lambda: enqueue_all(queue, [waiting]))
@@ -271,7 +272,7 @@ def _same_stream(row: Any):
     return and_(
         attempts_table.c.subscription_id == row["subscription_id"],
         attempts_table.c.bot_id == row["bot_id"],
-        attempts_table.c.trigger == STATE_CHANGE,
+        attempts_table.c.trigger == Trigger.STATE_CHANGE.value,
         attempts_table.c.status == "pending",
     )
 

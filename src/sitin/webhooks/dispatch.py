@@ -16,16 +16,12 @@ from sqlalchemy import Connection, Row, and_, bindparam, insert, or_, select
 
 from sitin.core.states import RecordedEvent
 from sitin.core.timefmt import utcnow
+from sitin.core.triggers import CONTENT_TRIGGERS, Trigger
 from sitin.db.capture import DataDeleted, ensure_capturable
 from sitin.db.engine import Tx
 from sitin.db.tables import bots, webhook_delivery_attempts, webhook_subscriptions
 from sitin.queue import TaskQueue
-from sitin.webhooks.envelope import (
-    CONTENT_TRIGGERS,
-    STATE_CHANGE,
-    build_envelope,
-    state_change_data,
-)
+from sitin.webhooks.envelope import build_envelope, state_change_data
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +120,7 @@ def on_bot_event(tx: Tx, event: RecordedEvent) -> None:
         tx,
         bot_id=event.bot_id,
         bot=BotRef(event.project_id, event.bot_metadata),
-        trigger=STATE_CHANGE,
+        trigger=Trigger.STATE_CHANGE,
         data=state_change_data(
             event_type=event.event_type,
             event_sub_type=event.sub_type,

@@ -9,24 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sitin.core.timefmt import as_utc
-
-STATE_CHANGE = "bot.state_change"
-TRANSCRIPT_UPDATE = "transcript.update"
-CHAT_MESSAGES_UPDATE = "chat_messages.update"
-PARTICIPANT_JOIN_LEAVE = "participant_events.join_leave"
-PARTICIPANT_SPEECH = "participant_events.speech_start_stop"
-BOT_LOGS_UPDATE = "bot_logs.update"
-
-# Triggers whose payload carries meeting content: delete_data removes their attempts.
-CONTENT_TRIGGERS = frozenset(
-    {
-        TRANSCRIPT_UPDATE,
-        CHAT_MESSAGES_UPDATE,
-        PARTICIPANT_JOIN_LEAVE,
-        PARTICIPANT_SPEECH,
-        BOT_LOGS_UPDATE,
-    }
-)
+from sitin.core.triggers import Trigger
 
 
 def webhook_time(value: datetime) -> str:
@@ -146,12 +129,12 @@ def participant_event_data(
     }
 
 
-def participant_event_trigger(event_type: str) -> str:
+def participant_event_trigger(event_type: str) -> Trigger:
     """``join``/``leave`` → join_leave; ``speech_start``/``speech_stop`` → speech_start_stop."""
     if event_type in ("join", "leave"):
-        return PARTICIPANT_JOIN_LEAVE
+        return Trigger.PARTICIPANT_JOIN_LEAVE
     if event_type in ("speech_start", "speech_stop"):
-        return PARTICIPANT_SPEECH
+        return Trigger.PARTICIPANT_SPEECH
     raise ValueError(
         f"participant event type {event_type!r} has no webhook trigger; "
         "expected join, leave, speech_start or speech_stop"

@@ -5,7 +5,6 @@ Bot-level subscriptions are created with the bot (``services.bots.create_bot``) 
 it does; this module only manages the project-level ones (``bot_id`` null).
 """
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
@@ -14,12 +13,12 @@ from sqlalchemy.engine import RowMapping
 from sitin.config import Settings
 from sitin.core.errors import FieldErrors, WebhookNotFound
 from sitin.core.ids import new_id
+from sitin.core.scrub import safe_event_metadata
 from sitin.core.timefmt import to_wire, utcnow
-from sitin.core.validation import WEBHOOK_TRIGGERS
+from sitin.core.triggers import WEBHOOK_TRIGGERS, Trigger
 from sitin.db.engine import Tx
 from sitin.db.pagination import Page, Position, keyset_page
 from sitin.db.tables import webhook_delivery_attempts, webhook_subscriptions
-from sitin.webhooks.envelope import STATE_CHANGE
 from sitin.webhooks.targets import UnsafeTarget, check_url
 
 subs = webhook_subscriptions
@@ -189,29 +188,12 @@ def render_delivery(row: RowMapping) -> dict[str, Any]:
 
 # --- delete_data -----------------------------------------------------------------------------
 
-# Keys naming or identifying people; removed at any depth from kept state_change payloads.
-PERSONAL_KEY_PREFIXES = ("remover_", "participant_", "speaker_", "sender_")
-PERSONAL_KEYS = frozenset({"name", "participant", "participants", "user_uuid", "email"})
-
-
-def scrub_personal_data(value: Any) -> Any:
-    """A copy of ``value`` without keys that name or identify meeting participants."""
-    if isinstance(value, dict):
-        return {
-            key: scrub_personal_data(item)
-            for key, item in value.items()
-            if key not in PERSONAL_KEYS and not key.startswith(PERSONAL_KEY_PREFIXES)
-        }
-    if isinstance(value, list):
-        return [scrub_personal_data(item) for item in value]
-    return value
-
-
 # Every delivery attempt of a bot except its bot.state_change ones: those carry meeting content.
 # delete_data runs this in its fenced transaction (pending ones are thereby cancelled, and an
 # in-flight one finds no row to update).
 CONTENT_DELIVERIES_OF_BOT = delete(attempts_table).where(
-    attempts_table.c.bot_id == bindparam("bot_id"), attempts_table.c.trigger != STATE_CHANGE
+    attempts_table.c.bot_id == bindparam("bot_id"),
+    attempts_table.c.trigger != Trigger.STATE_CHANGE.value,
 )
 _KEPT_DELIVERIES = select(
     attempts_table.c.id, attempts_table.c.payload, attempts_table.c.attempts
@@ -223,18 +205,13 @@ _SCRUB_DELIVERY = (
 )
 
 
-def scrub_kept_deliveries(
-    conn: Connection,
-    bot_id: str,
-    *,
-    scrub_metadata: Callable[[dict[str, Any]], dict[str, Any]] = scrub_personal_data,
-) -> None:
-    """For delete_data, after CONTENT_DELIVERIES_OF_BOT: scrub the kept (state_change) payloads'
-    event metadata with ``scrub_metadata`` and drop the receivers' response excerpts."""
+def scrub_kept_deliveries(conn: Connection, bot_id: str) -> None:
+    """For delete_data, after CONTENT_DELIVERIES_OF_BOT: reduce the kept (state_change) payloads'
+    event metadata to the allow-list and drop the receivers' response excerpts."""
     for row in conn.execute(_KEPT_DELIVERIES, {"bot_id": bot_id}):
         payload = dict(row.payload or {})
         data = dict(payload.get("data") or {})
-        data["event_metadata"] = scrub_metadata(dict(data.get("event_metadata") or {}))
+        data["event_metadata"] = safe_event_metadata(data.get("event_metadata"))
         payload["data"] = data
         history = [
             {key: item for key, item in entry.items() if key != "response_excerpt"}
