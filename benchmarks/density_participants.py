@@ -28,9 +28,10 @@ import websockets
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
+from sitin.core.audio import MEETING_SAMPLE_RATE
 from sitin.runtime.adapters import loopback
 
-RATE = 48_000
+RATE = MEETING_SAMPLE_RATE
 FRAME = 960  # 20 ms
 PILOTS_HZ = (10_000, 11_000)  # one per participant of a room
 PILOT_AMPLITUDE = 0.005  # -49 dBFS RMS: under the speaking detector's threshold, above mp3 noise

@@ -21,9 +21,9 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaBlackhole, MediaRelay
 from aiortc.mediastreams import MediaStreamTrack
 
+from sitin.core.audio import MEETING_SAMPLE_RATE
 from sitin.runtime.adapters import loopback
 
-SAMPLE_RATE = 48_000
 FRAME_SAMPLES = 960  # 20 ms
 
 
@@ -40,7 +40,7 @@ class CuedMicrophone(MediaStreamTrack):
 
     def say(self, pcm: np.ndarray) -> float:
         """Queue 48 kHz mono int16 samples; returns the epoch time (s) they start playing."""
-        pending_s = len(self._queued) / SAMPLE_RATE
+        pending_s = len(self._queued) / MEETING_SAMPLE_RATE
         self._queued = np.concatenate([self._queued, pcm.astype(np.int16)])
         return time.time() + pending_s
 
@@ -49,14 +49,16 @@ class CuedMicrophone(MediaStreamTrack):
             self._start = time.time()
         else:
             self._pts += FRAME_SAMPLES
-            await asyncio.sleep(max(0.0, self._start + self._pts / SAMPLE_RATE - time.time()))
+            await asyncio.sleep(
+                max(0.0, self._start + self._pts / MEETING_SAMPLE_RATE - time.time())
+            )
         chunk = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         take = min(FRAME_SAMPLES, len(self._queued))
         chunk[:take], self._queued = self._queued[:take], self._queued[take:]
         frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = SAMPLE_RATE
+        frame.sample_rate = MEETING_SAMPLE_RATE
         frame.pts = self._pts
-        frame.time_base = Fraction(1, SAMPLE_RATE)
+        frame.time_base = Fraction(1, MEETING_SAMPLE_RATE)
         return frame
 
 

@@ -7,6 +7,7 @@ transactions are already serialised (``BEGIN IMMEDIATE``). delete_data moves the
 (and is then deleted by it) or sees ``data_deleted`` and is refused: nothing is resurrected.
 """
 
+import re
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -26,6 +27,8 @@ from sitin.db.tables import (
     recordings,
     utterances,
 )
+
+BLOB_KEY_PART = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 
 
 class DataDeleted(RuntimeError):
@@ -274,7 +277,27 @@ def mark_chat_message_request(
 
 def blob_prefix(bot_id: str) -> str:
     """Every blob of a bot lives under this key prefix."""
-    return f"bots/{bot_id}/"
+    return f"bots/{_key_part(bot_id)}/"
+
+
+def blob_key(bot_id: str, *parts: str) -> str:
+    """The key of one of the bot's blobs, e.g. ``bots/<id>/audio/<participant id>/<name>.wav``.
+
+    Each part must be a plain name (letters, digits, ``._-``, not starting with a dot): build
+    parts from ids and numbers sitin generated, never from what a meeting reported.
+    """
+    if not parts:
+        raise ValueError("a blob key needs a name under the bot's prefix")
+    return blob_prefix(bot_id) + "/".join(_key_part(part) for part in parts)
+
+
+def _key_part(part: str) -> str:
+    if not BLOB_KEY_PART.fullmatch(part):
+        raise ValueError(
+            f"{part!r} cannot be part of a blob key: use 1-128 letters, digits, '.', '_' or '-', "
+            "not starting with '.'"
+        )
+    return part
 
 
 def _check_blob_key(bot_id: str, blob_key: str) -> None:

@@ -1,10 +1,13 @@
-"""When a bot should leave on its own (``automatic_leave_settings``). Pure: fed observations and
-the current time (seconds), it answers with the ``leave_requested`` sub-type or None."""
+"""When a bot should leave on its own (``automatic_leave_settings``). Pure: fed what happens in
+the meeting and the current time (seconds), it answers with the ``leave_requested`` sub-type or
+None."""
 
 from dataclasses import dataclass, field
 from typing import Any
 
 from sitin.core.states import EventSubType
+from sitin.runtime.adapters.base import MeetingEnded, MeetingEvent
+from sitin.runtime.frames import ParticipantJoined, ParticipantLeft, SpeechStart, SpeechStop
 
 
 @dataclass
@@ -16,6 +19,7 @@ class AutoLeave:
     joined_at: float
     last_speech_at: float = field(init=False)
     alone_since: float | None = field(init=False)
+    humans: set[str] = field(init=False, default_factory=set)  # uuids of the people (not bots)
 
     def __post_init__(self) -> None:
         self.last_speech_at = self.joined_at
@@ -30,6 +34,21 @@ class AutoLeave:
             max_uptime=settings.get("max_uptime_seconds"),
             joined_at=joined_at,
         )
+
+    def observe(self, event: MeetingEvent, now: float) -> None:
+        """Take note of what happened in the meeting at `now`."""
+        if isinstance(event, ParticipantJoined) and not event.is_bot:
+            self.humans.add(event.uuid)
+        elif isinstance(event, ParticipantLeft):
+            self.humans.discard(event.uuid)
+        elif isinstance(event, MeetingEnded) and event.reason == "room_empty":
+            self.humans.clear()
+        elif isinstance(event, SpeechStart | SpeechStop):
+            self.saw_speech(now)
+            return
+        else:
+            return
+        self.humans_present(len(self.humans), now)
 
     def saw_speech(self, now: float) -> None:
         self.last_speech_at = now

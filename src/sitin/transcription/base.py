@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
-SAMPLE_RATE = 16_000  # every SpeechSegment holds 16 kHz mono float32 samples
+from sitin.core.audio import SPEECH_SAMPLE_RATE
+
+SAMPLE_RATE = SPEECH_SAMPLE_RATE  # every SpeechSegment holds 16 kHz mono float32 samples
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,20 +1,27 @@
-"""The boundary every meeting platform adapter implements (local room now; Zoom/Meet/Teams later).
+"""The boundary every meeting platform adapter implements (local room now; Janus, others later).
 
-An adapter joins one meeting as the bot, reports what happens there as the frozen event
-dataclasses below (delivered to the `EventSink` callback on the adapter's event loop), sends chat,
-and leaves. It never touches the database or storage: the runtime decides what to keep.
+An adapter joins one meeting as the bot, reports what happens there as the frozen frames of
+``runtime/frames.py`` (capture events and audio) plus `MeetingEnded`, delivered to the `EventSink`
+callback on the adapter's event loop, sends chat, and leaves. It never touches the database or
+storage: the runtime decides what to keep. Everything an adapter reports comes from the meeting
+and is untrusted: participant uuids, names and chat are data, never paths or keys.
 """
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-
-SAMPLE_RATE = 48_000
+from sitin.runtime.frames import (
+    AudioFrame,
+    ChatReceived,
+    ParticipantJoined,
+    ParticipantLeft,
+    SpeechStart,
+    SpeechStop,
+)
 
 # Reasons for CouldNotJoin, matching Attendee's `could_not_join` sub-types where they exist.
 UNABLE_TO_CONNECT = "unable_to_connect_to_meeting"
@@ -32,56 +39,9 @@ class CouldNotJoin(Exception):
 
 
 @dataclass(frozen=True)
-class ParticipantJoined:
-    uuid: str
-    name: str
-    is_host: bool
-    timestamp_ms: int
-    user_uuid: str | None = None
-    is_bot: bool = False
-
-
-@dataclass(frozen=True)
-class ParticipantLeft:
-    uuid: str
-    timestamp_ms: int
-
-
-@dataclass(frozen=True)
-class ChatReceived:
-    uuid: str  # sender
-    text: str
-    timestamp_ms: int
-    to: Literal["everyone", "only_bot"] = "everyone"
-
-
-@dataclass(frozen=True)
-class AudioFrame:
-    """One chunk of one participant's audio: 48 kHz mono int16, stamped in epoch milliseconds."""
-
-    uuid: str
-    pcm: np.ndarray = field(repr=False)
-    timestamp_ms: float
-
-    @property
-    def duration_ms(self) -> float:
-        return len(self.pcm) * 1000 / SAMPLE_RATE
-
-
-@dataclass(frozen=True)
-class SpeechStart:
-    uuid: str
-    timestamp_ms: int
-
-
-@dataclass(frozen=True)
-class SpeechStop:
-    uuid: str
-    timestamp_ms: int
-
-
-@dataclass(frozen=True)
 class MeetingEnded:
+    """The meeting is over for the bot: everyone else left, or the connection to it was lost."""
+
     reason: Literal["room_empty", "connection_lost"]
     timestamp_ms: int
 
@@ -108,6 +68,11 @@ class MeetingAdapter(abc.ABC):
     @abc.abstractmethod
     async def leave(self) -> None:
         """Leave the meeting and release every connection. Safe to call more than once."""
+
+    @property
+    @abc.abstractmethod
+    def participants(self) -> list[ParticipantJoined]:
+        """Everyone in the meeting now except the bot itself (as last reported by the platform)."""
 
     @abc.abstractmethod
     async def send_chat(self, text: str, to_uuid: str | None = None) -> None:

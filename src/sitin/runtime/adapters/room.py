@@ -23,11 +23,11 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
+from sitin.core.audio import MEETING_SAMPLE_RATE
 from sitin.runtime.adapters import loopback
 from sitin.runtime.adapters.base import (
     MEETING_FULL,
     MEETING_NOT_FOUND,
-    SAMPLE_RATE,
     UNABLE_TO_CONNECT,
     AudioFrame,
     ChatReceived,
@@ -331,11 +331,13 @@ class _TrackClock:
         self._late_since_ms: float | None = None  # arrival time when the lateness began
 
     def stamp(self, pts: int | None, samples: int) -> float:
-        arrival_ms = now_ms() - samples * 1000 / SAMPLE_RATE
+        arrival_ms = now_ms() - samples * 1000 / MEETING_SAMPLE_RATE
         if pts is None:
             return arrival_ms
         if self._anchor_pts is not None:
-            stamped = self._anchor_ms + ((pts - self._anchor_pts) % RTP_WRAP) * 1000 / SAMPLE_RATE
+            stamped = (
+                self._anchor_ms + ((pts - self._anchor_pts) % RTP_WRAP) * 1000 / MEETING_SAMPLE_RATE
+            )
             late_ms = arrival_ms - stamped
             if late_ms <= RESYNC_MS:
                 self._late_since_ms = None
@@ -359,7 +361,7 @@ class _MonoConverter:
         self._resampler: av.AudioResampler | None = None
 
     def __call__(self, frame: av.AudioFrame) -> np.ndarray:
-        if frame.format.name == "s16" and frame.sample_rate == SAMPLE_RATE:
+        if frame.format.name == "s16" and frame.sample_rate == MEETING_SAMPLE_RATE:
             channels = len(frame.layout.channels)
             # interleaved samples read in place: this runs for every 20 ms of every participant
             samples = np.frombuffer(frame.planes[0], np.int16, frame.samples * channels)
@@ -370,6 +372,8 @@ class _MonoConverter:
             mixed = samples.reshape(-1, channels).astype(np.int32).sum(axis=1) // channels
             return mixed.astype(np.int16)
         if self._resampler is None:
-            self._resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+            self._resampler = av.AudioResampler(
+                format="s16", layout="mono", rate=MEETING_SAMPLE_RATE
+            )
         parts = [f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)]
         return np.concatenate(parts) if parts else np.zeros(0, np.int16)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sitin.runtime.adapters.base import AudioFrame, SpeechStart, SpeechStop
+from sitin.runtime.frames import AudioFrame, SpeechStart, SpeechStop
 
 START_DBFS = -40.0  # a frame this loud counts as voice
 START_AFTER_MS = 60  # this much loud audio within the current run starts speech

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from sitin.runtime.adapters.base import SAMPLE_RATE, AudioFrame
+from sitin.core.audio import MEETING_SAMPLE_RATE
+from sitin.runtime.frames import AudioFrame
 
 SNAP_SAMPLES = 960  # frames within 20 ms of where the previous one ended continue it seamlessly
-MAX_AHEAD_SAMPLES = 10 * 60 * SAMPLE_RATE  # a frame stamped further ahead than this is bogus
+# a frame stamped further ahead than this is bogus
+MAX_AHEAD_SAMPLES = 10 * 60 * MEETING_SAMPLE_RATE
 
 
 class Mixer:
@@ -21,13 +23,13 @@ class Mixer:
         self.start_ms = start_ms
         self.taken = 0  # samples handed out so far: the timeline position of buffer[0]
         self.late_samples = 0  # samples dropped because they arrived after their span was taken
-        self._buffer = np.zeros(SAMPLE_RATE, dtype=np.float32)
+        self._buffer = np.zeros(MEETING_SAMPLE_RATE, dtype=np.float32)
         self._filled = 0  # samples of _buffer that hold audio (the rest is spare capacity)
         self._next_by_uuid: dict[str, int] = {}
 
     @property
     def position_ms(self) -> float:
-        return self.start_ms + self.taken * 1000 / SAMPLE_RATE
+        return self.start_ms + self.taken * 1000 / MEETING_SAMPLE_RATE
 
     def add(self, frame: AudioFrame) -> None:
         at = self._place(frame)
@@ -68,7 +70,7 @@ class Mixer:
         return at
 
     def _sample_index(self, timestamp_ms: float) -> int:
-        return round((timestamp_ms - self.start_ms) * SAMPLE_RATE / 1000)
+        return round((timestamp_ms - self.start_ms) * MEETING_SAMPLE_RATE / 1000)
 
     def _reserve(self, size: int) -> None:
         if size > len(self._buffer):

@@ -19,7 +19,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from sitin.runtime.adapters.base import SAMPLE_RATE, AudioFrame
+from sitin.core.audio import MEETING_SAMPLE_RATE
+from sitin.runtime.frames import AudioFrame
 from sitin.runtime.pipeline.mixer import Mixer
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ class Recorder:
         self._thread.join()
         if self._error is not None:
             raise RuntimeError(f"recording to {self.path} failed") from self._error
-        return self._samples_written / SAMPLE_RATE
+        return self._samples_written / MEETING_SAMPLE_RATE
 
     async def aclose(self, end_ms: float | None = None) -> float:
         end_ms = now_ms() if end_ms is None else end_ms
@@ -169,7 +170,7 @@ class Recorder:
             pauses = [tuple(p) for p in self._pauses]
         if not pauses:
             return samples
-        times_ms = chunk_start_ms + np.arange(len(samples)) * (1000 / SAMPLE_RATE)
+        times_ms = chunk_start_ms + np.arange(len(samples)) * (1000 / MEETING_SAMPLE_RATE)
         keep = np.ones(len(samples), dtype=bool)
         for start_ms, end_ms in pauses:
             keep &= (times_ms < start_ms) | (times_ms >= end_ms)
@@ -183,15 +184,15 @@ class _Output:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._container = av.open(str(path), "w", format=encoding.container)
         self._stream = self._container.add_stream(
-            encoding.codec, rate=SAMPLE_RATE, layout="mono", options=dict(encoding.options)
+            encoding.codec, rate=MEETING_SAMPLE_RATE, layout="mono", options=dict(encoding.options)
         )
         self._stream.bit_rate = encoding.bit_rate
 
     def write(self, samples: np.ndarray, pts: int) -> None:
         frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = SAMPLE_RATE
+        frame.sample_rate = MEETING_SAMPLE_RATE
         frame.pts = pts
-        frame.time_base = Fraction(1, SAMPLE_RATE)
+        frame.time_base = Fraction(1, MEETING_SAMPLE_RATE)
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
 

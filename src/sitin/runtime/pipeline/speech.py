@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from faster_whisper.vad import get_vad_model
 
+from sitin.core.audio import MEETING_SAMPLE_RATE
 from sitin.transcription.base import SAMPLE_RATE, SpeechSegment
 
 WINDOW = 512  # samples per VAD decision at 16 kHz (32 ms); fixed by the silero model
@@ -144,7 +145,7 @@ class SpeechSegmenter:
         speaker_uuid: str,
         options: SegmenterOptions | None = None,
         *,
-        input_rate: int = 48_000,
+        input_rate: int = MEETING_SAMPLE_RATE,
     ) -> None:
         self.speaker_uuid = speaker_uuid
         self.options = options or SegmenterOptions()
@@ -279,7 +280,9 @@ class SpeechSegmenter:
 class SpeakerSegmenters:
     """One `SpeechSegmenter` per participant, created on first audio."""
 
-    def __init__(self, options: SegmenterOptions | None = None, *, input_rate: int = 48_000):
+    def __init__(
+        self, options: SegmenterOptions | None = None, *, input_rate: int = MEETING_SAMPLE_RATE
+    ):
         self.options = options or SegmenterOptions()
         self.input_rate = input_rate
         self._by_speaker: dict[str, SpeechSegmenter] = {}

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 
+from sitin.core.audio import MEETING_SAMPLE_RATE
 from sitin.rooms.routes import room_registry, router
 from sitin.runtime.adapters.base import (
     MEETING_NOT_FOUND,
@@ -32,6 +33,7 @@ from support.servers import serve
 from support.speech import flite_wav, read_pcm_48k, rms_dbfs
 
 PROMPT_S = 5.0  # "promptly": far below the ~30 s ICE consent timeout
+SPOKEN_S = 15.0  # a spoken sentence and the silence after it arrive within this
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +68,11 @@ class Events:
         async with asyncio.timeout(timeout_s):
             while not condition():
                 await asyncio.sleep(0.02)
+
+    def heard_until(self, uuid: str) -> float:
+        """Epoch seconds up to which the bot has received the participant's audio."""
+        frames = self.of(AudioFrame, uuid)
+        return (frames[-1].timestamp_ms + frames[-1].duration_ms) / 1000 if frames else 0.0
 
     def audio_between(self, uuid: str, start_s: float, end_s: float) -> np.ndarray:
         frames = [
@@ -107,14 +114,21 @@ def test_bot_sees_people_chat_and_each_speakers_audio(
             lambda: events.of(AudioFrame, alice.uuid) and events.of(AudioFrame, bob.uuid)
         )
         alice_from = alice.say(alice_pcm)
-        alice_to = alice_from + len(alice_pcm) / 48_000
-        await asyncio.sleep(alice_to - time.time() + 0.7)
+        alice_to = alice_from + len(alice_pcm) / MEETING_SAMPLE_RATE
+        # 0.7 s of silence after each sentence: the speaking detector's hangover is 0.5 s
+        await events.wait_for(lambda: events.heard_until(alice.uuid) >= alice_to + 0.7, SPOKEN_S)
         bob_from = bob.say(bob_pcm)
-        bob_to = bob_from + len(bob_pcm) / 48_000
-        await asyncio.sleep(bob_to - time.time() + 0.7)
-        recorder.pause()
-        await asyncio.sleep(0.5)
-        recorder.resume()
+        bob_to = bob_from + len(bob_pcm) / MEETING_SAMPLE_RATE
+        await events.wait_for(
+            lambda: (
+                min(events.heard_until(bob.uuid), events.heard_until(alice.uuid)) >= bob_to + 0.7
+            ),
+            SPOKEN_S,
+        )
+        paused_at_ms = time.time() * 1000
+        recorder.pause(paused_at_ms)
+        await events.wait_for(lambda: events.heard_until(alice.uuid) * 1000 >= paused_at_ms + 500)
+        recorder.resume(paused_at_ms + 500)
 
         assert rms_dbfs(events.audio_between(alice.uuid, alice_from + 0.2, alice_to - 0.2)) > -35
         assert rms_dbfs(events.audio_between(bob.uuid, alice_from + 0.2, alice_to - 0.2)) < -60
@@ -172,9 +186,9 @@ def test_bot_sees_people_chat_and_each_speakers_audio(
     expected_s = (closed_at - recorder.start_ms) / 1000
     assert expected_s - 0.6 < duration < expected_s - 0.4
     mix = read_pcm_48k(tmp_path / "meeting.webm")
-    assert len(mix) / 48_000 == pytest.approx(duration, abs=0.06)
-    alice_at = round((alice_from - recorder.start_ms / 1000 + 0.2) * 48_000)
-    assert rms_dbfs(mix[alice_at : alice_at + 48_000]) > -40
+    assert len(mix) / MEETING_SAMPLE_RATE == pytest.approx(duration, abs=0.06)
+    alice_at = round((alice_from - recorder.start_ms / 1000 + 0.2) * MEETING_SAMPLE_RATE)
+    assert rms_dbfs(mix[alice_at : alice_at + MEETING_SAMPLE_RATE]) > -40
 
 
 def test_join_fails_with_a_reason(base_url: str) -> None:

@@ -1,0 +1,19 @@
+"""Which adapter joins a meeting on which platform: the one place a new platform is added."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sitin.runtime.adapters.base import UNABLE_TO_CONNECT, CouldNotJoin, EventSink, MeetingAdapter
+
+# (platform, meeting_url, bot_name, sink) -> an adapter that has not joined yet
+AdapterFactory = Callable[[str, str, str, EventSink], MeetingAdapter]
+
+
+def open_adapter(platform: str, meeting_url: str, bot_name: str, sink: EventSink) -> MeetingAdapter:
+    """The adapter for the bot's meeting platform; CouldNotJoin for a platform sitin cannot join."""
+    if platform == "room":
+        from sitin.runtime.adapters.room import RoomAdapter  # aiortc is loaded only when needed
+
+        return RoomAdapter(meeting_url, bot_name, sink)
+    raise CouldNotJoin(UNABLE_TO_CONNECT, f"no adapter for {platform}")

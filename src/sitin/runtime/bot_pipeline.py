@@ -1,0 +1,119 @@
+"""A bot's pipeline, put together from its settings: which stages it runs, in which order.
+
+    PauseGate ─► RecordingStage ─► SegmentationStage ─► TranscriptionStage ─► CaptureWriter
+                 (unless format "none")  (unless transcription is "none")
+
+The recording is taken through the deletion fence when the pipeline ends; a provider that cannot
+be built (a missing API key, …) still yields an utterance per segment, each marked failed.
+"""
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from sitin.context import AppContext
+from sitin.db import capture, credentials
+from sitin.db.capture import DataDeleted
+from sitin.runtime import botstate
+from sitin.runtime.blob_fence import store_blob
+from sitin.runtime.capture_writer import CaptureWriter
+from sitin.runtime.pipeline.base import Pipeline, Stage
+from sitin.runtime.pipeline.recorder import Recorder, open_recorder
+from sitin.runtime.pipeline.speech import SpeakerSegmenters
+from sitin.runtime.pipeline.stages import (
+    PauseGate,
+    RecordingStage,
+    SegmentationStage,
+    TranscriptionStage,
+)
+from sitin.transcription.base import (
+    SpeechSegment,
+    Transcription,
+    TranscriptionFailed,
+    TranscriptionProvider,
+)
+from sitin.transcription.factory import build_provider
+
+
+class UnavailableProvider(TranscriptionProvider):
+    """Stands in when the bot's provider cannot be built (e.g. no API key): each segment fails
+    with the reason, so the failure is visible per utterance and in the final state."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    async def transcribe(self, segment: SpeechSegment) -> Transcription:
+        raise TranscriptionFailed(self.reason, retryable=False)
+
+
+async def build_pipeline(
+    ctx: AppContext, bot_id: str, *, settings: dict[str, Any], project_id: str, work_dir: Path
+) -> Pipeline:
+    """The bot's stages, linked (not started): call when capture begins."""
+    recording = settings["recording_settings"]
+    stages: list[Stage] = [
+        PauseGate(keep_chat_when_paused=recording["record_chat_messages_when_paused"])
+    ]
+    recorder = open_recorder(work_dir / f"recording.{recording['format']}", recording["format"])
+    if recorder is not None:
+
+        async def store(finished: Recorder) -> None:
+            await asyncio.to_thread(store_recording, ctx, bot_id, finished)
+
+        stages.append(RecordingStage(recorder, store))
+    provider = await _provider(ctx, bot_id, settings, project_id)
+    if provider is not None:
+        stages.append(SegmentationStage(SpeakerSegmenters()))
+        stages.append(TranscriptionStage(provider, work_dir=work_dir / "backlog"))
+    stages.append(
+        CaptureWriter(
+            ctx,
+            bot_id,
+            speech_events=recording["record_participant_speech_start_stop_events"],
+            keep_audio=recording["record_async_transcription_audio_chunks"],
+        )
+    )
+    return Pipeline(stages)
+
+
+def store_recording(ctx: AppContext, bot_id: str, recorder: Recorder) -> None:
+    """Upload the finished recording through the fence (refused, and removed, once deleted)."""
+    key = capture.blob_key(bot_id, f"recording.{recorder.format}")
+
+    def record(tx, size: int) -> None:
+        capture.set_recording_file(
+            tx,
+            bot_id=bot_id,
+            blob_key=key,
+            blob_size=size,
+            first_buffer_timestamp_ms=int(recorder.start_ms),
+        )
+
+    with contextlib.suppress(DataDeleted):  # the deletion won: nothing of the recording is kept
+        store_blob(ctx.db, ctx.blobs, bot_id=bot_id, key=key, content=recorder.path, record=record)
+
+
+async def _provider(
+    ctx: AppContext, bot_id: str, settings: dict[str, Any], project_id: str
+) -> TranscriptionProvider | None:
+    transcription = settings.get("transcription_settings") or {}
+    if "none" in transcription:
+        return None
+    accounts = await asyncio.to_thread(_accounts, ctx, project_id)
+    try:
+        return build_provider(transcription, accounts)
+    except TranscriptionFailed as exc:
+        # every utterance is kept, marked failed with the reason, and counted at the end
+        message = f"transcription unavailable: {exc.reason}"
+        await asyncio.to_thread(
+            botstate.log, ctx, bot_id, level="error", entry_type="transcription", message=message
+        )
+        return UnavailableProvider(exc.reason)
+
+
+def _accounts(ctx: AppContext, project_id: str) -> dict[str, credentials.ProviderAccount]:
+    with ctx.db.read() as conn:
+        return credentials.accounts_for(
+            conn, server_key=ctx.settings.resolved_secret_key, project_id=project_id
+        )

@@ -1,0 +1,170 @@
+"""The stages of a bot's pipeline, each wrapping one component that does the real work.
+
+    stage               takes                       emits (besides what it passes on unchanged)
+    PauseGate           RecordingPaused/Resumed     -; drops audio, speech on/off and (unless
+                                                    allowed) chat while recording is paused
+    RecordingStage      AudioFrame (a tap)          -; mixes and encodes in its own thread, and
+                                                    at EndOfStream hands the file to `store`
+    SegmentationStage   AudioFrame (consumed)       SpeechSegment, per participant (silero VAD)
+    TranscriptionStage  SpeechSegment (consumed)    Utterance, once the provider has answered
+    PlaybackStage       AudioOut (consumed)         -; plays the audio into the meeting
+
+The capture stage that writes events and utterances to the database is ``CaptureWriter``
+(``runtime/capture_writer.py``). Blocking work (VAD, encoding, uploads) never runs on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from sitin.runtime.frames import (
+    AudioFrame,
+    AudioOut,
+    ChatReceived,
+    EndOfStream,
+    Frame,
+    RecordingPaused,
+    RecordingResumed,
+    SpeechSegment,
+    SpeechStart,
+    SpeechStop,
+    Utterance,
+)
+from sitin.runtime.pipeline.base import Stage
+from sitin.runtime.pipeline.recorder import Recorder
+from sitin.runtime.pipeline.speech import SpeakerSegmenters
+from sitin.runtime.pipeline.transcriber import SegmentTranscriber
+from sitin.transcription.base import Transcription, TranscriptionFailed, TranscriptionProvider
+
+SEGMENT_BATCH_S = 0.2  # audio is handed to speech detection (in a thread) this often
+
+
+class PauseGate(Stage):
+    """While paused, what the meeting says is not captured; joins and leaves still are."""
+
+    def __init__(self, *, keep_chat_when_paused: bool) -> None:
+        self.keep_chat_when_paused = keep_chat_when_paused
+        self.paused = False
+
+    async def process(self, frame: Frame) -> None:
+        if isinstance(frame, RecordingPaused | RecordingResumed):
+            self.paused = isinstance(frame, RecordingPaused)
+        elif self.paused and self._held_back(frame):
+            return
+        await self.emit(frame)
+
+    def _held_back(self, frame: Frame) -> bool:
+        if isinstance(frame, ChatReceived):
+            return not self.keep_chat_when_paused
+        return isinstance(frame, AudioFrame | SpeechStart | SpeechStop)
+
+
+class RecordingStage(Stage):
+    """Records the mix of everyone's audio; paused spans are cut out of the file."""
+
+    def __init__(self, recorder: Recorder, store: Callable[[Recorder], Awaitable[None]]) -> None:
+        self.recorder = recorder
+        self._store = store
+
+    async def process(self, frame: Frame) -> None:
+        if isinstance(frame, AudioFrame):
+            self.recorder.push(frame)
+        elif isinstance(frame, RecordingPaused):
+            self.recorder.pause(frame.at_ms)
+        elif isinstance(frame, RecordingResumed):
+            self.recorder.resume(frame.at_ms)
+        elif isinstance(frame, EndOfStream):
+            await self.recorder.aclose()
+            await self._store(self.recorder)
+        await self.emit(frame)
+
+
+class SegmentationStage(Stage):
+    """Cuts each participant's audio into speech segments.
+
+    Frames are collected and fed to the segmenters in a thread once per SEGMENT_BATCH_S, so the
+    VAD model costs a few thread hops a second, not one per 20 ms frame per participant.
+    """
+
+    def __init__(
+        self,
+        segmenters: SpeakerSegmenters,
+        *,
+        batch_s: float = SEGMENT_BATCH_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.segmenters = segmenters
+        self._batch: list[AudioFrame] = []
+        self._batch_s = batch_s
+        self._clock = clock
+        self._fed_at = clock()
+
+    async def process(self, frame: Frame) -> None:
+        if isinstance(frame, AudioFrame):
+            self._batch.append(frame)
+            if self._clock() - self._fed_at >= self._batch_s:
+                await self._feed_batch()
+            return
+        if isinstance(frame, EndOfStream):
+            await self._feed_batch()
+            for segment in await asyncio.to_thread(self.segmenters.flush_all):
+                await self.emit(segment)
+        await self.emit(frame)
+
+    async def _feed_batch(self) -> None:
+        batch, self._batch = self._batch, []
+        self._fed_at = self._clock()
+        if batch:
+            for segment in await asyncio.to_thread(self._segment, batch):
+                await self.emit(segment)
+
+    def _segment(self, frames: list[AudioFrame]) -> list[SpeechSegment]:
+        segments: list[SpeechSegment] = []
+        for frame in frames:
+            segments += self.segmenters.feed(frame.uuid, frame.pcm, frame.timestamp_ms)
+        return segments
+
+
+class TranscriptionStage(Stage):
+    """Transcribes segments in the background (a backlog that spills to disk, retries); each
+    segment comes out exactly once as an Utterance, with its text or the reason it failed."""
+
+    def __init__(
+        self, provider: TranscriptionProvider, *, work_dir: Path, **options: float
+    ) -> None:
+        self.transcriber = SegmentTranscriber(provider, self._deliver, work_dir=work_dir, **options)
+
+    async def process(self, frame: Frame) -> None:
+        if isinstance(frame, SpeechSegment):
+            self.transcriber.submit(frame)
+            return
+        if isinstance(frame, EndOfStream):
+            try:
+                await self.transcriber.drain()
+            finally:
+                await self.transcriber.provider.aclose()
+        await self.emit(frame)
+
+    async def _deliver(
+        self,
+        segment: SpeechSegment,
+        transcription: Transcription | None,
+        failure: TranscriptionFailed | None,
+    ) -> None:
+        await self.emit(Utterance(segment, transcription, failure))
+
+
+class PlaybackStage(Stage):
+    """Plays the bot's own audio into the meeting, in order, through `play` (an adapter's)."""
+
+    def __init__(self, play: Callable[[AudioOut], Awaitable[None]]) -> None:
+        self._play = play
+
+    async def process(self, frame: Frame) -> None:
+        if isinstance(frame, AudioOut):
+            await self._play(frame)
+            return
+        await self.emit(frame)
