@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -46,7 +47,8 @@ log = logging.getLogger(__name__)
 JOIN_TIMEOUT_S = 10.0
 RTP_WRAP = 2**32
 RESYNC_MS = 500.0  # re-anchor a track's clock when RTP time and arrival time drift this far apart
-LATE_PERSIST_MS = 1000.0  # ... and, for frames arriving late, when that lasts this long
+LATE_PERSIST_MS = 1000.0  # ... and, for frames arriving late, when a steady delay lasts this long
+STEADY_MS = 100.0  # a delay changing less than this is steady (a clock), more is a backlog
 LATE_LIMIT_MS = 5000.0  # ... or they are this late (later than any recorder could still place)
 CLOSE_CODE_REASONS = {4404: MEETING_NOT_FOUND, 4409: MEETING_FULL}
 REFUSAL_REASONS = {"room_not_found": MEETING_NOT_FOUND, "room_full": MEETING_FULL}
@@ -289,7 +291,7 @@ class RoomAdapter(MeetingAdapter):
 
     async def _consume_audio(self, remote_uuid: str, track: MediaStreamTrack) -> None:
         detector = SpeakingDetector(remote_uuid)
-        clock = _TrackClock()
+        clock = TrackClock()
         to_mono = _MonoConverter()
         try:
             while True:
@@ -314,24 +316,28 @@ class RoomAdapter(MeetingAdapter):
             log.exception("event sink failed on %s", type(event).__name__)
 
 
-class _TrackClock:
+class TrackClock:
     """Epoch-ms capture times for one track: RTP time, anchored at the first frame's arrival.
 
     RTP time keeps frames evenly spaced despite network jitter. Frames stamped ahead of their
     arrival by more than RESYNC_MS (a sender restart, a jump in RTP time) re-anchor at once.
-    Frames arriving late are delayed, not misplaced (a stalled network path or a busy process
-    delivers them in a burst afterwards), so they keep their RTP time; only lateness beyond
-    RESYNC_MS that lasts LATE_PERSIST_MS (a sender clock running slow), or beyond LATE_LIMIT_MS,
-    re-anchors. Re-anchoring on a burst would cut a hole into the track and then overlap it.
+    Frames arriving late keep their RTP time while the delay keeps changing: that is a backlog
+    (a stalled network path, or a process too busy to keep up, which delivers the frames late
+    and then in a burst), and re-anchoring on it would cut a hole into the track and then
+    overlap it. Only a delay beyond RESYNC_MS that holds steady, within STEADY_MS, for
+    LATE_PERSIST_MS (the sender's clock runs slow, or it paused without advancing RTP time) —
+    or a delay beyond LATE_LIMIT_MS — re-anchors.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, now: Callable[[], float] = now_ms) -> None:
+        self._now = now
         self._anchor_ms = 0.0
         self._anchor_pts: int | None = None
-        self._late_since_ms: float | None = None  # arrival time when the lateness began
+        self._late_since_ms: float | None = None  # arrival time when the delay became steady
+        self._steady_late_ms = 0.0  # ... and the delay then
 
     def stamp(self, pts: int | None, samples: int) -> float:
-        arrival_ms = now_ms() - samples * 1000 / MEETING_SAMPLE_RATE
+        arrival_ms = self._now() - samples * 1000 / MEETING_SAMPLE_RATE
         if pts is None:
             return arrival_ms
         if self._anchor_pts is not None:
@@ -343,11 +349,10 @@ class _TrackClock:
                 self._late_since_ms = None
                 if late_ms >= -RESYNC_MS:
                     return stamped
-            else:
-                if self._late_since_ms is None:
-                    self._late_since_ms = arrival_ms
-                lasting_ms = arrival_ms - self._late_since_ms
-                if late_ms <= LATE_LIMIT_MS and lasting_ms < LATE_PERSIST_MS:
+            elif late_ms <= LATE_LIMIT_MS:
+                if self._late_since_ms is None or abs(late_ms - self._steady_late_ms) > STEADY_MS:
+                    self._late_since_ms, self._steady_late_ms = arrival_ms, late_ms
+                if arrival_ms - self._late_since_ms < LATE_PERSIST_MS:
                     return stamped
         self._anchor_ms, self._anchor_pts = arrival_ms, pts
         self._late_since_ms = None
