@@ -55,6 +55,7 @@ async def build_pipeline(
     stages: list[Stage] = [
         PauseGate(keep_chat_when_paused=recording["record_chat_messages_when_paused"])
     ]
+    provider = await _provider(ctx, bot_id, settings, project_id)  # first: it may load a model
     recorder = open_recorder(work_dir / f"recording.{recording['format']}", recording["format"])
     if recorder is not None:
 
@@ -62,7 +63,6 @@ async def build_pipeline(
             await asyncio.to_thread(store_recording, ctx, bot_id, finished)
 
         stages.append(RecordingStage(recorder, store))
-    provider = await _provider(ctx, bot_id, settings, project_id)
     if provider is not None:
         stages.append(SegmentationStage(SpeakerSegmenters()))
         stages.append(TranscriptionStage(provider, work_dir=work_dir / "backlog"))
@@ -102,7 +102,11 @@ async def _provider(
         return None
     accounts = await asyncio.to_thread(_accounts, ctx, project_id)
     try:
-        return build_provider(transcription, accounts)
+        provider = build_provider(transcription, accounts)
+        # Before capture starts: loading a local model is seconds of CPU that would otherwise
+        # compete with receiving the first speech (and keep the first utterance waiting).
+        await provider.warm_up()
+        return provider
     except TranscriptionFailed as exc:
         # every utterance is kept, marked failed with the reason, and counted at the end
         message = f"transcription unavailable: {exc.reason}"

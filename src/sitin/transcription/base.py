@@ -75,6 +75,11 @@ class TranscriptionProvider(ABC):
     async def transcribe(self, segment: SpeechSegment) -> Transcription:
         """Transcribe one segment, or raise `TranscriptionFailed`."""
 
+    async def warm_up(self) -> None:
+        """Get ready for the first segment (load a model, …); raise `TranscriptionFailed` if the
+        provider cannot work at all. Nothing to do by default."""
+        return None
+
     async def aclose(self) -> None:
         """Release connections or other resources. Safe to call twice."""
         return None
