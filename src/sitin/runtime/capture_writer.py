@@ -108,7 +108,7 @@ class CaptureWriter(Stage):
             except Exception:
                 log.exception("bot %s: a capture write failed", self.bot_id)
 
-    def _fire(self, tx: Tx, trigger: str, data: dict[str, Any]) -> None:
+    def _fire(self, tx: Tx, trigger: Trigger, data: dict[str, Any]) -> None:
         fire(tx, bot_id=self.bot_id, trigger=trigger, data=data)
 
     # --- the writes (in the writer's thread) ------------------------------------------------
@@ -172,7 +172,7 @@ class CaptureWriter(Stage):
         person = self._people[event.uuid]
         self._fire(
             tx,
-            "chat_messages.update",
+            Trigger.CHAT_MESSAGES_UPDATE,
             envelope.chat_message_data(
                 id=message_id,
                 text=event.text,
