@@ -1,8 +1,9 @@
-"""Offline transcription figures: engine speed, and live pipeline latency with several speakers.
+"""Offline transcription figures: engine speed, live pipeline latency, fidelity on real speech.
 
     .venv/bin/python benchmarks/transcription.py                  # 1-2 (about 3 minutes)
     .venv/bin/python benchmarks/transcription.py --speakers 5 --seconds 30
     .venv/bin/python benchmarks/transcription.py --through-api    # 3 only (about 3 minutes)
+    .venv/bin/python benchmarks/transcription.py --fidelity       # 4 only (about 3 minutes)
 
 1. Real-time factor (RTF) of faster-whisper tiny.en int8 on flite sentences, with 1 and with all
    CPU threads (wall time / audio time; CPU s per audio s).
@@ -13,6 +14,13 @@
    process) in rooms of at most 5 with one bot each, flite sentences spoken concurrently; latency
    from the end of each sentence (speaker clock) to the first `GET /transcript` (polled every
    100 ms) listing an utterance of that speaker that covers it. Also WER and the server's CPU.
+4. With --fidelity, on real human speech (tests/transcription/real_speech.py: one person reading,
+   and a meeting of four people taking turns with ~10 % overlap): per speaker, WER of the live
+   pipeline (48 kHz frames -> SpeakerSegmenters -> SegmentTranscriber -> offline provider) against
+   the same model offline on the speaker's whole track, phrases said more often than in the
+   reference, dropped turns (>= 0.5 s of speech, no word heard in it), and CPU-s per audio-s.
+   The stages between are measured too, to show where accuracy goes: each turn's file transcribed
+   alone (the model on ideal cuts), and the segmenter fed 16 kHz (no resampling).
 """
 
 from __future__ import annotations
@@ -467,6 +475,134 @@ def through_api(speakers: list[int], sentences: int, dump_dir: Path | None) -> N
             server.stop()
 
 
+# --- 4. fidelity on real human speech -----------------------------------------------------------
+
+MEETING_ORIGIN_MS = 1_000_000  # capture clock of the first frame (any value; not zero)
+
+
+@dataclass
+class Hearing:
+    """What one variant heard of one meeting: (meeting second, word) per speaker, and its CPU."""
+
+    words: dict[str, list[tuple[float, str]]]
+    cpu_s: float
+
+
+def heard_words(start_s: float, transcription) -> list[tuple[float, str]]:
+    return [(start_s + w["start"], w["word"]) for w in transcription.words]
+
+
+def offline_whole(meeting, provider) -> Hearing:
+    cpu = time.process_time()
+    words_by = {}
+    for speaker in meeting.speakers:
+        result = provider.transcribe_blocking(SpeechSegment(speaker, 0, meeting.track(speaker)))
+        words_by[speaker] = heard_words(0.0, result)
+    return Hearing(words_by, time.process_time() - cpu)
+
+
+def offline_per_turn(meeting, provider) -> Hearing:
+    cpu = time.process_time()
+    words_by: dict[str, list] = {speaker: [] for speaker in meeting.speakers}
+    for turn in meeting.turns:
+        result = provider.transcribe_blocking(
+            SpeechSegment(turn.speaker, 0, np.array(turn.recording.samples))
+        )
+        words_by[turn.speaker] += heard_words(turn.start_s, result)
+    return Hearing(words_by, time.process_time() - cpu)
+
+
+async def live(meeting, provider, *, input_rate: int, speed: float) -> Hearing:
+    """The bot's path: frames of every participant, in step, at `speed` x real time (0: at once)."""
+    from transcription.speech_audio import to_48k_int16
+
+    if input_rate == 48_000:
+        streams = {s: to_48k_int16(meeting.track(s)) for s in meeting.speakers}
+    else:
+        streams = {s: (meeting.track(s) * 32767).astype(np.int16) for s in meeting.speakers}
+    words_by: dict[str, list] = {speaker: [] for speaker in meeting.speakers}
+
+    async def on_result(segment, transcription, failure):
+        if transcription is not None:
+            start_s = (segment.start_ms - MEETING_ORIGIN_MS) / 1000
+            words_by[segment.speaker_uuid] += heard_words(start_s, transcription)
+
+    frame = input_rate * FRAME_MS // 1000
+    cpu = time.process_time()
+    with tempfile.TemporaryDirectory() as work_dir:
+        transcriber = SegmentTranscriber(provider, on_result, work_dir=Path(work_dir))
+        segmenters = SpeakerSegmenters(input_rate=input_rate)
+        t0 = time.monotonic()
+        for n in range(min(len(pcm) for pcm in streams.values()) // frame):
+            if speed and (delay := t0 + n * FRAME_MS / 1000 / speed - time.monotonic()) > 0:
+                await asyncio.sleep(delay)
+            for speaker, pcm in streams.items():
+                chunk = pcm[n * frame : (n + 1) * frame]
+                for segment in segmenters.feed(speaker, chunk, MEETING_ORIGIN_MS + n * FRAME_MS):
+                    transcriber.submit(segment)
+            if not speed and n % 50 == 0:
+                await asyncio.sleep(0)  # let the workers start
+        for segment in segmenters.flush_all():
+            transcriber.submit(segment)
+        await transcriber.drain()
+    for words_of in words_by.values():
+        words_of.sort()
+    return Hearing(words_by, time.process_time() - cpu)
+
+
+def fidelity(speed: float, stages: bool) -> None:
+    from support.speech import normalise
+    from transcription.real_speech import dropped_turns, reading, repeated_beyond_reference
+    from transcription.real_speech import meeting as turn_taking
+
+    provider = OfflineWhisperProvider(cpu_threads=1)
+    asyncio.run(provider.warm_up())
+    print(
+        f"== fidelity on real speech: live pipeline vs the same model offline on each speaker's "
+        f"whole track (tiny.en int8, cpu_threads=1, frames at {speed or 'max'}x real time, "
+        f"load average {os.getloadavg()[0]:.1f}; CPU figures are noisy under load) ==",
+        flush=True,
+    )
+    for meeting in (reading(), turn_taking()):
+        speech_s = sum(turn.recording.seconds for turn in meeting.turns)
+        print(
+            f"-- {meeting.name}: {len(meeting.speakers)} speakers, {len(meeting.turns)} turns, "
+            f"{meeting.seconds:.1f} s, {meeting.overlap_fraction() * 100:.0f} % of speech time "
+            f"overlapped --",
+            flush=True,
+        )
+        variants = {"offline whole track": offline_whole(meeting, provider)}
+        if stages:
+            variants["offline, each turn alone"] = offline_per_turn(meeting, provider)
+            variants["live, 16 kHz frames"] = asyncio.run(
+                live(meeting, provider, input_rate=16_000, speed=speed)
+            )
+        variants["live, 48 kHz frames"] = asyncio.run(
+            live(meeting, provider, input_rate=48_000, speed=speed)
+        )
+        baseline = variants["offline whole track"]
+        print(f"{'variant':25s} {'speaker':8s}  WER  offline target rep drop  heard")
+        for name, hearing in variants.items():
+            for speaker in meeting.speakers:
+                reference = normalise(meeting.reference(speaker))
+                heard = normalise(" ".join(w for _, w in hearing.words[speaker]))
+                offline = normalise(" ".join(w for _, w in baseline.words[speaker]))
+                wer = edit_distance(reference, heard) / len(reference)
+                base = edit_distance(reference, offline) / len(reference)
+                target = "ok" if wer <= 1.1 * base + 0.02 else "MISSED"
+                print(
+                    f"{name:25s} {speaker:8s} {wer:5.3f} {base:5.3f} {target:6s} "
+                    f"{repeated_beyond_reference(heard, reference):3d} "
+                    f"{dropped_turns(meeting, speaker, hearing.words[speaker]):4d}  "
+                    f"{' '.join(heard)[:70]}"
+                )
+            print(
+                f"{name:25s} CPU {hearing.cpu_s:.1f} s: {hearing.cpu_s / speech_s:.3f} CPU-s per "
+                f"speech-s, {hearing.cpu_s / meeting.seconds:.3f} per meeting-s",
+                flush=True,
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--speakers", type=int, nargs="*", default=[1, 5, 10])
@@ -482,7 +618,21 @@ def main() -> None:
     parser.add_argument(
         "--dump-dir", type=Path, help="--through-api: write what was said and heard (JSON) here"
     )
+    parser.add_argument(
+        "--fidelity", action="store_true", help="only the fidelity figures on real speech"
+    )
+    parser.add_argument(
+        "--speed", type=float, default=0.0, help="--fidelity: x real time for frames (0: at once)"
+    )
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="--fidelity: also each turn alone offline, and the segmenter fed 16 kHz",
+    )
     args = parser.parse_args()
+    if args.fidelity:
+        fidelity(args.speed, args.stages)
+        return
     if args.through_api:
         through_api(args.speakers, args.sentences, args.dump_dir)
         return

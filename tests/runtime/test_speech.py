@@ -60,7 +60,7 @@ def test_sentences_separated_by_one_second_become_separate_segments():
     for segment, (start_s, end_s) in zip(segments, spans, strict=True):
         assert segment.speaker_uuid == "alice"
         assert segment.samples.dtype == np.float32
-        assert abs(segment.start_ms - (START_MS + start_s * 1000)) <= 300
+        assert -500 <= segment.start_ms - (START_MS + start_s * 1000) <= 100  # lead pad kept
         assert abs(segment.end_ms - (START_MS + end_s * 1000)) <= 300
 
 
@@ -76,7 +76,7 @@ def test_flush_emits_speech_still_in_progress():
     audio = np.concatenate([silence_16k(0.5), speech[: len(speech) // 2]])
     segments = feed_all(SpeechSegmenter("alice"), audio)
     assert len(segments) == 1
-    assert abs(segments[0].start_ms - (START_MS + 500)) <= 300
+    assert abs(segments[0].start_ms - (START_MS + 500)) <= 500
 
 
 def test_long_speech_is_cut_at_the_maximum_length_without_overlap():
@@ -89,7 +89,9 @@ def test_long_speech_is_cut_at_the_maximum_length_without_overlap():
     assert len(segments) >= 3
     for earlier, later in zip(segments, segments[1:], strict=False):
         assert earlier.end_ms <= later.start_ms + 1
-    assert all(s.duration_ms <= 4_000 + 2 * options.speech_pad_ms for s in segments)
+    assert all(
+        s.duration_ms <= 4_000 + options.lead_pad_ms + options.speech_pad_ms for s in segments
+    )
     spoken_ms = sum(end - start for start, end in spans) * 1000
     assert sum(s.duration_ms for s in segments) >= 0.9 * spoken_ms
 
@@ -102,8 +104,8 @@ def test_a_hole_in_the_stream_keeps_segment_times_on_the_capture_clock():
     segments = feed_all(segmenter, first) + feed_all(segmenter, second, start_ms=later_ms)
 
     assert len(segments) == 2
-    assert abs(segments[0].start_ms - (START_MS + 500)) <= 300
-    assert abs(segments[1].start_ms - (later_ms + 500)) <= 300
+    assert abs(segments[0].start_ms - (START_MS + 500)) <= 500
+    assert abs(segments[1].start_ms - (later_ms + 500)) <= 500
 
 
 def test_downsampler_keeps_speech_band_and_removes_aliases():
@@ -140,7 +142,7 @@ def test_two_participants_taking_turns_are_transcribed_as_themselves():
     assert [s.speaker_uuid for s in segments] == ["alice", "bob", "alice"]
     truth = [alice_spans[0], bob_spans[0], alice_spans[1]]
     for segment, (start_s, _end) in zip(segments, truth, strict=True):
-        assert abs(segment.start_ms - (START_MS + start_s * 1000)) <= 300
+        assert abs(segment.start_ms - (START_MS + start_s * 1000)) <= 500
 
     provider = OfflineWhisperProvider()
 

@@ -46,9 +46,37 @@ def rms_dbfs(pcm: np.ndarray) -> float:
     return 20.0 * np.log10(max(rms, 1e-6))
 
 
+_NUMBERS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+]
+_SPELLED = {str(n): word for n, word in enumerate(_NUMBERS)} | {"mr": "mister", "mrs": "missus"}
+
+
 def normalise(text: str) -> list[str]:
-    """Lower-case words without punctuation, for comparing transcripts."""
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
+    """Lower-case words without punctuation, for comparing transcripts. Numbers up to twenty and
+    a few abbreviations are spelled out (Whisper writes "10 of clubs", "Mr. Dashwood")."""
+    words = re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
+    return [_SPELLED.get(word, word) for word in words]
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:

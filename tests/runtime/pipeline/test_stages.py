@@ -127,9 +127,9 @@ def test_segmentation_turns_each_speakers_audio_into_speech_segments():
 
     segments = [f for f in out if isinstance(f, SpeechSegment)]
     assert [s.speaker_uuid for s in segments] == ["alice"]
-    assert abs(segments[0].start_ms - (START_MS + 500)) < 300
+    assert -500 < segments[0].start_ms - (START_MS + 500) < 100  # the segmenter's lead pad
     speech_ms = len(speech_16k(sentence)) / 16
-    assert speech_ms - 200 < segments[0].duration_ms < speech_ms + 600
+    assert speech_ms - 200 < segments[0].duration_ms < speech_ms + 800
     assert not any(isinstance(f, AudioFrame) for f in out)  # audio is consumed here
     assert left in out
 

@@ -31,7 +31,10 @@ class SegmenterOptions:
     threshold: float = 0.5  # speech probability that starts (or continues) speech
     neg_threshold: float = 0.35  # below this a window counts as silence
     min_silence_ms: int = 400  # silence that closes a segment; sentence gaps are ~0.7-1 s
-    speech_pad_ms: int = 100  # audio kept on each side of the detected speech
+    speech_pad_ms: int = 150  # audio kept after the detected speech
+    # kept before it: silero rises up to ~260 ms into a soft first word ("go forward" lost its "go",
+    # and the decoder filled the window with "Thanks for watching!" instead)
+    lead_pad_ms: int = 400
     min_speech_ms: int = 250  # shorter blips (clicks, coughs) are dropped
     max_segment_ms: int = 30_000  # Whisper's window; longer speech is cut at a pause
     gap_fill_max_ms: int = 2_000  # missing audio up to this long is filled with silence
@@ -179,7 +182,7 @@ class SpeechSegmenter:
         self._speech_start = None
         self._silence_start = 0
         self._pause = None
-        self._buffer.discard_before(self._vad_pos - samples_for(self.options.speech_pad_ms))
+        self._buffer.discard_before(self._vad_pos - self._kept_before())
         return segments
 
     def time_of(self, index: int) -> int:
@@ -215,8 +218,7 @@ class SpeechSegmenter:
             segments += self._step(float(prob), self._vad_pos)
             self._vad_pos += WINDOW
         if self._speech_start is None:
-            pad = samples_for(self.options.speech_pad_ms)
-            self._buffer.discard_before(self._vad_pos - pad - CONTEXT)
+            self._buffer.discard_before(self._vad_pos - self._kept_before() - CONTEXT)
         return segments
 
     def _step(self, prob: float, position: int) -> list[SpeechSegment]:
@@ -258,15 +260,19 @@ class SpeechSegmenter:
         self._silence_start = 0
         self._pause = None
         if resume is not None:  # keep memory bounded while someone talks on and on
-            pad = samples_for(self.options.speech_pad_ms)
-            self._buffer.discard_before(min(self._emitted_until, resume - pad))
+            self._buffer.discard_before(min(self._emitted_until, resume - self._kept_before()))
         return segments
+
+    def _kept_before(self) -> int:
+        """Samples before a possible speech start that must stay in the buffer."""
+        return samples_for(max(self.options.speech_pad_ms, self.options.lead_pad_ms))
 
     def _emit(self, start: int, end: int, *, pad_end: bool = True) -> list[SpeechSegment]:
         if end - start < samples_for(self.options.min_speech_ms):
             return []
         pad = samples_for(self.options.speech_pad_ms)
-        begin = max(start - pad, self._buffer.start, self._emitted_until)
+        lead = samples_for(self.options.lead_pad_ms)
+        begin = max(start - lead, self._buffer.start, self._emitted_until)
         finish = min(end + pad if pad_end else end, self._buffer.end)
         self._emitted_until = finish
         segment = SpeechSegment(
