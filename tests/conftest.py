@@ -93,10 +93,18 @@ def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
 
 
 @pytest.fixture
-def ctx(tmp_path: Path, database_url: str) -> Iterator[AppContext]:
+def settings_overrides() -> dict:
+    """Settings fields for ``ctx`` beyond make_settings' (parametrize it to change them)."""
+    return {}
+
+
+@pytest.fixture
+def ctx(tmp_path: Path, database_url: str, settings_overrides: dict) -> Iterator[AppContext]:
     """The API's context; bots are not run: ``ctx.bots`` is a ``StandInLauncher``."""
     context = build_context(
-        make_settings(tmp_path, database_url), migrate=False, launcher=StandInLauncher()
+        make_settings(tmp_path, database_url, **settings_overrides),
+        migrate=False,
+        launcher=StandInLauncher(),
     )
     yield context
     context.close()

@@ -232,3 +232,10 @@ def test_migrate_creates_a_new_data_dir_and_read_commands_then_work(tmp_path):
     assert "database is up to date" in migrated and (data / "sitin.db").is_file()
     assert sitin_at(str(data), "projects", "list", "--data-dir", str(data)) == ""
     assert not (tmp_path / "new" / "xdg").exists()  # nothing went to the default place
+
+
+def test_a_bad_provider_endpoint_stops_the_server_at_start(tmp_path):
+    bad = {"SITIN_OPENAI_API_KEY": "sk", "SITIN_OPENAI_BASE_URL": "api.example"}
+    result = _in_process("serve", "--data-dir", str(tmp_path), env=bad)
+    assert result.exit_code == 1, result.output
+    assert "invalid configuration: SITIN_OPENAI_BASE_URL must be an http(s) URL" in result.output

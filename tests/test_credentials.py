@@ -131,13 +131,6 @@ def test_unknown_project_is_a_clear_error(tmp_path):
     assert "no project named 'nope'" in result.stderr
 
 
-@pytest.fixture
-def no_env_key(monkeypatch):
-    monkeypatch.delenv("SITIN_OPENAI_API_KEY", raising=False)
-    monkeypatch.delenv("SITIN_DEEPGRAM_API_KEY", raising=False)
-
-
-@pytest.mark.usefixtures("no_env_key")
 def test_a_cloud_provider_without_a_key_is_refused_at_creation(ctx, client, project):
     body = {
         "meeting_url": "http://127.0.0.1:8000/rooms/a",
@@ -163,7 +156,6 @@ def test_a_cloud_provider_without_a_key_is_refused_at_creation(ctx, client, proj
     assert client.post("/api/v1/bots", json=body, headers=other.headers).status_code == 400
 
 
-@pytest.mark.usefixtures("no_env_key")
 @pytest.mark.parametrize("provider", ["openai", "deepgram"])
 def test_a_bot_cannot_choose_where_the_projects_key_is_sent(ctx, client, project, provider):
     with ctx.db.write() as tx:
@@ -188,7 +180,6 @@ def test_a_bot_cannot_choose_where_the_projects_key_is_sent(ctx, client, project
     assert listed["results"] == []
 
 
-@pytest.mark.usefixtures("no_env_key")
 def test_the_key_check_follows_the_provider_that_wins(ctx, client, project):
     body = {
         "meeting_url": "http://127.0.0.1:8000/rooms/a",
@@ -200,3 +191,17 @@ def test_the_key_check_follows_the_provider_that_wins(ctx, client, project):
     assert "Transcription provider deepgram needs an API key" in refused.json()["error"]
     record_only = {**body, "transcription_settings": {"none": {}}}
     assert client.post("/api/v1/bots", json=record_only, headers=project.headers).status_code == 201
+
+
+@pytest.mark.parametrize("settings_overrides", [{"openai_api_key": "sk-operator"}])
+def test_the_operators_account_serves_projects_without_their_own(ctx, client, project):
+    body = {
+        "meeting_url": "http://127.0.0.1:8000/rooms/a",
+        "bot_name": "B",
+        "transcription_settings": {"openai": {"model": "whisper-1"}},
+    }
+    accepted = client.post("/api/v1/bots", json=body, headers=project.headers)
+    assert accepted.status_code == 201, accepted.text
+    deepgram = {**body, "transcription_settings": {"deepgram": {}}}  # no operator key for it
+    refused = client.post("/api/v1/bots", json=deepgram, headers=project.headers)
+    assert "needs an API key" in refused.json()["error"]

@@ -2,6 +2,10 @@
 
 The embedded default needs nothing: a data directory holding the SQLite database, the blob folder,
 the queue file and a generated secret. Scale-out points the URLs elsewhere.
+
+Every configuration value sitin reads is a field here, validated when the settings are built (at
+start-up): nothing else reads the environment, and a bad value stops the process with a message
+naming the variable instead of failing later, at some bot.
 """
 
 import os
@@ -10,8 +14,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sitin.core.transcription_settings import ProviderAccount, normalise_base_url
+
+# The hosted transcription providers the operator may give a server-wide account for, and the
+# variables that hold it (a project's own stored account always wins: see transcription.factory).
+HOSTED_PROVIDERS = ("openai", "deepgram")
+API_KEY_ENV = {name: f"SITIN_{name.upper()}_API_KEY" for name in HOSTED_PROVIDERS}
+BASE_URL_ENV = {name: f"SITIN_{name.upper()}_BASE_URL" for name in HOSTED_PROVIDERS}
 
 
 def _default_data_dir() -> Path:
@@ -52,6 +64,57 @@ class Settings(BaseSettings):
     run_periodic: bool = True  # exactly one worker in a deployment runs the periodic jobs
     log_level: Literal["debug", "info", "warning", "error"] = "info"  # sitin's own loggers
     log_format: Literal["text", "json"] = "text"  # one line per record on stderr
+
+    # The operator's accounts at hosted transcription providers, for projects without their own.
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None  # default: OpenAI's public endpoint
+    deepgram_api_key: SecretStr | None = None
+    deepgram_base_url: str | None = None  # default: Deepgram's (or its EU) endpoint
+    whisper_model_dir: Path | None = None  # offline model; default: the bundled tiny.en
+    # Crash-safety tests only: checkpoint names (comma-separated) where the process kills itself.
+    faults: frozenset[str] = frozenset()
+
+    @field_validator("openai_api_key", "deepgram_api_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value):
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("openai_base_url", "deepgram_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None, info) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return normalise_base_url(value, name=f"SITIN_{info.field_name.upper()}")
+
+    @field_validator("faults", mode="before")
+    @classmethod
+    def _names(cls, value):
+        if isinstance(value, str):
+            return frozenset(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _base_url_needs_a_key(self) -> "Settings":
+        for name in HOSTED_PROVIDERS:
+            if getattr(self, f"{name}_base_url") and getattr(self, f"{name}_api_key") is None:
+                raise ValueError(
+                    f"{BASE_URL_ENV[name]} is set but {API_KEY_ENV[name]} is not: the server "
+                    f"would never use that endpoint; set both or neither"
+                )
+        return self
+
+    @property
+    def provider_accounts(self) -> dict[str, ProviderAccount]:
+        """The operator's hosted-provider accounts, by provider name (only those with a key)."""
+        accounts = {}
+        for name in HOSTED_PROVIDERS:
+            key: SecretStr | None = getattr(self, f"{name}_api_key")
+            if key is not None:
+                base_url = getattr(self, f"{name}_base_url")
+                accounts[name] = ProviderAccount(api_key=key.get_secret_value(), base_url=base_url)
+        return accounts
 
     @field_validator("database_url", "queue_url", "storage_url")
     @classmethod
@@ -104,6 +167,21 @@ class Settings(BaseSettings):
         return path.read_text().strip().encode()
 
 
+class InvalidConfiguration(ValueError):
+    """A configuration value is unusable; the message names each variable and what is wrong."""
+
+
 def load_settings(**overrides) -> Settings:
-    """Settings from the environment, with CLI flags (non-None) taking precedence."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    """Settings from the environment, with CLI flags (non-None) taking precedence; raises
+    InvalidConfiguration."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            variable = f"SITIN_{field.upper()}"
+            named = not field or message.startswith(variable)
+            problems.append(message if named else f"{variable}: {message}")
+        raise InvalidConfiguration("; ".join(problems)) from None

@@ -1,11 +1,13 @@
-"""Fault injection for crash-safety tests: ``SITIN_FAULTS=deletion.after_commit`` makes the process
-kill itself (SIGKILL, no clean-up) when it reaches that checkpoint. Unset in production: a no-op."""
+"""Fault injection for crash-safety tests: ``SITIN_FAULTS=deletion.after_commit`` (read into
+``Settings.faults``) makes the process kill itself (SIGKILL, no clean-up) when it reaches that
+checkpoint. Unset in production: a no-op."""
 
 import os
 import signal
 
+from sitin.config import Settings
 
-def checkpoint(name: str) -> None:
-    faults = os.environ.get("SITIN_FAULTS")
-    if faults and name in faults.split(","):
+
+def checkpoint(settings: Settings, name: str) -> None:
+    if name in settings.faults:
         os.kill(os.getpid(), signal.SIGKILL)

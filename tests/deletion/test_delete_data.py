@@ -138,11 +138,8 @@ def test_the_receipt_counts_what_was_deleted_without_content(ctx, client, projec
     assert "confidential" not in str(metadata) and "Person" not in str(metadata)
 
 
-def test_secrets_and_free_text_are_scrubbed_from_kept_settings(
-    ctx, client, project, new_bot, monkeypatch
-):
-    monkeypatch.setenv("SITIN_DEEPGRAM_API_KEY", "dg-test-key")
-    monkeypatch.delenv("SITIN_DEEPGRAM_BASE_URL", raising=False)
+@pytest.mark.parametrize("settings_overrides", [{"deepgram_api_key": "dg-test-key"}])
+def test_secrets_and_free_text_are_scrubbed_from_kept_settings(ctx, client, project, new_bot):
     bot = new_bot(
         transcription_settings={
             "deepgram": {

@@ -4,21 +4,15 @@ import logging
 import numpy as np
 import pytest
 
+from sitin.config import Settings
 from sitin.transcription import MissingCredentials, ProviderAccount, build_provider
-from sitin.transcription.base import SpeechSegment, TranscriptionFailed
+from sitin.transcription.base import SpeechSegment
 from sitin.transcription.deepgram import DeepgramTranscriptionProvider
 from sitin.transcription.offline import OfflineWhisperProvider
 from sitin.transcription.openai import OpenAITranscriptionProvider
 from transcription.fake_asr_servers import FakeServer, deepgram_listen, openai_verbose_json
 
 SEGMENT = SpeechSegment("spk-1", 0, np.zeros(4_000, dtype=np.float32))
-
-
-@pytest.fixture(autouse=True)
-def no_accounts_in_environment(monkeypatch):
-    for name in ("OPENAI", "DEEPGRAM"):
-        monkeypatch.delenv(f"SITIN_{name}_API_KEY", raising=False)
-        monkeypatch.delenv(f"SITIN_{name}_BASE_URL", raising=False)
 
 
 def transcribe_once(provider):
@@ -38,7 +32,7 @@ def test_offline_is_the_default(tmp_path):
     assert isinstance(build_provider(None, {}), OfflineWhisperProvider)
 
 
-def test_hosted_providers_take_accounts_from_the_project_then_environment(monkeypatch):
+def test_hosted_providers_take_accounts_from_the_project_then_the_operator():
     openai = build_provider(
         {"openai": {"model": "whisper-1"}}, {"openai": ProviderAccount("sk-from-project")}
     )
@@ -47,14 +41,14 @@ def test_hosted_providers_take_accounts_from_the_project_then_environment(monkey
     assert openai._client.headers["authorization"] == "Bearer sk-from-project"
     asyncio.run(openai.aclose())
 
-    monkeypatch.setenv("SITIN_DEEPGRAM_API_KEY", "dg-from-env")
-    deepgram = build_provider({"deepgram": {"language": "en"}}, {})
+    operator = Settings(deepgram_api_key="dg-from-operator").provider_accounts
+    deepgram = build_provider({"deepgram": {"language": "en"}}, {}, server_accounts=operator)
     assert isinstance(deepgram, DeepgramTranscriptionProvider)
-    assert deepgram._client.headers["authorization"] == "Token dg-from-env"
+    assert deepgram._client.headers["authorization"] == "Token dg-from-operator"
     assert deepgram.url == "https://api.deepgram.com/v1/listen"
     asyncio.run(deepgram.aclose())
 
-    europe = build_provider({"deepgram": {"use_eu_server": True}}, {})
+    europe = build_provider({"deepgram": {"use_eu_server": True}}, {}, server_accounts=operator)
     assert europe.url == "https://api.eu.deepgram.com/v1/listen"
     asyncio.run(europe.aclose())
 
@@ -79,28 +73,23 @@ def test_an_operators_deepgram_endpoint_replaces_deepgrams_own_host():
     assert (request.path, request.headers["authorization"]) == ("/v1/listen", "Token dg-key")
 
 
-def test_the_environment_account_has_its_own_endpoint(monkeypatch):
+def test_the_operators_account_has_its_own_endpoint():
     with FakeServer(openai_verbose_json) as server:
-        monkeypatch.setenv("SITIN_OPENAI_API_KEY", "sk-env")
-        monkeypatch.setenv("SITIN_OPENAI_BASE_URL", f"{server.url}/v1/")
-        transcribe_once(build_provider({"openai": {"model": "whisper-1"}}, {}))
+        settings = Settings(openai_api_key="sk-env", openai_base_url=f"{server.url}/v1/")
+        operator = settings.provider_accounts
+        transcribe_once(
+            build_provider({"openai": {"model": "whisper-1"}}, {}, server_accounts=operator)
+        )
 
-        # a project's key is never sent to the environment's endpoint
+        # a project's key is never sent to the operator's endpoint
         project = {"openai": ProviderAccount("sk-project")}
-        provider = build_provider({"openai": {"model": "whisper-1"}}, project)
+        provider = build_provider(
+            {"openai": {"model": "whisper-1"}}, project, server_accounts=operator
+        )
         assert provider.url == "https://api.openai.com/v1/audio/transcriptions"
         asyncio.run(provider.aclose())
     (request,) = server.requests
     assert request.headers["authorization"] == "Bearer sk-env"
-
-
-def test_a_bad_environment_endpoint_is_a_clear_non_retryable_failure(monkeypatch):
-    monkeypatch.setenv("SITIN_OPENAI_API_KEY", "sk-env")
-    monkeypatch.setenv("SITIN_OPENAI_BASE_URL", "api.example/v1")
-    with pytest.raises(TranscriptionFailed) as caught:
-        build_provider({"openai": {"model": "whisper-1"}}, {})
-    assert "SITIN_OPENAI_BASE_URL must be an http(s) URL" in caught.value.reason
-    assert not caught.value.retryable
 
 
 def test_missing_key_is_a_clear_non_retryable_failure(caplog):

@@ -5,6 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sitin.config import Settings
+from sitin.transcription import build_provider
 from sitin.transcription.base import SpeechSegment, TranscriptionFailed
 from sitin.transcription.offline import OfflineWhisperProvider
 from transcription.speech_audio import (
@@ -48,9 +50,9 @@ def test_offline_engine_transcribes_flite_sentences_accurately():
         assert word_error_rate(text, " ".join(w["word"] for w in result.words)) <= 0.3
 
 
-def test_model_dir_from_environment_is_used(monkeypatch, tmp_path):
-    monkeypatch.setenv("SITIN_WHISPER_MODEL_DIR", str(tmp_path))
-    provider = OfflineWhisperProvider()
+def test_the_configured_model_dir_is_used(tmp_path):
+    settings = Settings(whisper_model_dir=tmp_path)
+    provider = build_provider({}, {}, whisper_model_dir=settings.whisper_model_dir)
     with pytest.raises(TranscriptionFailed) as caught:
         asyncio.run(provider.transcribe(SpeechSegment("spk", 0, speech_16k("Hello there."))))
     assert str(tmp_path) in caught.value.reason

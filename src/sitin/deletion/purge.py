@@ -138,10 +138,10 @@ def delete_bot_data(
             usage = ctx.in_background(_measure_blobs, ctx, prefix)
             _fence(tx, bot, prefix, usage, sub_type)
             fenced = True
-            checkpoint("deletion.before_commit")
+            checkpoint(ctx.settings, "deletion.before_commit")
         view = bots.view(tx.conn, project_id=bot.project_id, bot_id=bot_id)
         assert view is not None  # locked above
-    checkpoint("deletion.after_commit")
+    checkpoint(ctx.settings, "deletion.after_commit")
     finish_storage(ctx, bot_id=bot_id, prefix=prefix)
     return Outcome(fenced, view)
 
@@ -227,7 +227,9 @@ def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str) -> None:
     Also runs for a bot that is already data_deleted with no journal entry, so a blob written
     after an earlier purge (a late upload) is removed by any repeat call."""
     try:
-        ctx.blobs.delete_prefix(prefix, on_batch=lambda: checkpoint("deletion.mid_storage"))
+        ctx.blobs.delete_prefix(
+            prefix, on_batch=lambda: checkpoint(ctx.settings, "deletion.mid_storage")
+        )
         if not ctx.blobs.is_empty(prefix):
             raise StorageError(f"{prefix} is not empty after deletion")
     except StorageError as exc:

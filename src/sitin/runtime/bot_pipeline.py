@@ -102,7 +102,12 @@ async def _provider(
         return None
     accounts = await asyncio.to_thread(_accounts, ctx, project_id)
     try:
-        provider = build_provider(transcription, accounts)
+        provider = build_provider(
+            transcription,
+            accounts,
+            server_accounts=ctx.settings.provider_accounts,
+            whisper_model_dir=ctx.settings.whisper_model_dir,
+        )
         # Before capture starts: loading a local model is seconds of CPU that would otherwise
         # compete with receiving the first speech (and keep the first utterance waiting).
         await provider.warm_up()

