@@ -40,9 +40,7 @@ def test_operator_accounts_come_with_their_endpoints_normalised():
     assert "sk-op" not in repr(settings)
 
 
-def test_fault_checkpoints_are_read_as_names():
-    assert Settings(faults="deletion.before_commit, deletion.mid_storage").faults == {
-        "deletion.before_commit",
-        "deletion.mid_storage",
-    }
-    assert Settings().faults == frozenset()
+def test_fault_checkpoints_are_read_as_names(monkeypatch):
+    monkeypatch.setenv("SITIN_FAULTS", "deletion.before_commit, deletion.mid_storage")
+    assert Settings().fault_points == {"deletion.before_commit", "deletion.mid_storage"}
+    assert Settings(faults="").fault_points == frozenset()

@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     deepgram_base_url: str | None = None  # default: Deepgram's (or its EU) endpoint
     whisper_model_dir: Path | None = None  # offline model; default: the bundled tiny.en
     # Crash-safety tests only: checkpoint names (comma-separated) where the process kills itself.
-    faults: frozenset[str] = frozenset()
+    faults: str = ""
 
     @field_validator("openai_api_key", "deepgram_api_key", mode="before")
     @classmethod
@@ -88,13 +88,6 @@ class Settings(BaseSettings):
             return None
         return normalise_base_url(value, name=f"SITIN_{info.field_name.upper()}")
 
-    @field_validator("faults", mode="before")
-    @classmethod
-    def _names(cls, value):
-        if isinstance(value, str):
-            return frozenset(name.strip() for name in value.split(",") if name.strip())
-        return value
-
     @model_validator(mode="after")
     def _base_url_needs_a_key(self) -> "Settings":
         for name in HOSTED_PROVIDERS:
@@ -104,6 +97,10 @@ class Settings(BaseSettings):
                     f"would never use that endpoint; set both or neither"
                 )
         return self
+
+    @property
+    def fault_points(self) -> frozenset[str]:
+        return frozenset(name.strip() for name in self.faults.split(",") if name.strip())
 
     @property
     def provider_accounts(self) -> dict[str, ProviderAccount]:

@@ -9,5 +9,5 @@ from sitin.config import Settings
 
 
 def checkpoint(settings: Settings, name: str) -> None:
-    if name in settings.faults:
+    if name in settings.fault_points:
         os.kill(os.getpid(), signal.SIGKILL)
