@@ -22,7 +22,7 @@ def _joining_bot_with_state_webhook(ctx) -> str:
     with ctx.db.write() as tx:
         service.create_subscription(
             tx,
-            ctx.settings,
+            ctx.outbound,
             project_id=project.id,
             body={"url": "https://hooks.example.com/in", "triggers": ["bot.state_change"]},
         )

@@ -1,10 +1,10 @@
 """The composition root: the one place a sitin process is wired together.
 
 ``build_context`` builds the frozen ``AppContext`` (queue, database with its event listeners, blob
-store, bot launcher), registers every task on the queue and, in processes that run bots, the bot
-host. ``build_worker`` adds the consumer and every periodic job. ``sitin serve``, ``sitin worker``,
-the other CLI commands, the benchmarks and the tests all start here; nothing else imports across
-packages to register itself, and nothing mutates the context afterwards.
+store, bot launcher, outbound guard), registers every task on the queue and, in processes that run
+bots, the bot host. ``build_worker`` adds the consumer and every periodic job. ``sitin serve``,
+``sitin worker``, the other CLI commands, the benchmarks and the tests all start here; nothing else
+imports across packages to register itself, and nothing mutates the context afterwards.
 """
 
 from sitin.config import Settings
@@ -13,6 +13,7 @@ from sitin.db.engine import Database
 from sitin.db.migrate import upgrade
 from sitin.deletion import tasks as deletion_tasks
 from sitin.logs import log_bot_event
+from sitin.outbound import OutboundGuard
 from sitin.queue import PeriodicRunner, TaskQueue
 from sitin.runtime import tasks as runtime_tasks
 from sitin.storage import open_blob_store
@@ -59,6 +60,7 @@ def build_context(
         blobs=blobs,
         queue=queue,
         bots=launcher or runtime_tasks.QueuedLauncher(queue, host),
+        outbound=OutboundGuard.from_settings(settings),
     )
     runtime_tasks.register(queue, host)
     webhook_tasks.register(ctx)

@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sitin.core.transcription_settings import ProviderAccount, normalise_base_url
+from sitin.outbound import parse_host_rules
 
 # The hosted transcription providers the operator may give a server-wide account for, and the
 # variables that hold it (a project's own stored account always wins: see transcription.factory).
@@ -47,6 +48,9 @@ class Settings(BaseSettings):
 
     secret_key: str | None = None  # signs local download URLs; generated into data_dir if unset
     allow_insecure_webhooks: bool = False  # http:// and private targets; localhost development only
+    # Hosts bots, webhooks and providers may connect to beyond the defaults (see sitin.outbound):
+    # "host", "host:port", "*.domain", IP addresses, CIDR networks; comma-separated.
+    outbound_hosts: str = ""
     webhook_max_attempts: int = Field(3, ge=1, le=20)  # deliveries tried per event, in total
     webhook_retry_base_delay: float = Field(1.0, ge=0)  # retry n waits base * 2**(n-1) seconds
     webhook_timeout_seconds: float = Field(10.0, gt=0)  # per delivery request
@@ -128,6 +132,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"unsupported scheme {scheme!r} in {info.field_name}; use one of {allowed}"
             )
+        return value
+
+    @field_validator("outbound_hosts")
+    @classmethod
+    def _host_rules(cls, value: str) -> str:
+        parse_host_rules(value)  # ValueError names the malformed entry
         return value
 
     @property

@@ -1,5 +1,5 @@
-"""What every part of a running sitin process shares: settings, database, blob store, queue, and
-the bot launcher.
+"""What every part of a running sitin process shares: settings, database, blob store, queue, the
+bot launcher and the outbound guard.
 
 Frozen: ``sitin.bootstrap.build_context`` builds it once per process, with everything already
 wired (tasks registered, listeners attached); nothing assigns to it afterwards.
@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from sitin.config import Settings
 from sitin.db.engine import Database
+from sitin.outbound import OutboundGuard
 from sitin.queue import TaskQueue
 from sitin.storage import BlobStore
 
@@ -68,6 +69,7 @@ class AppContext:
     blobs: BlobStore
     queue: TaskQueue
     bots: BotLauncher
+    outbound: OutboundGuard  # every connection to a user-chosen destination asks it first
     resources: Resources = field(default_factory=Resources)
 
     def in_background(self, work: Callable[..., Any], /, *args: Any) -> Future:

@@ -14,7 +14,6 @@ from sitin.core.errors import FieldErrors, RuleError
 from sitin.core.validation import (
     AUTOMATIC_LEAVE_DEFAULTS,
     CREATE_FIELDS,
-    INSECURE_WEBHOOKS_HINT,
     RECORDING_DEFAULTS,
     validate_chat_message,
     validate_create_bot,
@@ -367,9 +366,9 @@ CREATE_ERRORS = [
         {"webhooks": ["You can have at most 2 webhooks per bot"]},
     ),
     (
-        "webhooks-http",
-        {"webhooks": [{"url": "http://hooks.example.com", "triggers": ["bot.state_change"]}]},
-        {"webhooks": [f"webhook URL must start with https:// ({INSECURE_WEBHOOKS_HINT})"]},
+        "webhooks-ftp",
+        {"webhooks": [{"url": "ftp://hooks.example.com", "triggers": ["bot.state_change"]}]},
+        {"webhooks": ["webhook URL must start with https:// or http://"]},
     ),
     (
         "webhooks-repeated-url",
@@ -551,11 +550,11 @@ def test_record_only_and_several_providers_are_stored_as_given():
     assert validate_create_bot(body, now=NOW).settings["transcription_settings"] == several
 
 
-def test_http_webhooks_pass_only_when_insecure_webhooks_are_allowed():
+def test_http_webhooks_are_well_formed_the_outbound_guard_decides_on_hosts():
     body = _body(
         {"webhooks": [{"url": "http://127.0.0.1:9/hook", "triggers": ["bot.state_change"]}]}
     )
-    spec = validate_create_bot(body, now=NOW, allow_insecure_webhooks=True)
+    spec = validate_create_bot(body, now=NOW)
     assert spec.webhooks == [{"url": "http://127.0.0.1:9/hook", "triggers": ["bot.state_change"]}]
 
 

@@ -138,10 +138,16 @@ def test_automatic_leave(live, settings, leave_humans, sub_type):
     assert event_types(bot)[-2:] == ["left_meeting", "post_processing_completed"]
 
 
-def test_unreachable_room_fails_with_could_not_join(live):
+def test_unreachable_room_fails_with_could_not_join(tmp_path):
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
+    # the operator lists the room host, or the bot would never even try (see test_outbound_guard)
+    with start_live(tmp_path, outbound_hosts=f"127.0.0.1:{port}") as live:
+        _unreachable_room_fails(live, port)
+
+
+def _unreachable_room_fails(live, port: int) -> None:
     bot = live.create_bot(meeting_url=f"http://127.0.0.1:{port}/rooms/nowhere")
     final = live.wait_for_state(bot["id"], "fatal_error")
     assert final["events"][-1] == {
@@ -167,6 +173,7 @@ def test_killed_worker_is_detected_by_the_heartbeat_reaper(tmp_path):
             **os.environ,
             "SITIN_DATA_DIR": str(live.ctx.settings.data_dir),
             "SITIN_SECRET_KEY": "e2e-secret",
+            "SITIN_PORT": str(live.ctx.settings.port),  # its bots join this server's rooms
             **{f"SITIN_{k.upper()}": str(v) for k, v in FAST_RUNTIME.items()},
         }
         worker = subprocess.Popen(

@@ -23,6 +23,7 @@ from sitin.runtime.adapters.base import (
 )
 from sitin.runtime.adapters.room import RoomAdapter
 from support.servers import serve
+from support.settings import LOOPBACK_GUARD
 from support.speech import flite_wav
 
 CHROMIUM = "/usr/bin/chromium"
@@ -80,7 +81,9 @@ def test_browser_participants_talk_and_chat_with_the_bot(base_url: str, tmp_path
         return [e for e in events if isinstance(e, kind) and (uuid is None or e.uuid == uuid)]
 
     async def scenario() -> None:
-        bot = RoomAdapter(f"{base_url}/rooms/weekly", "Notetaker", events.append)
+        bot = RoomAdapter(
+            f"{base_url}/rooms/weekly", "Notetaker", events.append, guard=LOOPBACK_GUARD
+        )
         await bot.join()  # first in the room: both browsers call the bot
         async with async_playwright() as playwright:
             alice_browser = await launch(playwright, alice_wav)
@@ -144,7 +147,9 @@ def test_leaving_the_page_says_goodbye(base_url: str, tmp_path: Path) -> None:
     events: list[MeetingEvent] = []
 
     async def scenario() -> None:
-        bot = RoomAdapter(f"{base_url}/rooms/brief", "Notetaker", events.append)
+        bot = RoomAdapter(
+            f"{base_url}/rooms/brief", "Notetaker", events.append, guard=LOOPBACK_GUARD
+        )
         await bot.join()
         async with async_playwright() as playwright:
             browser = await launch(playwright, wav)

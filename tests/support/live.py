@@ -15,7 +15,7 @@ from sitin.bootstrap import build_context, build_worker, periodic_jobs
 from sitin.config import Settings
 from sitin.context import AppContext
 from support.projects import create_project
-from support.servers import serve
+from support.servers import bound_socket, serve
 
 FAST_RUNTIME = {
     "heartbeat_interval": 0.5,
@@ -79,8 +79,12 @@ class Live:
 def start_live(tmp_path: Path, *, run_bots: bool = True, **overrides) -> Iterator[Live]:
     """Serve API and rooms; run bots in this process too unless ``run_bots`` is False (then only
     the periodic jobs run here, and another worker process must execute the bots)."""
+    sock = bound_socket()  # the server knows its own port: its rooms are the ones bots may join
     settings = Settings(
-        data_dir=tmp_path / "data", secret_key="e2e-secret", **{**FAST_RUNTIME, **overrides}
+        data_dir=tmp_path / "data",
+        secret_key="e2e-secret",
+        port=sock.getsockname()[1],
+        **{**FAST_RUNTIME, **overrides},
     )
     ctx = build_context(settings, run_bots=run_bots)
     project = create_project(ctx, "e2e")
@@ -94,7 +98,7 @@ def start_live(tmp_path: Path, *, run_bots: bool = True, **overrides) -> Iterato
         stop = periodic.stop
     try:
         with (
-            serve(create_app(ctx)) as base_url,
+            serve(create_app(ctx), sock=sock) as base_url,
             httpx.Client(base_url=base_url, headers=project.headers, timeout=30) as http,
         ):
             yield Live(ctx, base_url, http)

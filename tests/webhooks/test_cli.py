@@ -36,7 +36,7 @@ def test_subscribe_list_rotate_delete(tmp_path):
     )
 
     refused = runner.invoke(main, ["webhooks", "create", "http://127.0.0.1/x", "--project", "acme"])
-    assert refused.exit_code != 0 and "allow_insecure_webhooks" in refused.output
+    assert refused.exit_code != 0 and "SITIN_ALLOW_INSECURE_WEBHOOKS" in refused.output
 
     secret = run(runner, "webhooks", "secret", "show", "--project", "acme").strip().splitlines()[-1]
     assert len(base64.b64decode(secret)) == 32

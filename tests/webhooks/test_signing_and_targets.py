@@ -4,14 +4,18 @@ deliveries, and on the pure functions."""
 import base64
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from sitin.api.app import create_app
 from sitin.bootstrap import build_worker
 from sitin.core.states import EventType
 from sitin.db.tables import webhook_secrets
+from sitin.outbound import OutboundGuard, Purpose, RefusedTarget
 from sitin.webhooks import signing
 from sitin.webhooks.envelope import canonical_json
-from sitin.webhooks.targets import UnsafeTarget, check_url, resolve_target
+from support.listeners import tcp_listener
+from support.settings import restarted
 from webhooks.helpers import advance, wait_settled
 from webhooks.receiver import receiver_signature, run_receiver
 
@@ -95,48 +99,53 @@ def test_signature_is_hmac_of_the_canonical_json():
     ],
 )
 def test_unsafe_targets_are_refused_by_default(url):
-    with pytest.raises(UnsafeTarget):
-        resolve_target(url, allow_insecure=False)
-    with pytest.raises(UnsafeTarget):
-        check_url(url, allow_insecure=False)  # the same, at subscription time (no DNS needed)
+    guard = OutboundGuard()
+    with pytest.raises(RefusedTarget):
+        guard.resolve(url, Purpose.WEBHOOK)
+    with pytest.raises(RefusedTarget):
+        guard.check_url(url, Purpose.WEBHOOK)  # the same, at subscription time (no DNS needed)
 
 
 def test_a_public_target_is_pinned_to_its_checked_address():
-    target = resolve_target("https://93.184.216.34:8443/hook?x=1", allow_insecure=False)
+    guard = OutboundGuard()
+    target = guard.resolve("https://93.184.216.34:8443/hook?x=1", Purpose.WEBHOOK)
     assert target.connect_url == "https://93.184.216.34:8443/hook?x=1"
-    assert target.host == "93.184.216.34:8443"
-    target = resolve_target("https://[2606:4700::1111]/h", allow_insecure=False)
+    assert target.host_header == "93.184.216.34:8443"
+    target = guard.resolve("https://[2606:4700::1111]/h", Purpose.WEBHOOK)
     assert target.connect_url == "https://[2606:4700::1111]/h"
 
 
 def test_the_setting_allows_http_and_loopback():
-    target = resolve_target("http://localhost:9000/hook", allow_insecure=True)
+    guard = OutboundGuard(allow_insecure_webhooks=True)
+    target = guard.resolve("http://localhost:9000/hook", Purpose.WEBHOOK)
     assert target.connect_url.startswith("http://") and target.server_name is None
-    check_url("http://127.0.0.1:9000/hook", allow_insecure=True)
+    guard.check_url("http://127.0.0.1:9000/hook", Purpose.WEBHOOK)
 
 
 def test_api_refuses_insecure_urls_unless_the_setting_is_on(ctx, client, project):
-    ctx.settings.allow_insecure_webhooks = False
-    for url in ("http://example.com/hook", "https://127.0.0.1/hook", "https://localhost/hook"):
-        response = client.post(
-            "/api/v1/webhooks",
-            json={"url": url, "triggers": [STATE_CHANGE]},
+    with (
+        restarted(ctx, allow_insecure_webhooks=False) as strict,
+        TestClient(create_app(strict)) as strict_client,
+    ):
+        for url in ("http://example.com/hook", "https://127.0.0.1/hook", "https://localhost/hook"):
+            response = strict_client.post(
+                "/api/v1/webhooks",
+                json={"url": url, "triggers": [STATE_CHANGE]},
+                headers=project.headers,
+            )
+            assert response.status_code == 400, url
+            assert "SITIN_ALLOW_INSECURE_WEBHOOKS" in response.json()["url"][0]
+        response = strict_client.post(
+            "/api/v1/bots",
+            json={
+                "meeting_url": "http://127.0.0.1:8000/rooms/standup",
+                "bot_name": "b",
+                "webhooks": [{"url": "http://example.com/hook", "triggers": [STATE_CHANGE]}],
+            },
             headers=project.headers,
         )
-        assert response.status_code == 400, url
-        assert "allow_insecure_webhooks" in response.json()["url"][0]
-    response = client.post(
-        "/api/v1/bots",
-        json={
-            "meeting_url": "http://127.0.0.1:8000/rooms/standup",
-            "bot_name": "b",
-            "webhooks": [{"url": "http://example.com/hook", "triggers": [STATE_CHANGE]}],
-        },
-        headers=project.headers,
-    )
-    assert response.status_code == 400
-    ctx.settings.allow_insecure_webhooks = True
-    response = client.post(
+        assert response.status_code == 400
+    response = client.post(  # the suite's context has the setting on
         "/api/v1/webhooks",
         json={"url": "http://127.0.0.1:9/hook", "triggers": [STATE_CHANGE]},
         headers=project.headers,
@@ -148,17 +157,18 @@ def test_delivery_to_a_loopback_target_is_refused_with_the_setting_off(
     ctx, client, project, new_bot, receiver
 ):
     bot = new_bot(webhooks=[{"url": receiver.url, "triggers": [STATE_CHANGE]}])
-    ctx.settings.allow_insecure_webhooks = False  # turned off after subscribing: checked again
-    worker = build_worker(ctx, threads=2, periodic=False)
-    worker.start()
-    try:
-        [delivery] = wait_settled(client, project, bot["id"], 1)
-    finally:
-        worker.stop()
+    # turned off after subscribing (a restart with other settings): checked again at delivery
+    with restarted(ctx, allow_insecure_webhooks=False) as strict:
+        worker = build_worker(strict, threads=2, periodic=False)
+        worker.start()
+        try:
+            [delivery] = wait_settled(client, project, bot["id"], 1)
+        finally:
+            worker.stop()
     assert delivery["status"] == "failure"
     [attempt] = delivery["attempts"]
     assert attempt["response_code"] is None
-    assert "allow_insecure_webhooks" in attempt["error"]
+    assert "SITIN_ALLOW_INSECURE_WEBHOOKS" in attempt["error"]
     assert receiver.arrivals == []
 
 
@@ -227,3 +237,53 @@ def test_each_project_has_its_own_secret_and_a_key_is_needed(client, project, ot
     rotated = client.post("/api/v1/webhooks/secret/rotate", headers=other_project.headers)
     assert rotated.status_code == 200
     assert client.get("/api/v1/webhooks/secret", headers=project.headers).json()["secret"] == mine
+
+
+def _ipv6_spellings_of_loopback(port: int) -> list[str]:
+    return [
+        f"https://[{address}]:{port}/hook"
+        for address in (
+            "::ffff:127.0.0.1",  # IPv4-mapped: the kernel connects it to 127.0.0.1
+            "::7f00:1",  # IPv4-compatible
+            "::ffff:0:7f00:1",  # IPv4-translated
+            "64:ff9b::7f00:1",  # NAT64
+            "2002:7f00:1::1",  # 6to4
+            "fec0::1",  # site-local
+        )
+    ]
+
+
+def test_ipv6_spellings_of_loopback_are_refused_and_never_contacted(ctx, client, project, new_bot):
+    """Issue 11, item 7: refused at subscription and again at delivery, and a listener on
+    127.0.0.1 hears nothing either time."""
+    with tcp_listener() as listener:
+        urls = _ipv6_spellings_of_loopback(listener.port)
+        with restarted(ctx, allow_insecure_webhooks=False) as strict:
+            with TestClient(create_app(strict)) as strict_client:
+                for url in urls:
+                    response = strict_client.post(
+                        "/api/v1/webhooks",
+                        json={"url": url, "triggers": [STATE_CHANGE]},
+                        headers=project.headers,
+                    )
+                    assert response.status_code == 400, url
+                    assert "non-public address" in response.json()["url"][0], url
+            # subscribed while the development setting was on, delivered after it was turned off
+            for url in urls:
+                response = client.post(
+                    "/api/v1/webhooks",
+                    json={"url": url, "triggers": [STATE_CHANGE]},
+                    headers=project.headers,
+                )
+                assert response.status_code == 201, response.text
+            bot = new_bot()
+            worker = build_worker(strict, threads=2, periodic=False)
+            worker.start()
+            try:
+                deliveries = wait_settled(client, project, bot["id"], len(urls))
+            finally:
+                worker.stop()
+        assert {d["status"] for d in deliveries} == {"failure"}
+        for delivery in deliveries:
+            assert "non-public address" in delivery["attempts"][-1]["error"], delivery
+        assert listener.received == []

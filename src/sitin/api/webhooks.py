@@ -126,7 +126,7 @@ def list_webhooks(request: Request, ctx: Context, project_id: ProjectId, cursor:
 )
 def create_webhook(ctx: Context, project_id: ProjectId, body: JsonBody):
     with ctx.db.write() as tx:
-        row = service.create_subscription(tx, ctx.settings, project_id=project_id, body=body)
+        row = service.create_subscription(tx, ctx.outbound, project_id=project_id, body=body)
     return JsonResponse(service.render_subscription(row), status_code=201)
 
 
@@ -220,7 +220,7 @@ def get_webhook(ctx: Context, project_id: ProjectId, webhook_id: str):
 def update_webhook(ctx: Context, project_id: ProjectId, webhook_id: str, body: JsonBody):
     with ctx.db.write() as tx:
         row = service.update_subscription(
-            tx, ctx.settings, project_id=project_id, webhook_id=webhook_id, body=body
+            tx, ctx.outbound, project_id=project_id, webhook_id=webhook_id, body=body
         )
     return JsonResponse(service.render_subscription(row))
 

@@ -55,7 +55,7 @@ def create_command(url: str, triggers: tuple[str, ...], project_name: str) -> No
             with ctx.db.write() as tx:
                 project_id = find_project(tx.conn, project_name)["id"]
                 row = service.create_subscription(
-                    tx, ctx.settings, project_id=project_id, body=body
+                    tx, ctx.outbound, project_id=project_id, body=body
                 )
         except FieldErrors as exc:
             messages = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in exc.errors.items())
@@ -93,7 +93,7 @@ def set_active_command(webhook_id: str, active: bool, project_name: str) -> None
                 project_id = find_project(tx.conn, project_name)["id"]
                 service.update_subscription(
                     tx,
-                    ctx.settings,
+                    ctx.outbound,
                     project_id=project_id,
                     webhook_id=webhook_id,
                     body={"is_active": active},

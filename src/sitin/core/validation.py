@@ -132,6 +132,7 @@ _PLATFORM_NAMES = {
     Platform.GOOGLE_MEET: "Google Meet",
     Platform.TEAMS: "Microsoft Teams",
     Platform.ROOM: "local rooms: http(s)://<this server>/rooms/<name>",
+    Platform.JANUS: "Janus VideoRoom",
 }
 
 
@@ -277,14 +278,8 @@ def validate_transcription_settings(value: Any) -> dict[str, Any]:
         raise FieldErrors({"transcription_settings": [str(exc)]}) from None
 
 
-# Where an operator allows http:// and private webhook targets (local development only).
-INSECURE_WEBHOOKS_HINT = (
-    "http:// needs the server setting allow_insecure_webhooks: "
-    "SITIN_ALLOW_INSECURE_WEBHOOKS=true in its environment"
-)
-
-
-def validate_webhooks(value: Any, *, allow_insecure: bool = False) -> list[dict[str, Any]]:
+def validate_webhooks(value: Any) -> list[dict[str, Any]]:
+    """The shape only: which hosts and schemes a webhook may use is the outbound guard's call."""
     if value is None:
         return []
     if not isinstance(value, list):
@@ -304,11 +299,9 @@ def validate_webhooks(value: Any, *, allow_insecure: bool = False) -> list[dict[
         if unknown:
             raise FieldErrors({"webhooks": [f"Unexpected attribute: {unknown[0]}"]})
         url, triggers = item.get("url"), item.get("triggers")
-        schemes = ("https://", "http://") if allow_insecure else ("https://",)
+        schemes = ("https://", "http://")
         if not isinstance(url, str) or not url.startswith(schemes):
-            hint = "" if allow_insecure else f" ({INSECURE_WEBHOOKS_HINT})"
-            message = f"webhook URL must start with {' or '.join(schemes)}{hint}"
-            raise FieldErrors({"webhooks": [message]})
+            raise FieldErrors({"webhooks": [f"webhook URL must start with {' or '.join(schemes)}"]})
         if url in seen:
             raise FieldErrors({"webhooks": [f"URL already subscribed for this bot: {url}"]})
         seen.add(url)
@@ -420,9 +413,7 @@ def _reject_unknown(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
         )
 
 
-def validate_create_bot(
-    body: Any, *, now: datetime, allow_insecure_webhooks: bool = False
-) -> BotSpec:
+def validate_create_bot(body: Any, *, now: datetime) -> BotSpec:
     if not isinstance(body, dict):
         raise FieldErrors({"non_field_errors": ["Invalid data. Expected a dictionary."]})
     _reject_unknown(body, CREATE_FIELDS)
@@ -441,7 +432,7 @@ def validate_create_bot(
         "recording_settings": validate_recording_settings,
         "transcription_settings": validate_transcription_settings,
         "automatic_leave_settings": validate_automatic_leave_settings,
-        "webhooks": lambda v: validate_webhooks(v, allow_insecure=allow_insecure_webhooks),
+        "webhooks": validate_webhooks,
         "data_retention_seconds": validate_retention,
     }
     for name, check in checks.items():

@@ -122,7 +122,7 @@ class BotRunner:
     async def _meeting(self, bot) -> None:
         self._work_dir.mkdir(parents=True, exist_ok=True)
         adapter = self._adapter_factory(
-            bot["platform"], bot["meeting_url"], bot["name"], self._sink
+            bot["platform"], bot["meeting_url"], bot["name"], self._sink, guard=self.ctx.outbound
         )
         self._adapter = adapter
         try:

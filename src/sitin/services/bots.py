@@ -13,6 +13,7 @@ from sitin.context import AppContext
 from sitin.core.commands import BotCommand
 from sitin.core.errors import BotNotFound, FieldErrors, RuleError
 from sitin.core.ids import new_id
+from sitin.core.meeting_urls import INVALID, MeetingUrl, Platform
 from sitin.core.states import JOINED, BotState, EventSubType, EventType, TransitionNotAllowed
 from sitin.core.timefmt import utcnow
 from sitin.core.transcription_settings import chosen_provider
@@ -25,7 +26,7 @@ from sitin.db import bots, capture, credentials, meeting_data
 from sitin.db.bot_events import record_event
 from sitin.db.engine import Tx
 from sitin.db.tables import bot_commands, webhook_subscriptions
-from sitin.webhooks.targets import UnsafeTarget, check_url
+from sitin.outbound import Purpose, RefusedTarget
 
 DEDUP_IN_USE = (
     "Deduplication key already in use. A bot in a non-terminal state with this deduplication key "
@@ -58,15 +59,9 @@ def _event(tx: Tx, bot_id: str, event: EventType, sub_type=None, metadata=None) 
 
 
 def create_bot(ctx: AppContext, *, project_id: str, body: Any) -> bots.BotView:
-    spec = validate_create_bot(
-        body, now=utcnow(), allow_insecure_webhooks=ctx.settings.allow_insecure_webhooks
-    )
+    spec = validate_create_bot(body, now=utcnow())
     scheduled = spec.join_at is not None
-    for hook in spec.webhooks:
-        try:
-            check_url(hook["url"], allow_insecure=ctx.settings.allow_insecure_webhooks)
-        except UnsafeTarget as exc:
-            raise FieldErrors({"webhooks": [str(exc)]}) from None
+    _check_destinations(ctx, spec.meeting, spec.webhooks)
     _require_provider_key(ctx, project_id, spec.settings["transcription_settings"])
     try:
         with ctx.db.write() as tx:
@@ -108,6 +103,22 @@ def create_bot(ctx: AppContext, *, project_id: str, body: Any) -> bots.BotView:
     return created
 
 
+def _check_destinations(ctx: AppContext, meeting: MeetingUrl, webhooks: list[dict]) -> None:
+    """The outbound guard's verdict on what the bot will connect to (again when connecting): a
+    meeting server the link names (a sitin room, a Janus server) must be this server's own rooms
+    or a host the operator listed."""
+    if meeting.platform in (Platform.ROOM, Platform.JANUS):
+        try:
+            ctx.outbound.check_url(meeting.url, Purpose.MEETING)
+        except RefusedTarget as exc:
+            raise FieldErrors({"meeting_url": [f"{INVALID}: {exc}"]}) from None
+    for hook in webhooks:
+        try:
+            ctx.outbound.check_url(hook["url"], Purpose.WEBHOOK)
+        except RefusedTarget as exc:
+            raise FieldErrors({"webhooks": [str(exc)]}) from None
+
+
 def _require_provider_key(ctx: AppContext, project_id: str, transcription: dict[str, Any]) -> None:
     """Refuse a cloud provider without an API key now, rather than fail every utterance later."""
     provider = chosen_provider(transcription)
@@ -137,6 +148,7 @@ def patch_bot(ctx: AppContext, *, project_id: str, bot_id: str, body: Any) -> bo
         values: dict[str, Any] = {}
         settings = dict(bot["settings"])
         if "meeting_url" in changes:
+            _check_destinations(ctx, changes["meeting_url"], [])
             values["meeting_url"] = changes["meeting_url"].url
             values["platform"] = changes["meeting_url"].platform.value
         if "bot_name" in changes:

@@ -26,10 +26,10 @@ from sitin.core.states import BotState
 from sitin.core.timefmt import as_utc, utcnow
 from sitin.core.triggers import Trigger
 from sitin.db.tables import bots, webhook_delivery_attempts, webhook_subscriptions
+from sitin.outbound import Purpose, RefusedTarget, UnresolvableTarget
 from sitin.webhooks import signing
 from sitin.webhooks.dispatch import enqueue_all
 from sitin.webhooks.envelope import canonical_json
-from sitin.webhooks.targets import UnresolvableTarget, UnsafeTarget, resolve_target
 
 log = logging.getLogger(__name__)
 
@@ -146,15 +146,13 @@ class Deliverer:
             return Outcome(started_at=started_at, duration_ms=duration, **fields)
 
         try:
-            target = resolve_target(
-                claim.url, allow_insecure=self.ctx.settings.allow_insecure_webhooks
-            )
-        except UnsafeTarget as exc:
+            target = self.ctx.outbound.resolve(claim.url, Purpose.WEBHOOK)
+        except RefusedTarget as exc:
             retryable = isinstance(exc, UnresolvableTarget)
             return outcome(success=False, retryable=retryable, error=str(exc))
         headers = {
             "Content-Type": "application/json",
-            "Host": target.host,
+            "Host": target.host_header,
             **signing.signature_headers(claim.signing_secrets, claim.payload),
         }
         extensions = {"sni_hostname": target.server_name} if target.server_name else {}

@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 
-from sitin.config import Settings
 from sitin.core.errors import FieldErrors, WebhookNotFound
 from sitin.core.ids import new_id
 from sitin.core.scrub import safe_event_metadata
@@ -19,7 +18,7 @@ from sitin.core.triggers import WEBHOOK_TRIGGERS, Trigger
 from sitin.db.engine import Tx
 from sitin.db.pagination import Page, Position, keyset_page
 from sitin.db.tables import webhook_delivery_attempts, webhook_subscriptions
-from sitin.webhooks.targets import UnsafeTarget, check_url
+from sitin.outbound import OutboundGuard, Purpose, RefusedTarget
 
 subs = webhook_subscriptions
 attempts_table = webhook_delivery_attempts
@@ -28,7 +27,7 @@ attempts_table = webhook_delivery_attempts
 # --- subscriptions ---------------------------------------------------------------------------
 
 
-def validate_subscription(body: Any, *, allow_insecure: bool) -> dict[str, Any]:
+def validate_subscription(body: Any, *, guard: OutboundGuard) -> dict[str, Any]:
     """``{"url", "triggers", "is_active"?}`` → validated values; raises FieldErrors."""
     if not isinstance(body, dict):
         raise FieldErrors({"non_field_errors": ["Expected an object with url and triggers"]})
@@ -47,8 +46,8 @@ def validate_subscription(body: Any, *, allow_insecure: bool) -> dict[str, Any]:
     if len(url) > 2048:
         raise FieldErrors({"url": ["Ensure this field has no more than 2048 characters."]})
     try:
-        check_url(url, allow_insecure=allow_insecure)
-    except UnsafeTarget as exc:
+        guard.check_url(url, Purpose.WEBHOOK)
+    except RefusedTarget as exc:
         raise FieldErrors({"url": [str(exc)]}) from None
     if not isinstance(triggers, list) or not triggers:
         raise FieldErrors({"triggers": ["triggers must be a non-empty list"]})
@@ -69,8 +68,8 @@ def validate_subscription(body: Any, *, allow_insecure: bool) -> dict[str, Any]:
     return {"url": url, "triggers": list(triggers), "is_active": active}
 
 
-def create_subscription(tx: Tx, settings: Settings, *, project_id: str, body: Any) -> RowMapping:
-    values = validate_subscription(body, allow_insecure=settings.allow_insecure_webhooks)
+def create_subscription(tx: Tx, guard: OutboundGuard, *, project_id: str, body: Any) -> RowMapping:
+    values = validate_subscription(body, guard=guard)
     _require_unused_url(tx.conn, project_id, values["url"])
     webhook_id = new_id("webhook")
     tx.conn.execute(
@@ -104,7 +103,7 @@ def list_subscriptions(
 
 
 def update_subscription(
-    tx: Tx, settings: Settings, *, project_id: str, webhook_id: str, body: Any
+    tx: Tx, guard: OutboundGuard, *, project_id: str, webhook_id: str, body: Any
 ) -> RowMapping:
     """Change any of url, triggers, is_active (validated as at creation); an inactive
     subscription gets no new deliveries. Raises WebhookNotFound or FieldErrors."""
@@ -114,9 +113,7 @@ def update_subscription(
             {"non_field_errors": ["Expected an object with url, triggers and/or is_active"]}
         )
     merged = {key: current[key] for key in ("url", "triggers", "is_active")}
-    values = validate_subscription(
-        {**merged, **body}, allow_insecure=settings.allow_insecure_webhooks
-    )
+    values = validate_subscription({**merged, **body}, guard=guard)
     if values["url"] != current["url"]:
         _require_unused_url(tx.conn, project_id, values["url"])
     tx.conn.execute(update(subs).where(subs.c.id == webhook_id).values(**values))

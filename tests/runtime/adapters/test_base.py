@@ -9,6 +9,7 @@ from sitin.runtime.adapters.base import (
     ParticipantJoined,
 )
 from sitin.runtime.adapters.platforms import open_adapter
+from support.settings import LOOPBACK_GUARD
 
 
 class WithoutParticipants(MeetingAdapter):
@@ -33,12 +34,16 @@ def test_an_adapter_must_say_who_is_in_the_meeting():
 
 def test_a_platform_without_an_adapter_cannot_be_joined():
     with pytest.raises(CouldNotJoin) as refused:
-        open_adapter("zoom", "https://zoom.us/j/1", "Notetaker", lambda event: None)
+        open_adapter(
+            "zoom", "https://zoom.us/j/1", "Notetaker", lambda event: None, guard=LOOPBACK_GUARD
+        )
     assert refused.value.reason == UNABLE_TO_CONNECT
     assert "zoom" in str(refused.value)
 
 
 def test_a_room_url_gets_the_room_adapter():
-    adapter = open_adapter("room", "http://127.0.0.1:1/rooms/standup", "Notetaker", print)
+    adapter = open_adapter(
+        "room", "http://127.0.0.1:1/rooms/standup", "Notetaker", print, guard=LOOPBACK_GUARD
+    )
     assert type(adapter).__name__ == "RoomAdapter"
     assert adapter.participants == []

@@ -30,6 +30,7 @@ from sitin.runtime.adapters.room import RoomAdapter
 from sitin.runtime.pipeline.recorder import Recorder
 from support.peers import TestParticipant
 from support.servers import serve
+from support.settings import LOOPBACK_GUARD
 from support.speech import flite_wav, read_pcm_48k, rms_dbfs
 
 PROMPT_S = 5.0  # "promptly": far below the ~30 s ICE consent timeout
@@ -95,7 +96,7 @@ def test_bot_sees_people_chat_and_each_speakers_audio(
     async def scenario() -> None:
         alice = TestParticipant(base_url, "standup", "Alice")
         await alice.join()
-        bot = RoomAdapter(f"{base_url}/rooms/standup", "Notetaker", events)
+        bot = RoomAdapter(f"{base_url}/rooms/standup", "Notetaker", events, guard=LOOPBACK_GUARD)
         await bot.join()  # the bot joins after Alice (it calls her) and before Bob (he calls it)
         bob = TestParticipant(base_url, "standup", "Bob")
         await bob.join()
@@ -194,13 +195,19 @@ def test_bot_sees_people_chat_and_each_speakers_audio(
 def test_join_fails_with_a_reason(base_url: str) -> None:
     async def scenario() -> None:
         with pytest.raises(CouldNotJoin) as not_found:
-            await RoomAdapter(f"{base_url}/rooms/bad%20name", "Bot", lambda e: None).join()
+            await RoomAdapter(
+                f"{base_url}/rooms/bad%20name", "Bot", lambda e: None, guard=LOOPBACK_GUARD
+            ).join()
         assert not_found.value.reason == MEETING_NOT_FOUND
         with pytest.raises(CouldNotJoin) as wrong_path:
-            await RoomAdapter(f"{base_url}/meetings/x", "Bot", lambda e: None).join()
+            await RoomAdapter(
+                f"{base_url}/meetings/x", "Bot", lambda e: None, guard=LOOPBACK_GUARD
+            ).join()
         assert wrong_path.value.reason == MEETING_NOT_FOUND
         with pytest.raises(CouldNotJoin) as refused:
-            await RoomAdapter("http://127.0.0.1:9/rooms/x", "Bot", lambda e: None).join()
+            await RoomAdapter(
+                "http://127.0.0.1:9/rooms/x", "Bot", lambda e: None, guard=LOOPBACK_GUARD
+            ).join()
         assert refused.value.reason == UNABLE_TO_CONNECT
 
     asyncio.run(scenario())

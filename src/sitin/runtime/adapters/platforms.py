@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
+from sitin.outbound import OutboundGuard
 from sitin.runtime.adapters.base import UNABLE_TO_CONNECT, CouldNotJoin, EventSink, MeetingAdapter
 
-# (platform, meeting_url, bot_name, sink) -> an adapter that has not joined yet
-AdapterFactory = Callable[[str, str, str, EventSink], MeetingAdapter]
+
+class AdapterFactory(Protocol):
+    """(platform, meeting_url, bot_name, sink, guard) -> an adapter that has not joined yet; it
+    connects only where the outbound guard allows."""
+
+    def __call__(
+        self,
+        platform: str,
+        meeting_url: str,
+        bot_name: str,
+        sink: EventSink,
+        *,
+        guard: OutboundGuard,
+    ) -> MeetingAdapter: ...
 
 
-def open_adapter(platform: str, meeting_url: str, bot_name: str, sink: EventSink) -> MeetingAdapter:
+def open_adapter(
+    platform: str, meeting_url: str, bot_name: str, sink: EventSink, *, guard: OutboundGuard
+) -> MeetingAdapter:
     """The adapter for the bot's meeting platform; CouldNotJoin for a platform sitin cannot join."""
     if platform == "room":
         from sitin.runtime.adapters.room import RoomAdapter  # aiortc is loaded only when needed
 
-        return RoomAdapter(meeting_url, bot_name, sink)
+        return RoomAdapter(meeting_url, bot_name, sink, guard=guard)
     raise CouldNotJoin(UNABLE_TO_CONNECT, f"no adapter for {platform}")

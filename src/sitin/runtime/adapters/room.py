@@ -25,6 +25,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
 from sitin.core.audio import MEETING_SAMPLE_RATE
+from sitin.outbound import OutboundGuard, Purpose, RefusedTarget
 from sitin.runtime.adapters import loopback
 from sitin.runtime.adapters.base import (
     MEETING_FULL,
@@ -79,9 +80,12 @@ class _Remote:
 
 
 class RoomAdapter(MeetingAdapter):
-    def __init__(self, meeting_url: str, bot_name: str, sink: EventSink) -> None:
+    def __init__(
+        self, meeting_url: str, bot_name: str, sink: EventSink, *, guard: OutboundGuard
+    ) -> None:
         self.meeting_url = meeting_url
         self.bot_name = bot_name
+        self._guard = guard
         self.uuid: str | None = None  # the bot's own uuid in the room, known after join()
         self._sink = sink
         self._loopback = loopback.is_loopback_url(meeting_url)
@@ -98,11 +102,16 @@ class RoomAdapter(MeetingAdapter):
 
     async def join(self) -> None:
         url = signaling_url(self.meeting_url)
+        try:
+            target = await self._guard.resolve_async(url, Purpose.MEETING)
+        except RefusedTarget as exc:  # never contacted: nothing of the remote to report
+            raise CouldNotJoin(UNABLE_TO_CONNECT, str(exc)) from None
         if self._loopback:
             loopback.use_loopback_ice()
         try:
+            # to the address the guard checked (the URL's host stays in Host and TLS), no proxy
             self._ws = await websockets.connect(
-                url, open_timeout=JOIN_TIMEOUT_S, proxy=None if self._loopback else True
+                url, open_timeout=JOIN_TIMEOUT_S, proxy=None, host=target.address, port=target.port
             )
         except websockets.InvalidStatus as exc:
             reason = MEETING_NOT_FOUND if exc.response.status_code == 404 else UNABLE_TO_CONNECT
