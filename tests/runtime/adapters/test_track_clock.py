@@ -1,4 +1,4 @@
-"""The room adapter's track clock on its own: which capture time each received frame gets.
+"""The track clock of the WebRTC adapters on its own: which capture time each received frame gets.
 
 A process too busy to keep up receives frames later and later; that must not re-anchor the clock
 (it cut holes into speech under load, and split one sentence into several utterances). A sender
@@ -6,7 +6,7 @@ whose RTP time really lags (a steady delay) must."""
 
 from __future__ import annotations
 
-from sitin.runtime.adapters.room import (
+from sitin.runtime.adapters.media import (
     LATE_LIMIT_MS,
     LATE_PERSIST_MS,
     RESYNC_MS,
