@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import time
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from playwright.async_api import Browser, Page, Playwright, async_playwright
 
 from sitin.core.timefmt import parse_wire
 from support.process import SITIN, ServerProcess, running_server
-from support.speech import decode_mono, word_error_rate
+from support.speech import decode_mono, microphone_wav, word_error_rate
 
 CHROMIUM = "/usr/bin/chromium"
 ROOM = "retro"
@@ -50,26 +49,6 @@ pytestmark = [
 
 
 # ---- fixtures: speech files, the server, an API client ----------------------------------
-
-
-def microphone_wav(directory: Path, name: str, text: str, speak_at_s: float) -> Path:
-    """A WAV that is silent, says `text` (flite) at `speak_at_s`, then stays silent."""
-    spoken = directory / f"{name}-speech.wav"
-    subprocess.run(["flite", "-voice", "slt", "-t", text, "-o", str(spoken)], check=True)
-    with wave.open(str(spoken), "rb") as source:
-        params = source.getparams()
-        speech = np.frombuffer(source.readframes(source.getnframes()), dtype=np.int16)
-    rate = params.framerate
-    samples = np.zeros(int(MICROPHONE_FILE_S * rate), dtype=np.int16)
-    start = int(speak_at_s * rate)
-    samples[start : start + len(speech)] = speech
-    path = directory / f"{name}.wav"
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(samples.tobytes())
-    return path
 
 
 @pytest.fixture
@@ -170,8 +149,8 @@ async def tags_of(page: Page, uuid: str) -> list[str]:
 
 
 async def meeting(api: httpx.Client, base_url: str, tmp_path: Path) -> dict:
-    alice_wav = microphone_wav(tmp_path, "alice", ALICE_SAYS, ALICE_STARTS_S)
-    bob_wav = microphone_wav(tmp_path, "bob", BOB_SAYS, BOB_STARTS_S)
+    alice_wav = microphone_wav(tmp_path, "alice", ALICE_SAYS, ALICE_STARTS_S, MICROPHONE_FILE_S)
+    bob_wav = microphone_wav(tmp_path, "bob", BOB_SAYS, BOB_STARTS_S, MICROPHONE_FILE_S)
     seen: dict = {}
     async with async_playwright() as playwright:
         alice_browser, bob_browser = await asyncio.gather(

@@ -8,9 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import aioice.ice
 import pytest
 
-from support.janus import JanusServer, janus_server
+from support.janus import JANUS_API_HOST, JanusMeeting, JanusServer, janus_server
+from support.live import start_live
 from support.netns import NetworkNamespace, network_namespace
 
 
@@ -25,3 +27,21 @@ def janus(namespace: NetworkNamespace, tmp_path: Path) -> Iterator[JanusServer]:
     """Janus started in the namespace, with this test's thread inside the namespace too."""
     with janus_server(namespace, tmp_path / "janus") as server, namespace.entered():
         yield server
+
+
+@pytest.fixture
+def janus_meeting(
+    janus: JanusServer, namespace: NetworkNamespace, tmp_path: Path, monkeypatch
+) -> Iterator[JanusMeeting]:
+    """A live sitin (API and worker, in this process) inside the namespace with Janus.
+
+    The bot's peer connections gather ICE on Janus's veth address only. Offering both ends of
+    the pair, aiortc's checks from the other end went unanswered: a property of this two-ended
+    test network (no real host has it), so it is set here and not in sitin."""
+    monkeypatch.setattr(
+        aioice.ice,
+        "get_host_addresses",
+        lambda use_ipv4, use_ipv6: [namespace.server_address] if use_ipv4 else [],
+    )
+    with start_live(tmp_path, outbound_hosts=JANUS_API_HOST) as live:  # as an operator would
+        yield JanusMeeting(namespace, janus, live)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from sitin.outbound import OutboundGuard, parse_host_rules
 from sitin.runtime.adapters.janus.client import (
     JanusError,
     JanusSession,
@@ -22,6 +23,7 @@ from support.janus import ADMIN_KEY, JanusServer
 VIDEOROOM = "janus.plugin.videoroom"
 EVENT_TIMEOUT_S = 10.0
 _rooms = itertools.count(2001)
+GUARD = OutboundGuard(listed=parse_host_rules("127.0.0.1"))  # the Janus in the namespace
 
 
 class Inbox:
@@ -79,8 +81,8 @@ async def join(session: JanusSession, room: int, display: str, inbox=None, **ext
 
 def test_create_join_and_list_participants(janus: JanusServer) -> None:
     async def scenario() -> None:
-        alice_session = await JanusSession.open(janus.ws_url)
-        bob_session = await JanusSession.open(janus.ws_url)
+        alice_session = await JanusSession.open(janus.ws_url, guard=GUARD)
+        bob_session = await JanusSession.open(janus.ws_url, guard=GUARD)
         try:
             room = await create_room(alice_session, notify_joining=True)
             alice_inbox = Inbox()
@@ -114,8 +116,8 @@ def test_events_go_to_the_handle_they_concern(janus: JanusServer) -> None:
     """Two handles of one session in two rooms: each room's events reach only its handle."""
 
     async def scenario() -> None:
-        bot = await JanusSession.open(janus.ws_url)
-        guest = await JanusSession.open(janus.ws_url)
+        bot = await JanusSession.open(janus.ws_url, guard=GUARD)
+        guest = await JanusSession.open(janus.ws_url, guard=GUARD)
         try:
             first_room = await create_room(bot, notify_joining=True)
             second_room = await create_room(bot, notify_joining=True)
@@ -159,7 +161,7 @@ def test_videoroom_refusals_carry_its_error_codes(
     janus: JanusServer, options: dict, join_extra: dict, code: int
 ) -> None:
     async def scenario() -> None:
-        session = await JanusSession.open(janus.ws_url)
+        session = await JanusSession.open(janus.ws_url, guard=GUARD)
         try:
             room = await create_room(session, **options)
             extra = dict(join_extra)
@@ -182,14 +184,14 @@ def test_videoroom_refusals_carry_its_error_codes(
 def test_nobody_listening_is_unreachable(janus: JanusServer) -> None:
     async def scenario() -> None:
         with pytest.raises(JanusUnreachable, match="cannot reach"):
-            await JanusSession.open("ws://127.0.0.1:9/")
+            await JanusSession.open("ws://127.0.0.1:9/", guard=GUARD)
 
     asyncio.run(scenario())
 
 
 def test_janus_going_away_is_reported_to_every_handle(janus: JanusServer) -> None:
     async def scenario() -> None:
-        session = await JanusSession.open(janus.ws_url)
+        session = await JanusSession.open(janus.ws_url, guard=GUARD)
         try:
             room = await create_room(session)
             inbox = Inbox()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import http.server
+import itertools
 import json
 import shutil
 import subprocess
@@ -20,17 +21,19 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import websockets
 
+from support.live import Live
 from support.netns import NetworkNamespace
 
 CONFIG_SOURCE = Path("/etc/janus")
 DEMOS = Path("/usr/share/janus/demos")
 WS_PORT = 8188
+JANUS_API_HOST = f"127.0.0.1:{WS_PORT}"  # the Janus API inside the namespace
 DEMO_PORT = 8080
 ADMIN_KEY = "sitin-test-admin-key"  # required to create rooms, so no stranger can
 UNUSED_PLUGINS = [
@@ -101,8 +104,9 @@ class JanusServer:
 
     def create_room(self, room: int, *, pin: str | None = None, publishers: int = 10) -> None:
         """A VideoRoom and a TextRoom with the same id (and pin)."""
+        # the demo page always sends video: a low bitrate cap keeps that cheap on a loaded machine
         videoroom = {"request": "create", "room": room, "publishers": publishers,
-                     "audiocodec": "opus", "admin_key": ADMIN_KEY}  # fmt: skip
+                     "audiocodec": "opus", "bitrate": 64_000, "admin_key": ADMIN_KEY}  # fmt: skip
         textroom = {"request": "create", "room": room, "admin_key": ADMIN_KEY}
         if pin:
             videoroom["pin"] = textroom["pin"] = pin
@@ -224,6 +228,22 @@ def janus_server(namespace: NetworkNamespace, work_dir: Path) -> Iterator[JanusS
         yield server
     finally:
         server.stop()
+
+
+@dataclass
+class JanusMeeting:
+    """What a bot-in-Janus test has: the namespace, the Janus in it, and a live sitin in it too."""
+
+    namespace: NetworkNamespace
+    janus: JanusServer
+    live: Live
+    _rooms: Iterator[int] = field(default_factory=lambda: itertools.count(1001))
+
+    def new_room(self, pin: str | None = None) -> int:
+        """A VideoRoom and a TextRoom with the same (new) id, and the pin if given."""
+        room = next(self._rooms)
+        self.janus.create_room(room, pin=pin)
+        return room
 
 
 # ---- Janus's own demo pages -------------------------------------------------------------

@@ -28,6 +28,27 @@ def flite_wav(directory: Path, name: str, text: str, *, tail_silence_s: float = 
     return path
 
 
+def microphone_wav(
+    directory: Path, name: str, text: str, speak_at_s: float, length_s: float
+) -> Path:
+    """A fake-microphone WAV of `length_s`: silent, says `text` (flite) at `speak_at_s`, silent."""
+    spoken = flite_wav(directory, f"{name}-speech", text)
+    with wave.open(str(spoken), "rb") as source:
+        params = source.getparams()
+        speech = np.frombuffer(source.readframes(source.getnframes()), dtype=np.int16)
+    rate = params.framerate
+    samples = np.zeros(int(length_s * rate), dtype=np.int16)
+    start = int(speak_at_s * rate)
+    samples[start : start + len(speech)] = speech
+    path = directory / f"{name}.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.tobytes())
+    return path
+
+
 def read_pcm_48k(path: Path) -> np.ndarray:
     """Any audio file PyAV can read, as 48 kHz mono int16 samples."""
     resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)

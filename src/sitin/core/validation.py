@@ -21,7 +21,7 @@ MAX_METADATA_LENGTH = 1000
 MAX_CHAT_MESSAGE_LENGTH = 10000
 MAX_JOIN_AT_AHEAD = timedelta(days=3 * 365)
 MAX_BOT_WEBHOOKS = 2
-JOINABLE_PLATFORMS = (Platform.ROOM,)
+JOINABLE_PLATFORMS = (Platform.ROOM, Platform.JANUS)
 
 
 RECORDING_FORMATS = ("mp3", "webm", "mp4", "none")
@@ -132,7 +132,7 @@ _PLATFORM_NAMES = {
     Platform.GOOGLE_MEET: "Google Meet",
     Platform.TEAMS: "Microsoft Teams",
     Platform.ROOM: "local rooms: http(s)://<this server>/rooms/<name>",
-    Platform.JANUS: "Janus VideoRoom",
+    Platform.JANUS: "Janus VideoRoom: ws(s)://<janus host>[:port][/path]?room=<id>[&pin=<pin>]",
 }
 
 

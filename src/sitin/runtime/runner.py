@@ -39,6 +39,13 @@ COULD_NOT_JOIN_SUB_TYPES = {
     "unable_to_connect_to_meeting": EventSubType.UNABLE_TO_CONNECT_TO_MEETING,
     "meeting_not_found": EventSubType.MEETING_NOT_FOUND,
     "meeting_full": EventSubType.REQUEST_TO_JOIN_DENIED,
+    "request_to_join_denied": EventSubType.REQUEST_TO_JOIN_DENIED,
+}
+# Why a meeting ended under the bot (MeetingEnded.reason), as the bot's log says it
+ENDED_REASONS = {
+    "connection_lost": "the connection to the meeting was lost",
+    "room_destroyed": "the meeting's room was closed",
+    "kicked": "the bot was removed from the meeting",
 }
 
 
@@ -55,6 +62,7 @@ class BotRunner:
         self._early_audio: deque[AudioFrame] = deque(maxlen=EARLY_AUDIO_FRAMES)
         self._paused = False
         self._stop_reason: str | None = None  # "leave", "meeting_ended", "external"
+        self._ended_reason: str | None = None  # MeetingEnded.reason, when the meeting ended
         self._autoleave: AutoLeave | None = None
         self._work_dir = ctx.settings.data_dir / "work" / bot_id
 
@@ -243,6 +251,8 @@ class BotRunner:
         if reason == "leave":
             await self._record(EventType.LEFT_MEETING)
         elif reason == "meeting_ended":
+            why = ENDED_REASONS[self._ended_reason or "connection_lost"]
+            await self._log("warning", "meeting", f"the meeting ended: {why}")
             await self._record(EventType.MEETING_ENDED)
 
     async def _post_process(self) -> None:
@@ -274,7 +284,8 @@ class BotRunner:
 
     def _sink(self, event: MeetingEvent) -> None:
         """Called by the adapter for everything that happens in the meeting (on the loop)."""
-        if isinstance(event, MeetingEnded) and event.reason == "connection_lost":
+        if isinstance(event, MeetingEnded) and event.reason in ENDED_REASONS:
+            self._ended_reason = self._ended_reason or event.reason
             self._stop("meeting_ended")
         if self._autoleave is not None:
             self._autoleave.observe(event, time.monotonic())

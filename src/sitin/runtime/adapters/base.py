@@ -1,4 +1,4 @@
-"""The boundary every meeting platform adapter implements (local room now; Janus, others later).
+"""The boundary every meeting platform adapter implements (local rooms and Janus; others later).
 
 An adapter joins one meeting as the bot, reports what happens there as the frozen frames of
 ``runtime/frames.py`` (capture events and audio) plus `MeetingEnded`, delivered to the `EventSink`
@@ -27,6 +27,7 @@ from sitin.runtime.frames import (
 UNABLE_TO_CONNECT = "unable_to_connect_to_meeting"
 MEETING_NOT_FOUND = "meeting_not_found"
 MEETING_FULL = "meeting_full"
+JOIN_DENIED = "request_to_join_denied"  # e.g. a wrong room pin
 
 
 class CouldNotJoin(Exception):
@@ -40,9 +41,10 @@ class CouldNotJoin(Exception):
 
 @dataclass(frozen=True)
 class MeetingEnded:
-    """The meeting is over for the bot: everyone else left, or the connection to it was lost."""
+    """The meeting is over for the bot. "room_empty" only says that everyone else left (auto-leave
+    decides what to do); every other reason ends the bot's stay at once."""
 
-    reason: Literal["room_empty", "connection_lost"]
+    reason: Literal["room_empty", "connection_lost", "room_destroyed", "kicked"]
     timestamp_ms: int
 
 

@@ -31,4 +31,8 @@ def open_adapter(
         from sitin.runtime.adapters.room import RoomAdapter  # aiortc is loaded only when needed
 
         return RoomAdapter(meeting_url, bot_name, sink, guard=guard)
+    if platform == "janus":
+        from sitin.runtime.adapters.janus.adapter import JanusAdapter
+
+        return JanusAdapter(meeting_url, bot_name, sink, guard=guard)
     raise CouldNotJoin(UNABLE_TO_CONNECT, f"no adapter for {platform}")

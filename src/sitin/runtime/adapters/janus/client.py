@@ -21,6 +21,8 @@ from typing import Any
 
 import websockets
 
+from sitin.outbound import OutboundGuard, Purpose, RefusedTarget
+
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "janus-protocol"
@@ -50,15 +52,22 @@ class JanusUnreachable(JanusError):
         super().__init__(None, reason)
 
 
-async def open_api_connection(api_url: str, *, use_proxy: bool) -> websockets.ClientConnection:
-    """The one place a Janus adapter opens a network connection (the outbound rule applies here)."""
+async def open_api_connection(api_url: str, guard: OutboundGuard) -> websockets.ClientConnection:
+    """The one place a Janus adapter opens a network connection: only where the outbound guard
+    allows, to the address it checked (the URL's host stays in Host and TLS), no proxy."""
+    try:
+        target = await guard.resolve_async(api_url, Purpose.MEETING)
+    except RefusedTarget as exc:  # never contacted
+        raise JanusUnreachable(str(exc)) from None
     try:
         return await websockets.connect(
             api_url,
             subprotocols=[SUBPROTOCOL],
             open_timeout=CONNECT_TIMEOUT_S,
             max_size=MAX_MESSAGE_BYTES,
-            proxy=True if use_proxy else None,
+            proxy=None,
+            host=target.address,
+            port=target.port,
         )
     except websockets.InvalidStatus as exc:
         raise JanusUnreachable(f"HTTP {exc.response.status_code} from the Janus API") from exc
@@ -81,8 +90,8 @@ class JanusSession:
         self._closing = False
 
     @classmethod
-    async def open(cls, api_url: str, *, use_proxy: bool = False) -> JanusSession:
-        session = cls(await open_api_connection(api_url, use_proxy=use_proxy))
+    async def open(cls, api_url: str, *, guard: OutboundGuard) -> JanusSession:
+        session = cls(await open_api_connection(api_url, guard))
         try:
             reply = await session._call({"janus": "create"})
             session.session_id = int(_data(reply)["id"])

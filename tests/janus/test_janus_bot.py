@@ -1,0 +1,163 @@
+"""Bots sent into Janus meetings through sitin's API, where the meeting refuses or ends them:
+each case ends in Attendee's state and sub-type for it, with a log entry saying why."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import select
+
+from sitin.db.tables import bot_log_entries
+from sitin.runtime.adapters.janus.client import JanusSession
+from support.janus import JanusMeeting
+
+JOINED = "joined_recording"
+
+
+def log_messages(live, bot_id: str) -> list[str]:
+    with live.ctx.db.read() as conn:
+        query = select(bot_log_entries.c.message).where(bot_log_entries.c.bot_id == bot_id)
+        return list(conn.scalars(query))
+
+
+def last_event(bot: dict) -> dict:
+    return bot["events"][-1]
+
+
+@pytest.mark.parametrize(
+    ("pin", "url_pin", "sub_type", "said"),
+    [
+        (None, None, "meeting_not_found", "No such room"),
+        ("right", "wrong", "request_to_join_denied", "Unauthorized"),
+        ("right", None, "request_to_join_denied", "pin"),
+    ],
+    ids=["wrong-room", "wrong-pin", "missing-pin"],
+)
+def test_a_refused_join_is_could_not_join(
+    janus_meeting: JanusMeeting, pin: str | None, url_pin: str | None, sub_type: str, said: str
+) -> None:
+    live = janus_meeting.live
+    room = janus_meeting.new_room(pin=pin)
+    joined_room = room + 500 if sub_type == "meeting_not_found" else room
+    bot = live.create_bot(meeting_url=janus_meeting.janus.meeting_url(joined_room, url_pin))
+    ended = live.wait_for_state(bot["id"], "fatal_error", timeout=30)
+    assert last_event(ended)["type"] == "could_not_join_meeting"
+    assert last_event(ended)["sub_type"] == sub_type
+    assert any(said.lower() in message.lower() for message in log_messages(live, bot["id"]))
+
+
+def test_janus_down_is_unable_to_connect(janus_meeting: JanusMeeting) -> None:
+    live = janus_meeting.live
+    room = janus_meeting.new_room()
+    janus_meeting.janus.stop()
+    bot = live.create_bot(meeting_url=janus_meeting.janus.meeting_url(room))
+    ended = live.wait_for_state(bot["id"], "fatal_error", timeout=30)
+    assert last_event(ended)["type"] == "could_not_join_meeting"
+    assert last_event(ended)["sub_type"] == "unable_to_connect_to_meeting"
+    assert any("cannot reach" in message for message in log_messages(live, bot["id"]))
+
+
+def test_the_right_pin_joins_and_leave_ends(janus_meeting: JanusMeeting) -> None:
+    live = janus_meeting.live
+    room = janus_meeting.new_room(pin="s3cret")
+    bot = live.create_bot(meeting_url=janus_meeting.janus.meeting_url(room, "s3cret"))
+    live.wait_for_state(bot["id"], JOINED)
+    listing = janus_meeting.janus.plugin_request(
+        "janus.plugin.videoroom", {"request": "listparticipants", "room": room}
+    )
+    assert [p["display"] for p in listing["participants"]] == ["Notetaker"]
+    assert live.http.post(f"/api/v1/bots/{bot['id']}/leave").status_code == 200
+    ended = live.wait_for_state(bot["id"], "ended")
+    types = [e["type"] for e in ended["events"]]
+    assert types[-2:] == ["left_meeting", "post_processing_completed"]
+    gone = janus_meeting.janus.plugin_request(
+        "janus.plugin.videoroom", {"request": "listparticipants", "room": room}
+    )
+    assert gone["participants"] == []
+
+
+@pytest.mark.parametrize("how", ["room-destroyed", "bot-kicked", "janus-stopped"])
+def test_the_meeting_ending_under_the_bot_is_meeting_ended(
+    janus_meeting: JanusMeeting, how: str
+) -> None:
+    live, janus = janus_meeting.live, janus_meeting.janus
+    room = janus_meeting.new_room()
+    bot = live.create_bot(meeting_url=janus.meeting_url(room))
+    live.wait_for_state(bot["id"], JOINED)
+    if how == "room-destroyed":
+        janus.destroy_room(room)
+        said = "room was closed"
+    elif how == "bot-kicked":
+        listing = janus.plugin_request(
+            "janus.plugin.videoroom", {"request": "listparticipants", "room": room}
+        )
+        (bot_in_janus,) = listing["participants"]
+        janus.plugin_request(
+            "janus.plugin.videoroom", {"request": "kick", "room": room, "id": bot_in_janus["id"]}
+        )
+        said = "removed from the meeting"
+    else:
+        janus.stop()
+        said = "connection to the meeting was lost"
+    ended = live.wait_for_state(bot["id"], "ended", timeout=30)
+    types = [e["type"] for e in ended["events"]]
+    assert types[-2:] == ["meeting_ended", "post_processing_completed"], types
+    assert "sub_type" not in ended["events"][-2]  # Attendee's meeting_ended has none
+    assert ended["recording_state"] == "complete"
+    assert any(said in message for message in log_messages(live, bot["id"]))
+
+
+def test_people_who_only_watch_are_participants_and_the_bot_leaves_when_alone(
+    janus_meeting: JanusMeeting,
+) -> None:
+    """A guest who joins without publishing (Janus sends no event for them) is found by the
+    roster check; when they go, the bot is alone and auto-leave takes it out."""
+    live, janus = janus_meeting.live, janus_meeting.janus
+    room = janus_meeting.new_room()
+
+    async def scenario() -> tuple[dict, list[dict], list[dict]]:
+        guest = await JanusSession.open(janus.ws_url, guard=live.ctx.outbound)
+        try:
+            handle = await guest.attach("janus.plugin.videoroom", lambda message: None)
+            await handle.request(
+                {"request": "join", "ptype": "publisher", "room": room, "display": "Grace"}
+            )
+            bot = await asyncio.to_thread(
+                live.create_bot,
+                meeting_url=janus.meeting_url(room),
+                automatic_leave_settings={"only_participant_in_meeting_timeout_seconds": 2},
+            )
+            await asyncio.to_thread(live.wait_for_state, bot["id"], JOINED)
+            paused = await asyncio.to_thread(
+                live.http.post, f"/api/v1/bots/{bot['id']}/pause_recording"
+            )
+            assert paused.status_code == 200, paused.text
+            resumed = await asyncio.to_thread(
+                live.http.post, f"/api/v1/bots/{bot['id']}/resume_recording"
+            )
+            assert resumed.status_code == 200, resumed.text
+            await asyncio.to_thread(live.wait_for_state, bot["id"], JOINED)
+        finally:
+            await guest.close()
+        ended = await asyncio.to_thread(live.wait_for_state, bot["id"], "ended", timeout=30)
+        people = (
+            await asyncio.to_thread(live.http.get, f"/api/v1/bots/{bot['id']}/participants")
+        ).json()
+        moves = (
+            await asyncio.to_thread(live.http.get, f"/api/v1/bots/{bot['id']}/participant_events")
+        ).json()
+        return ended, people, moves
+
+    ended, people, moves = asyncio.run(scenario())
+    people = people["results"] if isinstance(people, dict) else people
+    moves = moves["results"] if isinstance(moves, dict) else moves
+    assert [p["name"] for p in people] == ["Grace"]
+    assert [m["event_type"] for m in moves] == ["join", "leave"]
+    types = [(e["type"], e.get("sub_type")) for e in ended["events"]]
+    assert ("recording_paused", None) in types and ("recording_resumed", None) in types
+    assert types[-3:] == [
+        ("leave_requested", "auto_leave_only_participant_in_meeting"),
+        ("left_meeting", None),
+        ("post_processing_completed", None),
+    ], types
