@@ -27,7 +27,10 @@ REQUIRED = "This field is required."
 BLANK = "This field may not be blank."
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16).decode()
 JPEG = base64.b64encode(b"\xff\xd8\xff\xe0" + b"\x00" * 16).decode()
-ROOM_ONLY = "Platforms it can join: room (local rooms: http(s)://<this server>/rooms/<name>)."
+JOINABLE = (
+    "Platforms it can join: room (local rooms: http(s)://<this server>/rooms/<name>), "
+    "janus (Janus VideoRoom: ws(s)://<janus host>[:port][/path]?room=<id>[&pin=<pin>])."
+)
 WEBHOOK = "https://hooks.example.com/sitin"
 
 
@@ -58,19 +61,24 @@ CREATE_ERRORS = [
         {"meeting_url": [meeting_urls.ROOM_BAD_FORM]},
     ),
     (
+        "meeting_url-janus-no-room",
+        {"meeting_url": "wss://janus.example.com/janus"},
+        {"meeting_url": [meeting_urls.JANUS_BAD_ROOM]},
+    ),
+    (
         "meeting_url-zoom-not-joinable",
         {"meeting_url": "https://us02web.zoom.us/j/84315220467?pwd=abc"},
-        {"meeting_url": [f"This server cannot join Zoom meetings yet. {ROOM_ONLY}"]},
+        {"meeting_url": [f"This server cannot join Zoom meetings yet. {JOINABLE}"]},
     ),
     (
         "meeting_url-meet-not-joinable",
         {"meeting_url": "https://meet.google.com/abc-defg-hij"},
-        {"meeting_url": [f"This server cannot join Google Meet meetings yet. {ROOM_ONLY}"]},
+        {"meeting_url": [f"This server cannot join Google Meet meetings yet. {JOINABLE}"]},
     ),
     (
         "meeting_url-teams-not-joinable",
         {"meeting_url": "https://teams.live.com/meet/9312345?p=abcDEF"},
-        {"meeting_url": [f"This server cannot join Microsoft Teams meetings yet. {ROOM_ONLY}"]},
+        {"meeting_url": [f"This server cannot join Microsoft Teams meetings yet. {JOINABLE}"]},
     ),
     # bot_name
     ("bot_name-missing", {"bot_name": None}, {"bot_name": [REQUIRED]}),
@@ -487,6 +495,15 @@ def test_minimal_body_gets_all_defaults():
         "automatic_leave_settings": AUTOMATIC_LEAVE_DEFAULTS,
     }
     assert spec.webhooks == [] and spec.chat_message is None
+
+
+def test_a_janus_meeting_is_joinable():
+    spec = validate_create_bot(
+        {"meeting_url": "WSS://Janus.Example.com/janus?room=0042&pin=s3cret", "bot_name": "N"},
+        now=NOW,
+    )
+    assert spec.meeting.platform == "janus"
+    assert spec.meeting.url == "wss://janus.example.com/janus?room=42&pin=s3cret"
 
 
 def test_full_valid_body_is_accepted_and_normalised():
