@@ -23,6 +23,8 @@ CHROMIUM = "/usr/bin/chromium"
 ALICE_SAYS = "the design review went well and the team is happy"
 BOB_SAYS = "we should move the weekly meeting to the afternoon"
 ALICE_CHAT = "notes are in the shared folder"
+BOT_SAYS_TO_ALL = "Notetaker is recording this meeting"
+BOT_SAYS_TO_ALICE = "Alice, your notes will follow"
 # A fake microphone plays its file from the moment the page captures (when it publishes):
 # Alice speaks soon after, Bob, who publishes after her, well after she has finished.
 ALICE_STARTS_S = 2.5
@@ -123,6 +125,19 @@ async def meeting(setup: JanusMeeting, site: str, room: int, tmp_path: Path) -> 
             await asyncio.to_thread(
                 live.wait_until, lambda: results(live, bot_id, "chat_messages"), 60, "chat"
             )
+            # the bot's own messages reach the chat page: to everyone, and privately to Alice
+            alice_uuid = {p["name"]: p["uuid"] for p in results(live, bot_id, "participants")}[
+                "Alice"
+            ]
+            for body in (
+                {"message": BOT_SAYS_TO_ALL},
+                {"message": BOT_SAYS_TO_ALICE, "to": "specific_user", "to_user_uuid": alice_uuid},
+            ):
+                sent = await asyncio.to_thread(
+                    live.http.post, f"/api/v1/bots/{bot_id}/send_chat_message", json=body
+                )
+                assert sent.status_code == 200, sent.text
+                await chat.wait_for_selector(f"#chatroom >> text={body['message']}", timeout=60_000)
 
             await bob.click("#start")  # "Stop": Bob leaves while the bot is still there
             bob_uuid = {p["name"]: p["uuid"] for p in results(live, bot_id, "participants")}["Bob"]
