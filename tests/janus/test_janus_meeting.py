@@ -29,6 +29,7 @@ BOT_SAYS_TO_ALICE = "Alice, your notes will follow"
 # Alice speaks soon after, Bob, who publishes after her, well after she has finished.
 ALICE_STARTS_S = 2.5
 BOB_STARTS_S = 8.0
+GAP_MARGIN_MS = 1000
 MICROPHONE_FILE_S = 240.0  # longer than the test: Chromium plays the file in a loop
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -235,10 +236,22 @@ def test_bot_in_a_janus_videoroom_end_to_end(janus_meeting: JanusMeeting, tmp_pa
 
     (alice_from, alice_to), (bob_from, bob_to) = spoken(alice_uuid), spoken(bob_uuid)
     alice_audio, bob_audio = span(alice_from, alice_to), span(bob_from, bob_to)
-    between = span(alice_to + 300, bob_from - 300)
+    # a second's margin each side: under heavy load utterance edges and the mix may differ by more
+    # than a few frames; the gap between the two sentences is several seconds long
+    between = span(alice_to + GAP_MARGIN_MS, bob_from - GAP_MARGIN_MS)
     assert len(between) > rate // 2
     assert rms(alice_audio) > 0.01 and rms(bob_audio) > 0.01
-    assert rms(between) < rms(alice_audio) / 5 and rms(between) < rms(bob_audio) / 5
+    loud = np.flatnonzero(np.abs(between) > 0.1)
+    where = {  # where the gap is not quiet, relative to the utterances' ends (for a failure)
+        "after_alice_ms": (loud[0] * 1000 / rate + GAP_MARGIN_MS) if len(loud) else None,
+        "before_bob_ms": ((len(between) - loud[-1]) * 1000 / rate + GAP_MARGIN_MS)
+        if len(loud)
+        else None,
+        "utterances": [
+            (u["speaker_name"], u["timestamp_ms"], u["duration_ms"]) for u in transcript
+        ],
+    }
+    assert rms(between) < rms(alice_audio) / 5 and rms(between) < rms(bob_audio) / 5, where
 
     # delete_data: nothing readable is left anywhere.
     deleted = live.http.post(f"/api/v1/bots/{bot_id}/delete_data")
