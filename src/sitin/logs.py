@@ -62,8 +62,11 @@ def configure_logging(level: str = "info", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
-    for name in ("sitin", "uvicorn.error"):
-        logging.getLogger(name).setLevel(level.upper())
+    logging.getLogger("sitin").setLevel(level.upper())
+    # uvicorn's own lines (start, stop, errors) at info and up, never debug: at debug its
+    # websocket protocol logs every frame, and room frames carry names and chat.
+    server_level = max(logging.INFO, logging.getLevelName(level.upper()))
+    logging.getLogger("uvicorn.error").setLevel(server_level)
 
 
 _lifecycle = logging.getLogger("sitin.bots")

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,14 +52,18 @@ class ServerProcess:
 
 
 def start_server(
-    env: dict[str, str], log_path: Path, start_timeout_s: float = 60.0
+    env: dict[str, str],
+    log_path: Path,
+    start_timeout_s: float = 60.0,
+    args: Sequence[str] = (),
 ) -> ServerProcess:
-    """Start ``sitin serve`` with ``env`` (SITIN_* settings) on top of the current environment."""
+    """Start ``sitin serve [args]`` with ``env`` (SITIN_* settings) on top of the current
+    environment."""
     port = free_port()
     full_env = {**os.environ, **env, "SITIN_HOST": "127.0.0.1", "SITIN_PORT": str(port)}
     log = log_path.open("ab")
     process = subprocess.Popen(
-        [str(SITIN), "serve"], env=full_env, stdout=log, stderr=subprocess.STDOUT
+        [str(SITIN), "serve", *args], env=full_env, stdout=log, stderr=subprocess.STDOUT
     )
     log.close()
     server = ServerProcess(process, f"http://127.0.0.1:{port}", log_path)
@@ -79,9 +83,11 @@ def start_server(
 
 
 @contextmanager
-def running_server(env: dict[str, str], log_path: Path) -> Iterator[ServerProcess]:
+def running_server(
+    env: dict[str, str], log_path: Path, args: Sequence[str] = ()
+) -> Iterator[ServerProcess]:
     """A started server that is stopped when the block ends, whatever happened inside."""
-    server = start_server(env, log_path)
+    server = start_server(env, log_path, args=args)
     try:
         yield server
     finally:

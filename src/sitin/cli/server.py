@@ -46,8 +46,9 @@ def serve(
                 create_app(ctx),
                 host=chosen.host,
                 port=chosen.port,
-                log_config=None,  # records go through sitin's logging (sitin.logs)
-                log_level=chosen.log_level,
+                # Records go through sitin's logging; sitin.logs sets uvicorn's levels too.
+                log_config=None,
+                log_level=None,
                 access_log=False,  # sitin.api.access_log logs route templates, not raw paths
             )
         finally:
