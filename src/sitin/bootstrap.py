@@ -39,7 +39,12 @@ def build_context(
     if migrate:
         upgrade(settings.resolved_database_url)
     queue = TaskQueue(settings.resolved_queue_url, settings.queue_name)
-    db = Database(settings.resolved_database_url, queue=queue, event_listeners=EVENT_LISTENERS)
+    db = Database(
+        settings.resolved_database_url,
+        queue=queue,
+        event_listeners=EVENT_LISTENERS,
+        pool_size=settings.database_pool_size or database_pool_size(settings, run_bots=run_bots),
+    )
     blobs = open_blob_store(
         settings.resolved_storage_url,
         secret_key=settings.resolved_secret_key,
@@ -69,6 +74,20 @@ def build_context(
     return ctx
 
 
+# Threads beyond the API's and the worker's that may hold a connection: the periodic runner and
+# the context's helper threads.
+_OTHER_THREADS = 1 + 4
+
+
+def database_pool_size(settings: Settings, *, run_bots: bool) -> int:
+    """Connections for every thread of this process that may use the database at once: the
+    API's (blocking routes and reads), the worker's task threads, each running bot's capture
+    writer."""
+    bots = settings.max_bots_per_worker if run_bots else 0
+    api = settings.api_threads + settings.api_read_threads
+    return api + settings.worker_threads + bots + _OTHER_THREADS
+
+
 def periodic_jobs(ctx: AppContext, *, tick: float = 0.5) -> PeriodicRunner:
     """Every package's periodic jobs (exactly one process in a deployment runs them)."""
     runner = PeriodicRunner(tick=tick)
@@ -78,6 +97,11 @@ def periodic_jobs(ctx: AppContext, *, tick: float = 0.5) -> PeriodicRunner:
     return runner
 
 
-def build_worker(ctx: AppContext, *, threads: int = 8, periodic: bool = True) -> Worker:
-    """A worker executing the context's queue, with the periodic jobs unless ``periodic=False``."""
-    return Worker(ctx.queue, threads=threads, periodic=periodic_jobs(ctx) if periodic else None)
+def build_worker(ctx: AppContext, *, threads: int | None = None, periodic: bool = True) -> Worker:
+    """A worker executing the context's queue on ``threads`` (default: the ``worker_threads``
+    setting), with the periodic jobs unless ``periodic=False``."""
+    return Worker(
+        ctx.queue,
+        threads=threads or ctx.settings.worker_threads,
+        periodic=periodic_jobs(ctx) if periodic else None,
+    )

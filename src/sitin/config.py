@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     scheduler_interval: float = Field(1.0, gt=0)
     reaper_interval: float = Field(5.0, gt=0)
     max_bots_per_worker: int = Field(40, ge=1)
+    api_threads: int = Field(40, ge=1)  # the API's threads for blocking routes (writes mostly)
+    api_read_threads: int = Field(4, ge=1)  # threads of the read routes (PostgreSQL only)
+    worker_threads: int = Field(8, ge=1)  # a worker's task threads (sitin worker --threads)
+    # PostgreSQL connections a process keeps open; none is closed when handed back, so size it to
+    # the threads that use the database at once (default: computed from the settings above).
+    database_pool_size: int | None = Field(None, ge=1)
     run_worker: bool = True  # `sitin serve` embeds the worker unless --no-worker
     run_periodic: bool = True  # exactly one worker in a deployment runs the periodic jobs
     log_level: Literal["debug", "info", "warning", "error"] = "info"  # sitin's own loggers

@@ -1,18 +1,32 @@
 """The FastAPI application: routers, error handlers, schema at /api/schema, docs at /api/docs,
 the front page at /."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from sitin import __version__
 from sitin.api import blobs, bots, docs, errors, front, health, schemas, unsupported, webhooks
 from sitin.api.access_log import AccessLog
+from sitin.api.deps import DatabaseReads
 from sitin.context import AppContext
 from sitin.rooms.routes import router as rooms_router
 
 
 def create_app(ctx: AppContext) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Blocking routes share this many threads; the database pool is sized to it.
+        if app.state.ctx is not None:  # None: an app made only for its schema
+            threads = app.state.ctx.settings.api_threads
+            anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="sitin",
         version=__version__,
         description="Self-hosted meeting bots, wire-compatible with Attendee's Bots API. "
@@ -22,6 +36,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         redoc_url=None,
     )
     app.state.ctx = ctx
+    app.state.reads = DatabaseReads()
     app.add_middleware(AccessLog)
     errors.install(app)
     app.include_router(bots.router)

@@ -13,18 +13,21 @@ from sitin.api.deps import (
     Context,
     JsonBody,
     ProjectId,
+    Reads,
     project_of_key,
     reject_null_characters,
 )
 from sitin.api.errors import ApiError
 from sitin.api.pagination import PAGE_SIZE, decode_cursor, render_page
 from sitin.api.responses import JsonResponse
+from sitin.context import AppContext
 from sitin.core.errors import BotNotFound, NotFound
 from sitin.core.states import BOT_STATES
 from sitin.core.timefmt import parse_wire
 from sitin.db import bots, meeting_data
 from sitin.db.api_keys import hash_key
 from sitin.db.bots import BotFilters
+from sitin.db.pagination import Position
 from sitin.deletion import purge
 from sitin.services import bots as bot_service
 from sitin.services.bots import require_bot
@@ -70,8 +73,9 @@ def create_bot(ctx: Context, project_id: ProjectId, body: JsonBody):
     responses={200: {"model": schemas.BotPage}, **BAD_REQUEST, **UNAUTHORIZED},
     summary="List bots (25 per page, oldest first)",
 )
-def list_bots(
+async def list_bots(
     request: Request,
+    reads: Reads,
     ctx: Context,
     key: ApiKey,
     cursor: str | None = None,
@@ -81,28 +85,32 @@ def list_bots(
     join_at_after: str | None = None,
     join_at_before: str | None = None,
 ):
+    valid = [s.value for s in BOT_STATES]
+    for state in states:
+        if state not in valid:
+            raise ApiError(
+                400, {"error": f"Invalid state: {state}. Valid states are: {', '.join(valid)}"}
+            )
+    filters = BotFilters(
+        meeting_url=meeting_url,
+        deduplication_key=deduplication_key,
+        states=tuple(states),
+        join_at_after=_datetime_param("join_at_after", join_at_after),
+        join_at_before=_datetime_param("join_at_before", join_at_before),
+    )
+    position = decode_cursor(cursor)
+    page, results = await reads.run(_bots_page, ctx, key, filters, position)
+    return JsonResponse(render_page(request, page, None, results))
+
+
+def _bots_page(ctx: AppContext, key: str, filters: BotFilters, position: Position | None):
     with ctx.db.read() as conn:  # one transaction for the key check and the page
         project_id = project_of_key(conn, key)
-        valid = [s.value for s in BOT_STATES]
-        for state in states:
-            if state not in valid:
-                raise ApiError(
-                    400, {"error": f"Invalid state: {state}. Valid states are: {', '.join(valid)}"}
-                )
-        filters = BotFilters(
-            meeting_url=meeting_url,
-            deduplication_key=deduplication_key,
-            states=tuple(states),
-            join_at_after=_datetime_param("join_at_after", join_at_after),
-            join_at_before=_datetime_param("join_at_before", join_at_before),
-        )
-        position = decode_cursor(cursor)
         page = bots.list_page(
             conn, project_id=project_id, filters=filters, position=position, limit=PAGE_SIZE
         )
         events = bots.events_for(conn, [row["id"] for row in page.rows])
-    results = [serializers.bot(row, events[row["id"]]) for row in page.rows]
-    return JsonResponse(render_page(request, page, None, results))
+    return page, [serializers.bot(row, events[row["id"]]) for row in page.rows]
 
 
 @router.get(
@@ -111,10 +119,8 @@ def list_bots(
     responses={200: {"model": schemas.BotRead}, **COMMON},
     summary="Get a bot",
 )
-async def get_bot(ctx: Context, key: ApiKey, object_id: str):
-    if ctx.db.is_sqlite:  # a local file read takes microseconds: cheaper than a thread hop
-        return JsonResponse(_get_bot_body(ctx, key, object_id))
-    return JsonResponse(await run_in_threadpool(_get_bot_body, ctx, key, object_id))
+async def get_bot(reads: Reads, ctx: Context, key: ApiKey, object_id: str):
+    return JsonResponse(await reads.run(_get_bot_body, ctx, key, object_id))
 
 
 def _get_bot_body(ctx, key: str, bot_id: str) -> dict[str, Any]:
@@ -167,16 +173,20 @@ def leave(ctx: Context, project_id: ProjectId, object_id: str):
     responses={200: {"model": list[schemas.Utterance]}, **BAD_REQUEST, **COMMON},
     summary="The transcript, in time order",
 )
-def transcript(
-    ctx: Context, project_id: ProjectId, object_id: str, updated_after: str | None = None
+async def transcript(
+    reads: Reads, ctx: Context, key: ApiKey, object_id: str, updated_after: str | None = None
 ):
     after = _datetime_param("updated_after", updated_after)
+    return JsonResponse(await reads.run(_transcript, ctx, key, object_id, after))
+
+
+def _transcript(ctx: AppContext, key: str, bot_id: str, after: datetime | None) -> list[dict]:
     with ctx.db.read() as conn:
-        require_bot(conn, project_id, object_id)
-        if meeting_data.recording(conn, bot_id=object_id) is None:
-            raise NotFound("No recording found for bot", object_id)
-        rows = meeting_data.transcript(conn, bot_id=object_id, updated_after=after)
-    return JsonResponse([serializers.utterance(row) for row in rows])
+        require_bot(conn, project_of_key(conn, key), bot_id)
+        if meeting_data.recording(conn, bot_id=bot_id) is None:
+            raise NotFound("No recording found for bot", bot_id)
+        rows = meeting_data.transcript(conn, bot_id=bot_id, updated_after=after)
+    return [serializers.utterance(row) for row in rows]
 
 
 RECORDING_URL_SECONDS = 1800

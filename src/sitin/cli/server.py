@@ -58,20 +58,32 @@ def serve(
 
 @click.command()
 @data_dir_option
-@click.option("--threads", type=int, default=8, show_default=True, help="Task threads.")
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Task threads (env SITIN_WORKER_THREADS; 8).",
+)
 @click.option(
     "--no-periodic",
     is_flag=True,
     help="Do not run periodic jobs (exactly one worker in a deployment should run them).",
 )
 @logging_options
-def worker(threads: int, no_periodic: bool, log_level: str | None, log_format: str | None) -> None:
+def worker(
+    threads: int | None, no_periodic: bool, log_level: str | None, log_format: str | None
+) -> None:
     """Run a worker: bots, webhook deliveries and (unless --no-periodic) periodic jobs."""
-    overrides = {"log_level": log_level, "log_format": log_format, "run_worker": True}
+    overrides = {
+        "log_level": log_level,
+        "log_format": log_format,
+        "run_worker": True,
+        "worker_threads": threads,
+    }
     _start_logging(settings(**overrides))
     with open_context(run_bots=True, **overrides) as ctx:
-        click.echo(f"sitin worker started ({threads} threads)")
-        build_worker(ctx, threads=threads, periodic=not no_periodic).run_forever()
+        click.echo(f"sitin worker started ({ctx.settings.worker_threads} threads)")
+        build_worker(ctx, periodic=not no_periodic).run_forever()
 
 
 def _start_logging(chosen: Settings) -> None:

@@ -16,11 +16,9 @@ def to_wire(value: datetime | None) -> str | None:
     """``2024-01-18T12:34:56Z``, with microseconds only when they are non-zero."""
     if value is None:
         return None
-    value = as_utc(value)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
-    if value.microsecond:
-        text += f".{value.microsecond:06d}"
-    return text + "Z"
+    if value.tzinfo is not None:  # naive means UTC already
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat() + "Z"  # isoformat shows microseconds only when non-zero
 
 
 def parse_wire(text: str) -> datetime:
