@@ -93,12 +93,13 @@ def test_a_meeting_leaves_requests_and_state_changes_in_the_log_and_no_content(t
     data_dir = tmp_path / "data"
     key = _make_key(data_dir)
     log_path = tmp_path / "serve.log"
+    closed_port = free_port()  # a room host nothing listens on, listed so the bot tries it
+    env = {**_env(data_dir), "SITIN_OUTBOUND_HOSTS": f"127.0.0.1:{closed_port}"}
     with running_server(
-        _env(data_dir), log_path, args=["--log-format", "json", "--log-level", "debug"]
+        env, log_path, args=["--log-format", "json", "--log-level", "debug"]
     ) as server:
         with server.client(headers={"Authorization": f"Token {key}"}, timeout=30) as http:
             meeting = asyncio.run(_meeting(http, server.url, tmp_path))
-            closed_port = free_port()
             failing = http.post(
                 "/api/v1/bots",
                 json={"meeting_url": f"http://127.0.0.1:{closed_port}/rooms/x", "bot_name": "B"},
