@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from sitin.bootstrap import build_context, build_worker, periodic_jobs
+from sitin.config import Settings
 from sitin.core.states import BotState, EventType
 from sitin.db import bots
 from sitin.db.bot_events import record_event
@@ -60,6 +61,7 @@ def test_every_periodic_job_is_registered(ctx):
         "bot.reap",
         "bot.stage",
         "deletion.journal",
+        "deletion.orphans",
         "deletion.retention",
         "webhook.sweep",
     ]
@@ -93,3 +95,12 @@ def test_closing_releases_what_was_registered_last_first(tmp_path, sqlite_url):
     assert context.in_background(lambda: 42).result() == 42
     context.close()
     assert closed == ["second", "first"]
+
+
+def test_a_new_data_directory_is_private_to_the_service(tmp_path):
+    data_dir = tmp_path / "fresh" / "data"
+    context = build_context(Settings(data_dir=data_dir, secret_key="s"))
+    try:
+        assert data_dir.stat().st_mode & 0o777 == 0o700
+    finally:
+        context.close()

@@ -35,7 +35,7 @@ def build_context(
     """The process's context. ``run_bots``: this process executes ``bot.run`` (serve with its
     embedded worker, ``sitin worker``); ``launcher`` replaces the queue-backed launcher (tests
     that stand in for the runtime)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # recordings live here
     if migrate:
         upgrade(settings.resolved_database_url)
     queue = TaskQueue(settings.resolved_queue_url, settings.queue_name)

@@ -51,12 +51,17 @@ class Settings(BaseSettings):
     # Hosts bots, webhooks and providers may connect to beyond the defaults (see sitin.outbound):
     # "host", "host:port", "*.domain", IP addresses, CIDR networks; comma-separated.
     outbound_hosts: str = ""
+    # Request limits (see README "Security"): larger bodies get a 413 while they are being read,
+    # larger room WebSocket messages close the connection (1009).
+    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    max_ws_message_bytes: int = Field(256 * 1024, ge=1024)
     webhook_max_attempts: int = Field(3, ge=1, le=20)  # deliveries tried per event, in total
     webhook_retry_base_delay: float = Field(1.0, ge=0)  # retry n waits base * 2**(n-1) seconds
     webhook_timeout_seconds: float = Field(10.0, gt=0)  # per delivery request
     webhook_secret_overlap_seconds: int = Field(86400, ge=0)  # old secrets verify this long
     journal_interval: float = Field(30.0, gt=0)  # seconds between retries of pending blob deletions
     retention_interval: float = Field(60.0, gt=0)  # seconds between retention sweeps
+    orphan_interval: float = Field(300.0, gt=0)  # seconds between sweeps of data-deleted prefixes
     heartbeat_interval: float = Field(5.0, gt=0)  # seconds between a running bot's heartbeats
     heartbeat_timeout: float = Field(60.0, gt=0)  # silent this long: fatal_error/heartbeat_timeout
     launch_timeout: float = Field(300.0, gt=0)  # never started this long: bot_not_launched
@@ -169,7 +174,7 @@ class Settings(BaseSettings):
             return self.secret_key.encode()
         path = self.data_dir / "secret.key"
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             except FileExistsError:  # another process made it first

@@ -33,6 +33,8 @@ JOINABLE = (
 )
 WEBHOOK = "https://hooks.example.com/sitin"
 
+RETENTION_MESSAGE = "Must be a positive integer (seconds), at most 315360000 (10 years)."
+
 
 def _metadata_of_json_length(length: int) -> dict[str, str]:
     skeleton = len(json.dumps({"k": ""}))
@@ -418,12 +420,22 @@ CREATE_ERRORS = [
     (
         "retention-zero",
         {"data_retention_seconds": 0},
-        {"data_retention_seconds": ["Must be a positive integer (seconds)."]},
+        {"data_retention_seconds": [RETENTION_MESSAGE]},
     ),
     (
         "retention-bool",
         {"data_retention_seconds": True},
-        {"data_retention_seconds": ["Must be a positive integer (seconds)."]},
+        {"data_retention_seconds": [RETENTION_MESSAGE]},
+    ),
+    (
+        "retention-beyond-int64",
+        {"data_retention_seconds": 9223372036854775808},
+        {"data_retention_seconds": [RETENTION_MESSAGE]},
+    ),
+    (
+        "retention-over-ten-years",
+        {"data_retention_seconds": 10 * 365 * 24 * 3600 + 1},
+        {"data_retention_seconds": [RETENTION_MESSAGE]},
     ),
     # top level
     (

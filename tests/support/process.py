@@ -56,14 +56,16 @@ def start_server(
     log_path: Path,
     start_timeout_s: float = 60.0,
     args: Sequence[str] = (),
+    *,
+    wrapper: Sequence[str] = (),
 ) -> ServerProcess:
     """Start ``sitin serve [args]`` with ``env`` (SITIN_* settings) on top of the current
-    environment."""
+    environment; ``wrapper`` runs it (``sitin serve`` appended as its last arguments)."""
     port = free_port()
     full_env = {**os.environ, **env, "SITIN_HOST": "127.0.0.1", "SITIN_PORT": str(port)}
     log = log_path.open("ab")
     process = subprocess.Popen(
-        [str(SITIN), "serve", *args], env=full_env, stdout=log, stderr=subprocess.STDOUT
+        [*wrapper, str(SITIN), "serve", *args], env=full_env, stdout=log, stderr=subprocess.STDOUT
     )
     log.close()
     server = ServerProcess(process, f"http://127.0.0.1:{port}", log_path)
@@ -84,10 +86,14 @@ def start_server(
 
 @contextmanager
 def running_server(
-    env: dict[str, str], log_path: Path, args: Sequence[str] = ()
+    env: dict[str, str],
+    log_path: Path,
+    args: Sequence[str] = (),
+    *,
+    wrapper: Sequence[str] = (),
 ) -> Iterator[ServerProcess]:
     """A started server that is stopped when the block ends, whatever happened inside."""
-    server = start_server(env, log_path, args=args)
+    server = start_server(env, log_path, args=args, wrapper=wrapper)
     try:
         yield server
     finally:

@@ -3,6 +3,7 @@ the front page at /."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 from fastapi import FastAPI
@@ -12,8 +13,17 @@ from sitin import __version__
 from sitin.api import blobs, bots, docs, errors, front, health, schemas, unsupported, webhooks
 from sitin.api.access_log import AccessLog
 from sitin.api.deps import DatabaseReads
+from sitin.api.limits import BodyLimit
+from sitin.config import Settings
 from sitin.context import AppContext
+from sitin.rooms.registry import RoomLimits, RoomRegistry
 from sitin.rooms.routes import router as rooms_router
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn options enforcing the settings' limits while reading: a WebSocket message over the
+    limit is refused from its frame header (the body limit is the app's own, see BodyLimit)."""
+    return {"ws_max_size": settings.max_ws_message_bytes}
 
 
 def create_app(ctx: AppContext) -> FastAPI:
@@ -37,6 +47,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     )
     app.state.ctx = ctx
     app.state.reads = DatabaseReads()
+    app.add_middleware(BodyLimit)
     app.add_middleware(AccessLog)
     errors.install(app)
     app.include_router(bots.router)
@@ -44,6 +55,10 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(unsupported.router)
     app.include_router(rooms_router)
+    if ctx is not None:  # (None: an app built only for its schema)
+        app.state.room_registry = RoomRegistry(
+            RoomLimits(max_message_bytes=ctx.settings.max_ws_message_bytes)
+        )
     app.include_router(docs.router)
     app.include_router(front.router)
     app.include_router(health.router)

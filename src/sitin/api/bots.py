@@ -349,8 +349,9 @@ def resume_recording(ctx: Context, project_id: ProjectId, object_id: str):
     },
     summary="Permanently delete everything the bot captured (idempotent)",
 )
-async def delete_data(ctx: Context, key: ApiKey, object_id: str, _body: JsonBody):
-    # async with one trip to the thread pool for the key check and the deletion together
+async def delete_data(ctx: Context, key: ApiKey, object_id: str):
+    # async with one trip to the thread pool for the key check and the deletion together; the
+    # body is never read (Attendee's takes none), so nothing is read before the key is checked
     return await run_in_threadpool(_delete_data, ctx, key, object_id)
 
 

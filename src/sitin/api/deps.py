@@ -88,8 +88,11 @@ def authenticated_project(ctx: Context, key: ApiKey) -> str:
 ProjectId = Annotated[str, Depends(authenticated_project)]
 
 
-async def json_body(request: Request) -> Any:
-    """The request's JSON (None when there is no body); 400 naming the problem otherwise."""
+async def json_body(request: Request, _caller: ProjectId) -> Any:
+    """The request's JSON (None when there is no body); 400 naming the problem otherwise.
+
+    Depends on the caller's project, so no route reads a body before its API key is checked;
+    ``BodyLimit`` bounds what the read may take."""
     raw = await request.body()
     if not raw.strip():
         return None
@@ -101,31 +104,44 @@ async def json_body(request: Request) -> Any:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, {"detail": f"JSON parse error - {exc}"}) from None
-    field = _field_with_null_character(body)
-    if field is not None:
-        raise ApiError(400, {field: [NULL_CHARACTERS]})
+    problem = _first_problem(body)
+    if problem is not None:
+        field, message = problem
+        raise ApiError(400, {field: [message]})
     return body
 
 
 # PostgreSQL text and jsonb cannot store U+0000; refuse it up front, with Django's message.
 NULL_CHARACTERS = "Null characters are not allowed."
+# No field of the API nests deeper than a few levels; deeper JSON is refused before anything
+# walks it recursively (validators, the JSON encoder of the database driver).
+MAX_JSON_DEPTH = 32
+TOO_DEEP = f"JSON nested too deeply: at most {MAX_JSON_DEPTH} levels of objects and arrays."
 
 
-def _has_null_character(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_null_character(k) or _has_null_character(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_null_character(item) for item in value)
-    return False
-
-
-def _field_with_null_character(body: Any) -> str | None:
-    """The top-level field holding a NUL character (``non_field_errors`` if not an object)."""
-    if isinstance(body, dict):
-        return next((str(k) for k, v in body.items() if _has_null_character([k, v])), None)
-    return "non_field_errors" if _has_null_character(body) else None
+def _first_problem(body: Any) -> tuple[str, str] | None:
+    """(top-level field, message) for the first NUL character or excessive nesting, walking the
+    document without recursion; the field is ``non_field_errors`` when the body is no object."""
+    top = [(str(k), k, v) for k, v in body.items()] if isinstance(body, dict) else None
+    roots = top if top is not None else [("non_field_errors", None, body)]
+    for field, key, value in roots:
+        if isinstance(key, str) and "\x00" in key:
+            return field, NULL_CHARACTERS
+        pending = [(value, 1)]
+        while pending:
+            item, depth = pending.pop()
+            if isinstance(item, str):
+                if "\x00" in item:
+                    return field, NULL_CHARACTERS
+            elif isinstance(item, dict | list):
+                if depth > MAX_JSON_DEPTH:
+                    return field, TOO_DEEP
+                if isinstance(item, dict):
+                    pending.extend((k, depth) for k in item)
+                    pending.extend((v, depth + 1) for v in item.values())
+                else:
+                    pending.extend((v, depth + 1) for v in item)
+    return None
 
 
 async def reject_null_characters(request: Request) -> None:

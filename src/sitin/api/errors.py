@@ -2,16 +2,25 @@
 
 Field validation: 400 ``{"field": [msgs]}``; business rules: 400 ``{"error": msg}``; not found
 (bot, webhook, recording): 404 ``{"error": msg}``; auth: 401 ``{"detail": msg}`` with
-``WWW-Authenticate: Token``; storage pending: 503 ``{"error": msg}`` with ``Retry-After``.
-Routes raise; none of them renders an error itself.
+``WWW-Authenticate: Token``; storage pending: 503 ``{"error": msg}`` with ``Retry-After``; a
+body over the limit: 413 naming it (``api.limits``); the disk full under the database: 503
+``{"error": msg}`` with ``Retry-After``, the transaction rolled back. Routes raise; none of them
+renders an error itself.
 """
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sitin.api.responses import JsonResponse
 from sitin.core.errors import FieldErrors, NotFound, RuleError, StoragePending
+from sitin.db.engine import is_out_of_space
+
+OUT_OF_SPACE_RETRY_AFTER_SECONDS = 60
+OUT_OF_SPACE = (
+    "The server ran out of disk space; nothing was changed. Retry once space has been freed."
+)
 
 
 class ApiError(Exception):
@@ -47,6 +56,17 @@ def install(app: FastAPI) -> None:
             {"error": str(exc)},
             status_code=503,
             headers={"Retry-After": str(exc.retry_after)},
+        )
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(OSError)
+    async def _out_of_space(_request: Request, exc: Exception):
+        if not is_out_of_space(exc):
+            raise exc  # a defect: the server's 500 and its log
+        return JsonResponse(
+            {"error": OUT_OF_SPACE},
+            status_code=503,
+            headers={"Retry-After": str(OUT_OF_SPACE_RETRY_AFTER_SECONDS)},
         )
 
     @app.exception_handler(RequestValidationError)

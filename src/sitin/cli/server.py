@@ -27,7 +27,7 @@ def serve(
     """Run the API, the meeting rooms and (unless --no-worker) the bot worker."""
     import uvicorn
 
-    from sitin.api.app import create_app
+    from sitin.api.app import create_app, server_options
 
     overrides = {"host": host, "port": port, "log_level": log_level, "log_format": log_format}
     if no_worker:
@@ -50,6 +50,7 @@ def serve(
                 log_config=None,
                 log_level=None,
                 access_log=False,  # sitin.api.access_log logs route templates, not raw paths
+                **server_options(chosen),
             )
         finally:
             if worker is not None:
@@ -109,7 +110,7 @@ def migrate() -> None:
     """Bring the database schema up to date, creating the database if there is none (also done
     automatically on start)."""
     chosen = settings()
-    chosen.data_dir.mkdir(parents=True, exist_ok=True)
+    chosen.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     upgrade(chosen.resolved_database_url)
     click.echo(f"database is up to date ({_shown_url(chosen.resolved_database_url)})")
 

@@ -25,7 +25,11 @@ def parse_wire(text: str) -> datetime:
     """Parse an ISO-8601 datetime; raises ValueError. Naive values are taken as UTC."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError("empty datetime")
-    return as_utc(datetime.fromisoformat(text.strip().replace("z", "Z")))
+    parsed = datetime.fromisoformat(text.strip().replace("z", "Z"))
+    try:
+        return as_utc(parsed)
+    except OverflowError:  # 9999-12-31T23:59:59-23:59 is after the last datetime in UTC
+        raise ValueError(f"{text.strip()} is outside the years 1 to 9999 in UTC") from None
 
 
 def epoch_ms(value: datetime) -> int:

@@ -21,6 +21,7 @@ MAX_METADATA_LENGTH = 1000
 MAX_CHAT_MESSAGE_LENGTH = 10000
 MAX_JOIN_AT_AHEAD = timedelta(days=3 * 365)
 MAX_BOT_WEBHOOKS = 2
+MAX_RETENTION_SECONDS = 10 * 365 * 24 * 3600
 JOINABLE_PLATFORMS = (Platform.ROOM, Platform.JANUS)
 
 
@@ -390,8 +391,15 @@ def validate_chat_message(value: Any, *, field_name: str | None = None) -> dict[
 def validate_retention(value: Any) -> int | None:
     if value is None:
         return None
-    if not _is_int(value) or value <= 0:
-        raise FieldErrors({"data_retention_seconds": ["Must be a positive integer (seconds)."]})
+    if not _is_int(value) or not 0 < value <= MAX_RETENTION_SECONDS:
+        raise FieldErrors(
+            {
+                "data_retention_seconds": [
+                    f"Must be a positive integer (seconds), at most {MAX_RETENTION_SECONDS} "
+                    "(10 years)."
+                ]
+            }
+        )
     return value
 
 

@@ -7,7 +7,9 @@ concurrently under WAL, each statement on its own snapshot.
 On PostgreSQL both are ordinary transactions and the fence locks the bot row instead.
 """
 
+import errno
 import json
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,6 +47,17 @@ class Tx:
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         self._after_commit.append(fn)
+
+
+def is_out_of_space(error: BaseException) -> bool:
+    """Whether a failed statement or commit ran out of disk (SQLite's SQLITE_FULL, PostgreSQL's
+    disk_full, ENOSPC): the transaction rolled back, so the request changed nothing."""
+    cause = getattr(error, "orig", None) or error
+    if isinstance(cause, sqlite3.Error):
+        return (getattr(cause, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_FULL
+    if getattr(cause, "sqlstate", None) == "53100":  # psycopg: disk_full
+        return True
+    return isinstance(cause, OSError) and cause.errno == errno.ENOSPC
 
 
 # Called inside the transaction for every event ``db.bot_events.record_event`` records.

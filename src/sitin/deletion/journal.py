@@ -1,4 +1,6 @@
-"""Finishing blob deletions that were committed but not verified (store down, process killed)."""
+"""Finishing blob deletions that were committed but not verified (store down, process killed), and
+removing blobs that arrived under a data-deleted bot's prefix afterwards (an upload that passed the
+fence just before it closed, its worker killed before it could clean up)."""
 
 import logging
 
@@ -8,6 +10,8 @@ from sitin.context import AppContext
 from sitin.core.errors import StoragePending
 from sitin.db.tables import deletion_journal
 from sitin.deletion.purge import finish_storage
+from sitin.deletion.verify import audit_storage
+from sitin.storage import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -32,3 +36,27 @@ def process_journal(ctx: AppContext) -> int:
             still_pending += 1
             log.warning("blob deletion for bot %s still pending; will retry", bot_id)
     return still_pending
+
+
+def sweep_orphans(ctx: AppContext) -> int:
+    """Remove every blob prefix of a data-deleted bot the store still holds (one listing of the
+    bots/ folder, one query); returns how many prefixes were removed. Prefixes of no known bot
+    are left for ``sitin deletion audit`` to report: they may belong to another deployment."""
+    removed = 0
+    try:
+        findings = audit_storage(ctx)
+    except StorageError as exc:
+        log.warning("orphan sweep skipped, the store is unavailable: %s", exc)
+        return 0
+    for finding in findings:
+        if finding.reason != "data_deleted":
+            continue
+        bot_id = finding.prefix.rstrip("/").rsplit("/", 1)[-1]
+        try:
+            finish_storage(ctx, bot_id=bot_id, prefix=finding.prefix)
+        except StoragePending:
+            log.warning("blobs left under data-deleted bot %s; will retry", bot_id)
+            continue
+        log.info("removed blobs that arrived after bot %s's data was deleted", bot_id)
+        removed += 1
+    return removed

@@ -28,6 +28,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 
 from sitin.context import AppContext
 from sitin.core.errors import BotNotFound, RuleError, StoragePending
@@ -44,7 +45,7 @@ from sitin.core.timefmt import utcnow
 from sitin.db import bots
 from sitin.db.bot_events import record_event
 from sitin.db.capture import blob_prefix
-from sitin.db.engine import Tx
+from sitin.db.engine import Tx, is_out_of_space
 from sitin.db.tables import (
     CAPTURED_TABLES,
     bot_chat_message_requests,
@@ -142,7 +143,18 @@ def delete_bot_data(
         view = bots.view(tx.conn, project_id=bot.project_id, bot_id=bot_id)
         assert view is not None  # locked above
     checkpoint(ctx.settings, "deletion.after_commit")
-    finish_storage(ctx, bot_id=bot_id, prefix=prefix)
+    try:
+        finish_storage(ctx, bot_id=bot_id, prefix=prefix)
+    except DBAPIError as exc:
+        if not is_out_of_space(exc):
+            raise
+        # Fenced and committed; only recording the storage's progress failed: the journal
+        # entry is still there, so the periodic job finishes once there is space again.
+        raise StoragePending(
+            "The bot's data is fenced and its rows are deleted, but the server ran out of disk "
+            "space while finishing. Deletion will complete automatically; call delete_data "
+            "again to finish it now."
+        ) from exc
     return Outcome(fenced, view)
 
 

@@ -27,6 +27,13 @@ class RoomFull(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class RoomLimits:
+    """What one participant's connection may send (the server's settings fill it in)."""
+
+    max_message_bytes: int = 256 * 1024  # SITIN_MAX_WS_MESSAGE_BYTES
+
+
 def is_valid_room_name(name: str) -> bool:
     return ROOM_NAME.fullmatch(name) is not None
 
@@ -126,8 +133,9 @@ class Room:
 class RoomRegistry:
     """All live rooms of this server process."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: RoomLimits | None = None) -> None:
         self.rooms: dict[str, Room] = {}
+        self.limits = limits or RoomLimits()
 
     def join(self, room_name: str, name: str, role: Role) -> tuple[Room, Participant]:
         room = self.rooms.get(room_name) or Room(room_name)

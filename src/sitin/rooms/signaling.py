@@ -37,6 +37,7 @@ from sitin.rooms.registry import (
     Participant,
     Room,
     RoomFull,
+    RoomLimits,
     RoomRegistry,
     is_valid_room_name,
 )
@@ -50,6 +51,11 @@ RELAYED_TYPES = {"offer", "answer", "candidate"}
 CLOSE_ROOM_NOT_FOUND = 4404
 CLOSE_ROOM_FULL = 4409
 CLOSE_BAD_JOIN = 4400
+CLOSE_MESSAGE_TOO_BIG = 1009  # RFC 6455
+
+
+class MessageTooBig(Exception):
+    pass
 
 
 async def serve_participant(websocket: WebSocket, registry: RoomRegistry, room_name: str) -> None:
@@ -58,7 +64,7 @@ async def serve_participant(websocket: WebSocket, registry: RoomRegistry, room_n
     if not is_valid_room_name(room_name):
         await _refuse(websocket, CLOSE_ROOM_NOT_FOUND, "room_not_found", "invalid room name")
         return
-    join = await _receive_join(websocket)
+    join = await _receive_join(websocket, registry.limits)
     if join is None:
         return
     display_name, role = join
@@ -79,7 +85,7 @@ async def serve_participant(websocket: WebSocket, registry: RoomRegistry, room_n
     )
     _broadcast(room, {"type": "participant_joined", "participant": me.public()}, skip=me.uuid)
     try:
-        await _receive_until_bye(websocket, room, me)
+        await _receive_until_bye(websocket, room, me, registry.limits)
     finally:
         registry.leave(room, me.uuid)
         _broadcast(room, {"type": "participant_left", "uuid": me.uuid})
@@ -89,12 +95,15 @@ async def serve_participant(websocket: WebSocket, registry: RoomRegistry, room_n
             await websocket.close()
 
 
-async def _receive_join(websocket: WebSocket) -> tuple[str, str] | None:
+async def _receive_join(websocket: WebSocket, limits: RoomLimits) -> tuple[str, str] | None:
     try:
-        message = await asyncio.wait_for(_receive(websocket), JOIN_TIMEOUT_S)
+        message = await asyncio.wait_for(_receive(websocket, limits), JOIN_TIMEOUT_S)
     except (TimeoutError, WebSocketDisconnect):
         with contextlib.suppress(Exception):
             await websocket.close(CLOSE_BAD_JOIN)
+        return None
+    except MessageTooBig:
+        await _refuse_too_big(websocket, limits)
         return None
     name = str(message.get("name", "")).strip() if message else ""
     role = message.get("role", "human") if message else None
@@ -109,11 +118,16 @@ async def _receive_join(websocket: WebSocket) -> tuple[str, str] | None:
     return None
 
 
-async def _receive_until_bye(websocket: WebSocket, room: Room, me: Participant) -> None:
+async def _receive_until_bye(
+    websocket: WebSocket, room: Room, me: Participant, limits: RoomLimits
+) -> None:
     while True:
         try:
-            message = await _receive(websocket)
+            message = await _receive(websocket, limits)
         except WebSocketDisconnect:
+            return
+        except MessageTooBig:
+            await _refuse_too_big(websocket, limits)
             return
         kind = message.get("type") if message else None
         if kind == "bye":
@@ -162,14 +176,25 @@ def _error(me: Participant, reason: str, detail: str) -> None:
     me.outbox.put_nowait({"type": "error", "reason": reason, "detail": detail})
 
 
-async def _receive(websocket: WebSocket) -> dict[str, Any] | None:
-    """The next message as a dict, or None when it is not a JSON object."""
-    text = await websocket.receive_text()
+async def _receive(websocket: WebSocket, limits: RoomLimits) -> dict[str, Any] | None:
+    """The next message as a dict, or None when it is not a JSON object (a binary message is
+    not one either). MessageTooBig over the limit: the server refuses those while reading when
+    it is configured by ``api.app.server_options``; this holds under any server."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    text = message.get("text")
+    if text is None:
+        size = len(message.get("bytes") or b"")
+    else:
+        size = len(text) if len(text) * 4 <= limits.max_message_bytes else len(text.encode())
+    if size > limits.max_message_bytes:
+        raise MessageTooBig
     try:
-        message = json.loads(text)
-    except ValueError:
+        parsed = json.loads(text) if text is not None else None
+    except (ValueError, RecursionError):
         return None
-    return message if isinstance(message, dict) else None
+    return parsed if isinstance(parsed, dict) else None
 
 
 async def _send_outbox(websocket: WebSocket, me: Participant) -> None:
@@ -190,6 +215,11 @@ async def _drain_and_stop(sender: asyncio.Task[None], me: Participant) -> None:
     sender.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await sender
+
+
+async def _refuse_too_big(websocket: WebSocket, limits: RoomLimits) -> None:
+    detail = f"at most {limits.max_message_bytes} bytes per message (SITIN_MAX_WS_MESSAGE_BYTES)"
+    await _refuse(websocket, CLOSE_MESSAGE_TOO_BIG, "message_too_big", detail)
 
 
 async def _refuse(websocket: WebSocket, code: int, reason: str, detail: str) -> None:

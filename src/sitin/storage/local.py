@@ -52,6 +52,10 @@ class LocalBlobStore:
             raise KeyError(key) from None
 
     def open_path(self, key: str) -> Path:
+        """The file of a blob; KeyError when there is none, or when the key is not one sitin
+        writes (empty, "." or ".." segments, absolute): such a key names no blob."""
+        if key.startswith("/") or any(part in ("", ".", "..") for part in key.split("/")):
+            raise KeyError(key)
         path = self._path(key)
         if not path.is_file():
             raise KeyError(key)
