@@ -125,12 +125,12 @@ def delete_bot_data(
 ) -> Outcome:
     """Delete everything the bot captured. Raises BotNotFound, RuleError (wrong state) or
     StoragePending."""
-    prefix = blob_prefix(bot_id)
     fenced = False
     with ctx.db.write() as tx:
         bot = bots.lock_for_deletion(tx.conn, bot_id=bot_id, project_id=project_id)
         if bot is None:
             raise BotNotFound(bot_id)
+        prefix = blob_prefix(bot.id)  # only for a bot that exists: its id is one sitin made
         state = BotState(bot.state)
         if state != BotState.DATA_DELETED:
             if state not in DELETABLE_STATES:
