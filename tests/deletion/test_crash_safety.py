@@ -67,6 +67,8 @@ def server_env(settings: Settings) -> dict[str, str]:
         "SITIN_DATABASE_URL": settings.resolved_database_url,
         "SITIN_SECRET_KEY": settings.secret_key or "",
         "SITIN_QUEUE_URL": "memory://",  # bot launches die with the process; nothing carries over
+        # the bots' ROOM_URL names port 8000, not this server's own (they never join anyway)
+        "SITIN_OUTBOUND_HOSTS": "127.0.0.1:8000",
     }
     if settings.storage_url:
         env["SITIN_STORAGE_URL"] = settings.storage_url
