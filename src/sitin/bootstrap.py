@@ -1,17 +1,20 @@
 """The composition root: the one place a sitin process is wired together.
 
-``build_context`` builds the frozen ``AppContext`` (queue, database with its event listeners, blob
-store, bot launcher, outbound guard), registers every task on the queue and, in processes that run
-bots, the bot host. ``build_worker`` adds the consumer and every periodic job. ``sitin serve``,
-``sitin worker``, the other CLI commands, the benchmarks and the tests all start here; nothing else
-imports across packages to register itself, and nothing mutates the context afterwards.
+``build_context`` builds the frozen ``AppContext`` (queue, key store, database with its event
+listeners, sealed blob store, bot launcher, outbound guard), registers every task on the queue
+and, in processes that run bots, the bot host. ``build_worker`` adds the consumer and every
+periodic job. ``sitin serve``, ``sitin worker``, the other CLI commands, the benchmarks and the
+tests all start here; nothing else imports across packages to register itself, and nothing
+mutates the context afterwards.
 """
 
 from sitin.config import Settings
 from sitin.context import AppContext, BotLauncher
+from sitin.datadir import make_private
 from sitin.db.engine import Database
 from sitin.db.migrate import upgrade
 from sitin.deletion import tasks as deletion_tasks
+from sitin.encryption import KeyStore, MasterKeys
 from sitin.logs import log_bot_event
 from sitin.outbound import OutboundGuard
 from sitin.queue import PeriodicRunner, TaskQueue
@@ -35,18 +38,22 @@ def build_context(
     """The process's context. ``run_bots``: this process executes ``bot.run`` (serve with its
     embedded worker, ``sitin worker``); ``launcher`` replaces the queue-backed launcher (tests
     that stand in for the runtime)."""
-    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # recordings live here
+    make_private(settings.data_dir)
     if migrate:
         upgrade(settings.resolved_database_url)
     queue = TaskQueue(settings.resolved_queue_url, settings.queue_name)
+    current, previous = settings.master_secrets
+    keys = KeyStore(settings.resolved_keystore_url, MasterKeys.from_secrets(current, previous))
     db = Database(
         settings.resolved_database_url,
         queue=queue,
         event_listeners=EVENT_LISTENERS,
         pool_size=settings.database_pool_size or database_pool_size(settings, run_bots=run_bots),
+        keys=keys,
     )
     blobs = open_blob_store(
         settings.resolved_storage_url,
+        keys=keys,
         secret_key=settings.resolved_secret_key,
         public_url=settings.resolved_public_url,
         s3_endpoint_url=settings.s3_endpoint_url,
@@ -62,6 +69,7 @@ def build_context(
     ctx = AppContext(
         settings=settings,
         db=db,
+        keys=keys,
         blobs=blobs,
         queue=queue,
         bots=launcher or runtime_tasks.QueuedLauncher(queue, host),

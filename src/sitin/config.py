@@ -46,7 +46,12 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
     public_url: str | None = None  # how clients reach this server (signed download links)
 
-    secret_key: str | None = None  # signs local download URLs; generated into data_dir if unset
+    secret_key: str | None = None  # signs download links; generated into data_dir if unset
+    # Captured content is sealed under per-bot data keys kept in this store (default: keys.db in
+    # data_dir; scale-out: a separate PostgreSQL database kept out of ordinary backups).
+    keystore_url: str | None = None
+    master_key: str | None = None  # wraps the data keys; default: derived from the secret key
+    previous_master_keys: str = ""  # comma-separated, still unwrap while `sitin keystore rewrap`
     allow_insecure_webhooks: bool = False  # http:// and private targets; localhost development only
     # Hosts bots, webhooks and providers may connect to beyond the defaults (see sitin.outbound):
     # "host", "host:port", "*.domain", IP addresses, CIDR networks; comma-separated.
@@ -128,7 +133,7 @@ class Settings(BaseSettings):
                 accounts[name] = ProviderAccount(api_key=key.get_secret_value(), base_url=base_url)
         return accounts
 
-    @field_validator("database_url", "queue_url", "storage_url")
+    @field_validator("database_url", "queue_url", "storage_url", "keystore_url")
     @classmethod
     def _known_scheme(cls, value: str | None, info) -> str | None:
         if value is None or value == "":
@@ -137,6 +142,7 @@ class Settings(BaseSettings):
             "database_url": ("sqlite", "postgresql"),
             "queue_url": ("sqlite", "redis", "memory"),
             "storage_url": ("file", "s3"),
+            "keystore_url": ("sqlite", "postgresql"),
         }[info.field_name]
         scheme = value.split(":", 1)[0].split("+", 1)[0]
         if scheme not in allowed:
@@ -158,6 +164,19 @@ class Settings(BaseSettings):
     @property
     def resolved_queue_url(self) -> str:
         return self.queue_url or f"sqlite:///{self.data_dir / 'queue.db'}"
+
+    @property
+    def resolved_keystore_url(self) -> str:
+        return self.keystore_url or f"sqlite:///{self.data_dir / 'keys.db'}"
+
+    @property
+    def master_secrets(self) -> tuple[bytes, tuple[bytes, ...]]:
+        """(current, previous) master-key secrets: the data keys are wrapped by the first."""
+        current = self.master_key.encode() if self.master_key else self.resolved_secret_key
+        previous = tuple(
+            p.strip().encode() for p in self.previous_master_keys.split(",") if p.strip()
+        )
+        return current, previous
 
     @property
     def resolved_storage_url(self) -> str:

@@ -1,5 +1,5 @@
-"""What every part of a running sitin process shares: settings, database, blob store, queue, the
-bot launcher and the outbound guard.
+"""What every part of a running sitin process shares: settings, database, key store, blob store,
+queue, the bot launcher and the outbound guard.
 
 Frozen: ``sitin.bootstrap.build_context`` builds it once per process, with everything already
 wired (tasks registered, listeners attached); nothing assigns to it afterwards.
@@ -13,9 +13,10 @@ from typing import Any, Protocol
 
 from sitin.config import Settings
 from sitin.db.engine import Database
+from sitin.encryption import KeyStore
 from sitin.outbound import OutboundGuard
 from sitin.queue import TaskQueue
-from sitin.storage import BlobStore
+from sitin.storage import SealedBlobStore
 
 
 class BotLauncher(Protocol):
@@ -66,7 +67,8 @@ class Resources:
 class AppContext:
     settings: Settings
     db: Database
-    blobs: BlobStore
+    keys: KeyStore  # per-bot data keys; captured content is sealed under them
+    blobs: SealedBlobStore
     queue: TaskQueue
     bots: BotLauncher
     outbound: OutboundGuard  # every connection to a user-chosen destination asks it first
@@ -84,3 +86,4 @@ class AppContext:
     def close(self) -> None:
         self.resources.close()
         self.db.dispose()
+        self.keys.dispose()

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from sitin.core.states import RecordedEvent
+from sitin.encryption import KeyStore
 from sitin.queue import TaskQueue
 
 
@@ -43,6 +44,7 @@ class Tx:
     conn: Connection
     queue: TaskQueue | None = None
     event_listeners: Sequence["EventListener"] = ()
+    keys: KeyStore | None = None  # captured content is sealed under the bot's data key from here
     _after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     def after_commit(self, fn: Callable[[], None]) -> None:
@@ -65,8 +67,9 @@ EventListener = Callable[[Tx, RecordedEvent], None]
 
 
 class Database:
-    """Both given at construction (by ``sitin.bootstrap``) and handed to every write transaction:
-    ``queue`` for work queued after commit, ``event_listeners`` for every recorded bot event."""
+    """Given at construction (by ``sitin.bootstrap``) and handed to every write transaction:
+    ``queue`` for work queued after commit, ``event_listeners`` for every recorded bot event,
+    ``keys`` for the per-bot data keys captured content is sealed under."""
 
     def __init__(
         self,
@@ -74,12 +77,14 @@ class Database:
         *,
         queue: TaskQueue | None = None,
         event_listeners: Sequence[EventListener] = (),
+        keys: KeyStore | None = None,
         pool_size: int = 10,
     ):
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
         self.queue = queue
         self.event_listeners = tuple(event_listeners)
+        self.keys = keys
         if self.is_sqlite:
             self._prepare_sqlite_file(url)
             # Reads run in SQLite's autocommit mode: each statement sees a consistent snapshot,
@@ -112,6 +117,7 @@ class Database:
         def _on_connect(dbapi_conn, _record):
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
             cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA secure_delete=ON")  # deleted rows are zeroed, not left behind
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
@@ -135,11 +141,20 @@ class Database:
     def write(self) -> Iterator[Tx]:
         """Commit on success (then run after-commit hooks), roll back on error."""
         with self.write_engine.connect() as conn:
-            tx = Tx(conn, queue=self.queue, event_listeners=self.event_listeners)
+            tx = Tx(
+                conn, queue=self.queue, event_listeners=self.event_listeners, keys=self.keys
+            )
             with conn.begin():
                 yield tx
         for fn in tx._after_commit:
             fn()
+
+    def checkpoint(self) -> None:
+        """SQLite: copy the WAL into the database and truncate it, so pages that held deleted
+        rows do not linger in the ``-wal`` file (a no-op on PostgreSQL)."""
+        if self.is_sqlite:
+            with self.read_engine.connect() as conn:  # autocommit: no transaction around it
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def dispose(self) -> None:
         self.read_engine.dispose()

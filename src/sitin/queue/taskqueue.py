@@ -13,6 +13,16 @@ from typing import Any
 from urllib.parse import urlparse
 
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
+from huey.storage import SqliteStorage
+
+
+class PrivateSqliteStorage(SqliteStorage):
+    """huey's SQLite storage with ``secure_delete``: a finished task's bytes are zeroed."""
+
+    def _create_connection(self):
+        conn = super()._create_connection()
+        conn.execute("pragma secure_delete=on")
+        return conn
 
 
 def make_huey(url: str, name: str = "sitin") -> Huey:
@@ -20,7 +30,13 @@ def make_huey(url: str, name: str = "sitin") -> Huey:
     if parsed.scheme == "sqlite":
         path = Path(parsed.path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteHuey(name, filename=str(path), results=False, timeout=30)
+        return SqliteHuey(
+            name,
+            filename=str(path),
+            results=False,
+            timeout=30,
+            storage_class=PrivateSqliteStorage,
+        )
     if parsed.scheme == "redis":
         return RedisHuey(name, url=url, results=False, blocking=True)
     if parsed.scheme == "memory":

@@ -13,6 +13,7 @@ from pathlib import Path
 from sitin.db import capture
 from sitin.db.capture import DataDeleted
 from sitin.db.engine import Database, Tx
+from sitin.encryption import KeyDestroyed
 from sitin.storage import BlobStore
 
 # Writes the blob's row(s) in the fenced transaction, given the stored size in bytes.
@@ -37,10 +38,13 @@ def store_blob(
     try:
         with db.read() as conn:
             capture.ensure_capturable(conn, bot_id)  # before anything is written
-        if isinstance(content, Path):
-            size = blobs.put_file(key, content)
-        else:
-            size = blobs.put_bytes(key, content)
+        try:
+            if isinstance(content, Path):
+                size = blobs.put_file(key, content)
+            else:
+                size = blobs.put_bytes(key, content)
+        except KeyDestroyed:  # the store seals under the bot's key, destroyed by delete_data
+            raise DataDeleted(f"bot {bot_id}: its data key was destroyed; blob refused") from None
         with db.write() as tx:
             record(tx, size)
     except DataDeleted:

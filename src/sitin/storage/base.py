@@ -24,6 +24,12 @@ class BlobStore(Protocol):
 
     def get_bytes(self, key: str) -> bytes: ...
 
+    def size(self, key: str) -> int:
+        """The stored size in bytes; raises KeyError when there is no such blob."""
+
+    def read_range(self, key: str, start: int, end: int) -> Iterator[bytes]:
+        """The stored bytes [start, end), streamed in pieces; raises KeyError when missing."""
+
     def list(self, prefix: str) -> Iterator[BlobInfo]:
         """Every blob whose key starts with ``prefix`` (complete uploads only)."""
 
@@ -41,9 +47,6 @@ class BlobStore(Protocol):
 
     def top_level_prefixes(self, parent: str) -> Iterator[str]:
         """The distinct ``parent<name>/`` prefixes that hold anything (for storage audits)."""
-
-    def download_url(self, key: str, *, expires_in: int) -> str:
-        """A URL that lets anyone holding it read the blob until it expires."""
 
     def check(self) -> None:
         """Raise StorageError unless the store answers and can be written (health checks)."""

@@ -1,27 +1,22 @@
-"""Blobs in a local directory; downloads through HMAC-signed, expiring URLs served by the API."""
+"""Blobs in a local directory, private to the service (folders 0700, files 0600)."""
 
-import hashlib
-import hmac
 import os
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from pathlib import Path
-from urllib.parse import quote
 
 from sitin.storage.base import BlobInfo, StorageError
 
 PARTIAL_SUFFIX = ".partial"  # uploads in progress; deleted with the prefix like any blob
 LOCAL_BATCH = 100  # files deleted between progress callbacks
+READ_BYTES = 1024 * 1024
 
 
 class LocalBlobStore:
-    def __init__(self, root: str | Path, *, secret_key: bytes, public_url: str):
+    def __init__(self, root: str | Path):
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._secret = secret_key
-        self._public_url = public_url.rstrip("/")
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -29,19 +24,24 @@ class LocalBlobStore:
             raise ValueError(f"blob key {key!r} escapes the store")
         return path
 
-    def put_file(self, key: str, path: Path) -> int:
+    def _partial(self, key: str) -> tuple[Path, Path]:
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + PARTIAL_SUFFIX)
-        shutil.copyfile(path, partial)
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return target, target.with_name(target.name + PARTIAL_SUFFIX)
+
+    def put_file(self, key: str, path: Path) -> int:
+        target, partial = self._partial(key)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(path, "rb") as source, os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(source, out, READ_BYTES)
         os.replace(partial, target)
         return target.stat().st_size
 
     def put_bytes(self, key: str, data: bytes) -> int:
-        target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + PARTIAL_SUFFIX)
-        partial.write_bytes(data)
+        target, partial = self._partial(key)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
         os.replace(partial, target)
         return len(data)
 
@@ -51,15 +51,37 @@ class LocalBlobStore:
         except FileNotFoundError:
             raise KeyError(key) from None
 
-    def open_path(self, key: str) -> Path:
-        """The file of a blob; KeyError when there is none, or when the key is not one sitin
-        writes (empty, "." or ".." segments, absolute): such a key names no blob."""
+    def _blob_path(self, key: str) -> Path:
+        """The file of a blob; KeyError when the key is not one sitin writes (empty, "." or ".."
+        segments, absolute): such a key names no blob."""
         if key.startswith("/") or any(part in ("", ".", "..") for part in key.split("/")):
             raise KeyError(key)
-        path = self._path(key)
-        if not path.is_file():
-            raise KeyError(key)
-        return path
+        return self._path(key)
+
+    def size(self, key: str) -> int:
+        try:
+            return self._blob_path(key).stat().st_size
+        except FileNotFoundError:
+            raise KeyError(key) from None
+
+    def read_range(self, key: str, start: int, end: int) -> Iterator[bytes]:
+        try:
+            source = open(self._blob_path(key), "rb")  # noqa: SIM115 (closed by the generator)
+        except FileNotFoundError:
+            raise KeyError(key) from None
+        return self._read(source, start, end)
+
+    @staticmethod
+    def _read(source, start: int, end: int) -> Iterator[bytes]:
+        with source:
+            source.seek(start)
+            remaining = end - start
+            while remaining > 0:
+                block = source.read(min(READ_BYTES, remaining))
+                if not block:
+                    return
+                remaining -= len(block)
+                yield block
 
     def list(self, prefix: str) -> Iterator[BlobInfo]:
         base = self._path(prefix) if prefix.endswith("/") else self._path(prefix).parent
@@ -139,24 +161,6 @@ class LocalBlobStore:
                 if child.is_dir() and any(child.rglob("*")):
                     yield f"{parent}{child.name}/"
 
-    # --- signed download URLs -----------------------------------------------------------------
-
     def check(self) -> None:
         if not self.root.is_dir() or not os.access(self.root, os.W_OK | os.X_OK):
             raise StorageError(f"the blob folder {self.root} is missing or not writable")
-
-    def signature(self, key: str, expires: int) -> str:
-        message = f"{key}\n{expires}".encode()
-        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
-
-    def download_url(self, key: str, *, expires_in: int) -> str:
-        expires = int(time.time()) + expires_in
-        return (
-            f"{self._public_url}/blobs/{quote(key)}?expires={expires}"
-            f"&signature={self.signature(key, expires)}"
-        )
-
-    def verify(self, key: str, expires: int, signature: str) -> bool:
-        return expires >= time.time() and hmac.compare_digest(
-            self.signature(key, expires), signature
-        )

@@ -52,6 +52,27 @@ class S3BlobStore:
                 raise KeyError(key) from None
             raise StorageError(str(exc)) from exc
 
+    def size(self, key: str) -> int:
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self._key(key))["ContentLength"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise KeyError(key) from None
+            raise StorageError(str(exc)) from exc
+
+    def read_range(self, key: str, start: int, end: int) -> Iterator[bytes]:
+        if end <= start:
+            return iter(())
+        try:
+            body = self.client.get_object(
+                Bucket=self.bucket, Key=self._key(key), Range=f"bytes={start}-{end - 1}"
+            )["Body"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise KeyError(key) from None
+            raise StorageError(str(exc)) from exc
+        return body.iter_chunks(1024 * 1024)
+
     def list(self, prefix: str) -> Iterator[BlobInfo]:
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(
@@ -144,10 +165,3 @@ class S3BlobStore:
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(f"listing {parent} failed: {exc}") from exc
         yield from sorted(found)
-
-    def download_url(self, key: str, *, expires_in: int) -> str:
-        return self.client.generate_presigned_url(
-            "get_object",
-            Params={"Bucket": self.bucket, "Key": self._key(key)},
-            ExpiresIn=expires_in,
-        )

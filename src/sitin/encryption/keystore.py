@@ -1,0 +1,247 @@
+"""The key store: one data key per bot, wrapped by the master key, in its own small database.
+
+Embedded default: its own SQLite file (``keys.db`` in the data directory) with ``secure_delete`` on
+and its WAL checkpointed and truncated after every destruction, so a destroyed key leaves no bytes
+behind in the file. Scale-out: any SQLAlchemy URL (``SITIN_KEYSTORE_URL``), typically a separate
+PostgreSQL database the operator keeps out of ordinary backups.
+
+A destroyed key leaves a tombstone (bot id and time, no key material), so a key is never created
+again for a bot whose data was deleted, and an audit can tell "destroyed" from "never had one".
+"""
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from pathlib import Path
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+
+from sitin.core.timefmt import utcnow
+from sitin.encryption.aead import DataKey, MasterKeys
+
+CACHE_SIZE = 4096
+CACHE_SECONDS = 300.0  # another process's destruction is seen at the latest after this long
+
+metadata = MetaData()
+data_keys = Table(
+    "sitin_data_keys",
+    metadata,
+    Column("bot_id", String(32), primary_key=True),
+    Column("master_id", String(16), nullable=True),
+    Column("wrapped", LargeBinary, nullable=True),  # null: destroyed
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("destroyed_at", DateTime(timezone=True), nullable=True),
+)
+
+LIVE = "live"
+DESTROYED = "destroyed"
+
+
+class KeyDestroyed(RuntimeError):
+    """The bot's data key was destroyed (its data deleted): nothing may be sealed for it."""
+
+
+class KeyStore:
+    def __init__(self, url: str, masters: MasterKeys):
+        self.url = url
+        self.masters = masters
+        self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        self.engine = self._engine(url)
+        metadata.create_all(self.engine)
+        self._cache: OrderedDict[str, tuple[DataKey | None, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _engine(self, url: str) -> Engine:
+        if not self.is_sqlite:
+            return create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True)
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, pool_size=5, max_overflow=10)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA secure_delete=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+
+    # --- lookups ----------------------------------------------------------------------------
+
+    def key_for_writing(self, bot_id: str) -> DataKey:
+        """The bot's key, created on first use. Raises KeyDestroyed once it was destroyed.
+
+        Call it inside the deletion fence (after ``ensure_capturable``): delete_data commits the
+        bot as data_deleted before it destroys the key, so no key is created after destruction."""
+        cached = self._cached(bot_id)
+        if cached is not None:
+            if cached is _TOMBSTONE:
+                raise KeyDestroyed(bot_id)
+            return cached
+        key = self._load(bot_id)
+        if key is None:
+            key = self._create(bot_id)
+        if key is _TOMBSTONE:
+            raise KeyDestroyed(bot_id)
+        return key
+
+    def key_for_reading(self, bot_id: str) -> DataKey | None:
+        """The bot's key, or None when it has none (destroyed, or nothing was ever sealed)."""
+        cached = self._cached(bot_id)
+        if cached is None:
+            cached = self._load(bot_id)
+            if cached is None:
+                return None
+        return None if cached is _TOMBSTONE else cached
+
+    def status(self, bot_ids: Iterable[str] | None = None) -> dict[str, str]:
+        """``live`` or ``destroyed`` per bot id the store knows (all of them when ``None``)."""
+        query = select(data_keys.c.bot_id, data_keys.c.wrapped.is_(None).label("gone"))
+        found: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            if bot_ids is None:
+                rows = list(conn.execute(query))
+            else:
+                ids, rows = list(bot_ids), []
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start : start + 500]
+                    rows.extend(conn.execute(query.where(data_keys.c.bot_id.in_(chunk))))
+        for row in rows:
+            found[row.bot_id] = DESTROYED if row.gone else LIVE
+        return found
+
+    def _cached(self, bot_id: str) -> "DataKey | _Tombstone | None":
+        with self._lock:
+            entry = self._cache.get(bot_id)
+            if entry is None:
+                return None
+            if entry[1] < time.monotonic():
+                del self._cache[bot_id]
+                return None
+            self._cache.move_to_end(bot_id)
+            return entry[0]
+
+    def _remember(self, bot_id: str, key: "DataKey | _Tombstone") -> None:
+        with self._lock:
+            self._cache[bot_id] = (key, time.monotonic() + CACHE_SECONDS)
+            self._cache.move_to_end(bot_id)
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+
+    def _load(self, bot_id: str) -> "DataKey | _Tombstone | None":
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(data_keys.c.master_id, data_keys.c.wrapped).where(
+                    data_keys.c.bot_id == bot_id
+                )
+            ).first()
+        if row is None:
+            return None
+        key = (
+            _TOMBSTONE
+            if row.wrapped is None
+            else self.masters.unwrap(row.master_id, row.wrapped, bot_id)
+        )
+        self._remember(bot_id, key)
+        return key
+
+    def _create(self, bot_id: str) -> "DataKey | _Tombstone":
+        master_id, wrapped = self.masters.wrap(DataKey.generate(), bot_id)
+        insert = postgresql.insert if not self.is_sqlite else sqlite.insert
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(data_keys)
+                .values(bot_id=bot_id, master_id=master_id, wrapped=wrapped, created_at=utcnow())
+                .on_conflict_do_nothing(index_elements=["bot_id"])
+            )
+        loaded = self._load(bot_id)  # whichever writer won the race
+        assert loaded is not None
+        return loaded
+
+    # --- destruction and rotation -----------------------------------------------------------
+
+    def destroy(self, bot_id: str) -> None:
+        """Destroy the bot's key (idempotent) and scrub the freed bytes from the store's files."""
+        insert = postgresql.insert if not self.is_sqlite else sqlite.insert
+        now = utcnow()
+        statement = insert(data_keys).values(
+            bot_id=bot_id, master_id=None, wrapped=None, created_at=now, destroyed_at=now
+        )
+        with self.engine.begin() as conn:
+            conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["bot_id"],
+                    set_={"master_id": None, "wrapped": None, "destroyed_at": now},
+                    where=data_keys.c.wrapped.is_not(None),
+                )
+            )
+        self._remember(bot_id, _TOMBSTONE)
+        self.scrub()
+
+    def scrub(self) -> None:
+        """Physically drop destroyed keys' old bytes: SQLite's WAL is checkpointed and truncated
+        (secure_delete zeroes the freed pages); PostgreSQL's dead tuples are vacuumed."""
+        if self.is_sqlite:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        else:
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql(f"VACUUM {data_keys.name}")
+
+    def rewrap(self) -> int:
+        """Wrap every live key with the current master key (after a rotation); returns how many
+        were rewrapped. Old master keys can be dropped from the configuration afterwards."""
+        count = 0
+        with self.engine.begin() as conn:
+            rows = list(
+                conn.execute(
+                    select(data_keys.c.bot_id, data_keys.c.master_id, data_keys.c.wrapped).where(
+                        data_keys.c.wrapped.is_not(None),
+                        data_keys.c.master_id != self.masters.current_id,
+                    )
+                )
+            )
+            for row in rows:
+                key = self.masters.unwrap(row.master_id, row.wrapped, row.bot_id)
+                master_id, wrapped = self.masters.wrap(key, row.bot_id)
+                conn.execute(
+                    update(data_keys)
+                    .where(data_keys.c.bot_id == row.bot_id)
+                    .values(master_id=master_id, wrapped=wrapped)
+                )
+                count += 1
+        if count:
+            self.scrub()
+        return count
+
+    def forget_cached(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+class _Tombstone:
+    """Cache marker: the key was destroyed."""
+
+
+_TOMBSTONE = _Tombstone()

@@ -1,0 +1,105 @@
+"""The key store: one key per bot, destroyed for good, no key bytes left in its files."""
+
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from sitin.encryption import ContentUnreadable, KeyDestroyed, KeyStore, MasterKeys
+from sitin.encryption.keystore import DESTROYED, LIVE, data_keys
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def keystore_url(request, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'keys.db'}"
+    url = request.getfixturevalue("postgres_database")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        data_keys.drop(conn, checkfirst=True)
+    engine.dispose()
+    return url
+
+
+def store(url: str, secret: str = "master", previous: tuple[str, ...] = ()) -> KeyStore:
+    return KeyStore(url, MasterKeys.from_secrets(secret, previous))
+
+
+def test_one_key_per_bot_seen_by_every_process(keystore_url):
+    first, second = store(keystore_url), store(keystore_url)
+    key = first.key_for_writing("bot_a")
+    assert first.key_for_writing("bot_a") is key  # cached
+    assert second.key_for_reading("bot_a").material == key.material
+    assert first.key_for_reading("bot_b") is None  # nothing sealed for it yet
+    assert first.status() == {"bot_a": LIVE}
+    first.dispose(), second.dispose()
+
+
+def test_concurrent_first_writes_agree_on_one_key(keystore_url):
+    stores = [store(keystore_url) for _ in range(4)]
+    found: list[bytes] = []
+    threads = [
+        threading.Thread(target=lambda s=s: found.append(s.key_for_writing("bot_a").material))
+        for s in stores
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(found)) == 1
+    for s in stores:
+        s.dispose()
+
+
+def test_a_destroyed_key_is_gone_and_never_created_again(keystore_url):
+    keys, other = store(keystore_url), store(keystore_url)
+    keys.key_for_writing("bot_a")
+    keys.key_for_writing("bot_b")
+    other.key_for_reading("bot_a")  # another process has it cached
+    keys.destroy("bot_a")
+    keys.destroy("bot_a")  # idempotent
+    assert keys.key_for_reading("bot_a") is None
+    with pytest.raises(KeyDestroyed):
+        keys.key_for_writing("bot_a")
+    other.forget_cached()  # what the cache's expiry does in time
+    with pytest.raises(KeyDestroyed):
+        other.key_for_writing("bot_a")
+    assert keys.status() == {"bot_a": DESTROYED, "bot_b": LIVE}
+    keys.destroy("bot_never_had_one")  # a tombstone, so none is made later
+    with pytest.raises(KeyDestroyed):
+        keys.key_for_writing("bot_never_had_one")
+    keys.dispose(), other.dispose()
+
+
+def test_no_byte_of_a_destroyed_key_remains_in_the_sqlite_files(tmp_path):
+    url = f"sqlite:///{tmp_path / 'keys.db'}"
+    keys = store(url)
+    keys.key_for_writing("bot_a")
+    with keys.engine.connect() as conn:
+        wrapped = conn.execute(sa.select(data_keys.c.wrapped)).scalar_one()
+
+    def on_disk() -> bytes:
+        return b"".join(p.read_bytes() for p in tmp_path.glob("keys.db*"))
+
+    assert wrapped in on_disk()
+    keys.destroy("bot_a")
+    assert wrapped not in on_disk()
+    assert (tmp_path / "keys.db-wal").stat().st_size == 0  # checkpointed and truncated
+    keys.dispose()
+
+
+def test_rotating_the_master_key_rewraps_every_live_key(keystore_url):
+    old = store(keystore_url, "old")
+    material = old.key_for_writing("bot_a").material
+    old.key_for_writing("bot_b")
+    old.destroy("bot_b")
+    old.dispose()
+    rotated = store(keystore_url, "new", ("old",))
+    assert rotated.rewrap() == 1
+    rotated.dispose()
+    fresh = store(keystore_url, "new")  # the old master may now be dropped
+    assert fresh.key_for_reading("bot_a").material == material
+    fresh.dispose()
+    with pytest.raises(ContentUnreadable, match="not configured"):
+        store(keystore_url, "old").key_for_reading("bot_a")
