@@ -1,6 +1,7 @@
 """delete_data against the S3 blob store: boto3 talking to a real ``moto_server`` on 127.0.0.1.
 
-Covers unfinished multipart uploads, presigned recording downloads, and a store that is down:
+Covers unfinished multipart uploads, recording downloads (streamed decrypted by sitin, with
+ranges), and a store that is down:
 503 with Retry-After while the bot stays fenced, then completion by a repeat call or by the
 journal's periodic job once the store answers again.
 """
@@ -9,7 +10,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -126,9 +126,15 @@ def test_delete_data_removes_every_object_and_unfinished_upload_under_the_bot_pr
 
     recording = api.get(f"/api/v1/bots/{bot_id}/recording", headers=project.headers)
     assert recording.status_code == 200, recording.text
-    download = httpx.get(recording.json()["url"])
+    url = recording.json()["url"]
+    assert url.startswith("http://127.0.0.1:8000/blobs/")  # through sitin: S3 holds ciphertext
+    download = api.get(url)
     assert download.status_code == 200
     assert download.content == b"ID3" + b"r" * 100
+    stored = s3_ctx.blobs.backend.get_bytes(f"{blob_prefix(bot_id)}recording.mp3")
+    assert b"r" * 20 not in stored
+    part = api.get(url, headers={"Range": "bytes=3-12"})
+    assert part.status_code == 206 and part.content == b"r" * 10
 
     response = delete_data(api, project, bot_id)
 
@@ -137,7 +143,7 @@ def test_delete_data_removes_every_object_and_unfinished_upload_under_the_bot_pr
     assert s3.keys(bot_keys) == []
     assert s3.pending_uploads(bot_keys) == []
     assert remaining_data(s3_ctx, bot_id) == []
-    assert httpx.get(recording.json()["url"]).status_code == 404  # the old link reads nothing
+    assert api.get(url).status_code == 404  # the old link reads nothing
     # the other bot's objects and its unfinished upload are untouched
     other_keys = f"{store_prefix}/{blob_prefix(other_id)}"
     assert len(s3.keys(other_keys)) == 3
