@@ -23,6 +23,7 @@ from sitin.config import Settings
 from sitin.context import AppContext
 from sitin.db.capture import blob_prefix
 from sitin.db.tables import CAPTURED_TABLES, bots, deletion_journal
+from sitin.encryption.keystore import DESTROYED, LIVE
 from support.captured import ended_bot_with_data
 from support.process import running_server, start_server
 from support.projects import create_project
@@ -40,6 +41,7 @@ class Snapshot:
     rows: int
     blobs: int
     journaled: bool
+    key: str = DESTROYED  # the bot's data key: live, destroyed, or "none" (never made)
 
 
 def snapshot(ctx: AppContext, bot_id: str) -> Snapshot:
@@ -58,7 +60,8 @@ def snapshot(ctx: AppContext, bot_id: str) -> Snapshot:
             is not None
         )
     blobs = sum(1 for _ in ctx.blobs.list(blob_prefix(bot_id)))
-    return Snapshot(state, rows, blobs, journaled)
+    key = ctx.keys.status([bot_id]).get(bot_id, "none")
+    return Snapshot(state, rows, blobs, journaled, key)
 
 
 def server_env(settings: Settings) -> dict[str, str]:
@@ -133,13 +136,19 @@ def test_deletions_killed_at_each_step_are_untouched_or_finished_after_a_restart
     untouched, untouched_before = crash_during_delete_data(
         ctx, project, env, log, "deletion.before_commit"
     )
+    assert untouched_before.key == LIVE
     assert snapshot(ctx, untouched) == untouched_before  # rolled back: nothing changed
 
     committed, committed_before = crash_during_delete_data(
         ctx, project, env, log, "deletion.after_commit"
     )
     assert snapshot(ctx, committed) == Snapshot(
-        "data_deleted", 0, committed_before.blobs, journaled=True
+        "data_deleted", 0, committed_before.blobs, journaled=True, key=LIVE
+    )
+
+    keyless, keyless_before = crash_during_delete_data(ctx, project, env, log, "deletion.after_key")
+    assert snapshot(ctx, keyless) == Snapshot(
+        "data_deleted", 0, keyless_before.blobs, journaled=True, key=DESTROYED
     )
 
     midway, midway_before = crash_during_delete_data(
@@ -152,22 +161,27 @@ def test_deletions_killed_at_each_step_are_untouched_or_finished_after_a_restart
         project_id=project.id,
     )
     killed = snapshot(ctx, midway)
-    assert (killed.state, killed.rows, killed.journaled) == ("data_deleted", 0, True)
+    assert (killed.state, killed.rows, killed.journaled, killed.key) == (
+        "data_deleted",
+        0,
+        True,
+        DESTROYED,
+    )
     assert 0 < killed.blobs < midway_before.blobs  # really killed midway through the blobs
 
     # Restarted as deployed (embedded worker): its start-up pass must finish the journal.
     with running_server(env, log) as server, server.client(headers=project.headers) as api:
         assert snapshot(ctx, untouched) == untouched_before
-        for bot_id in (committed, midway):
+        for bot_id in (committed, keyless, midway):
             assert snapshot(ctx, bot_id) == Snapshot("data_deleted", 0, 0, journaled=False)
         response = api.post(f"/api/v1/bots/{untouched}/delete_data")
         assert response.status_code == 200, response.text
         assert snapshot(ctx, untouched) == Snapshot("data_deleted", 0, 0, journaled=False)
-        for bot_id in (untouched, committed, midway):
+        for bot_id in (untouched, committed, keyless, midway):
             events = api.get(f"/api/v1/bots/{bot_id}").json()["events"]
             assert [e["type"] for e in events].count("data_deleted") == 1
 
-    for bot_id in (untouched, committed, midway):
+    for bot_id in (untouched, committed, keyless, midway):
         verified = verify_cli(env, bot_id)
         assert verified.exit_code == 0, verified.output
         assert "nothing remains" in verified.output

@@ -99,7 +99,9 @@ def test_a_refusing_filesystem_gives_503_fenced_and_a_repeat_call_finishes(
         assert entry.prefix == blob_prefix(bot_id)
         assert entry.attempts >= 2 and entry.last_error
         assert len(list(ctx.blobs.list(blob_prefix(bot_id)))) == 5
-        assert "blob deletion still pending in the journal" in remaining_data(ctx, bot_id)
+        assert "deletion of its data key or blobs still pending in the journal" in remaining_data(
+            ctx, bot_id
+        )
 
     response = delete_data(client, project, bot_id)
 

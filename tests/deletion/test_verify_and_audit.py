@@ -4,6 +4,7 @@
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import insert
+from sqlalchemy.exc import OperationalError
 
 from sitin.cli import main as sitin_cli
 from sitin.context import AppContext
@@ -46,7 +47,8 @@ def test_verify_passes_after_deletion_and_catches_a_late_blob_until_a_repeat_cal
     assert "nothing remains" in verified.output
 
     late_key = f"{blob_prefix(deleted_bot)}audio/late-segment.pcm"
-    ctx.blobs.put_bytes(late_key, b"late audio")  # an uploader that finished after the fence
+    # An uploader that sealed its file before the key was destroyed and finished after the fence.
+    ctx.blobs.backend.put_bytes(late_key, b"late sealed audio")
 
     found = sitin(ctx, "deletion", "verify", deleted_bot)
     assert found.exit_code == 1
@@ -102,16 +104,50 @@ def test_storage_audit_lists_orphaned_and_deleted_bot_prefixes(
     assert clean.exit_code == 0, clean.output
     assert "no orphaned" in clean.output
 
-    ctx.blobs.put_bytes("bots/bot_neverexisted0000/audio/x.pcm", b"orphan")
-    ctx.blobs.put_bytes(f"{blob_prefix(deleted_bot)}late.bin", b"late")
+    ctx.blobs.put_bytes("bots/bot_neverexisted0000/audio/x.pcm", b"orphan")  # makes a key
+    ctx.blobs.backend.put_bytes(f"{blob_prefix(deleted_bot)}late.bin", b"late")
+    ctx.keys.destroy(live)  # a live bot whose key is lost: its files cannot be read
 
     audit = sitin(ctx, "storage", "audit")
 
     assert audit.exit_code == 1
     lines = audit.output.strip().splitlines()
     assert sorted(lines) == sorted(
-        ["bots/bot_neverexisted0000/  (no bot)", f"{blob_prefix(deleted_bot)}  (data_deleted)"]
+        [
+            "bots/bot_neverexisted0000/  (no bot)",
+            "bots/bot_neverexisted0000/  (data key of no bot)",
+            f"{blob_prefix(deleted_bot)}  (data_deleted)",
+            f"{blob_prefix(live)}  (no data key: its files cannot be read)",
+        ]
     )
     assert delete_data(client, project, deleted_bot).status_code == 200
     ctx.blobs.delete_prefix("bots/bot_neverexisted0000/")
+    ctx.keys.destroy("bot_neverexisted0000")
+    ctx.blobs.delete_prefix(blob_prefix(live))
     assert sitin(ctx, "storage", "audit").exit_code == 0
+
+
+def test_a_key_store_outage_answers_503_and_verify_names_the_surviving_key(
+    ctx, client, project, new_bot, monkeypatch
+):
+    bot_id = new_bot()["id"]
+    ended_bot_with_data(ctx, bot_id, blobs=2)
+    destroy = ctx.keys.destroy
+
+    def key_store_down(_bot_id: str) -> None:
+        raise OperationalError("DELETE", {}, Exception("key store unreachable"))
+
+    monkeypatch.setattr(ctx.keys, "destroy", key_store_down)
+    refused = delete_data(client, project, bot_id)
+    assert refused.status_code == 503, refused.text
+    assert "key" in refused.json()["error"]
+
+    found = sitin(ctx, "deletion", "verify", bot_id)
+    assert found.exit_code == 1
+    assert "data key still exists" in found.output
+    assert "pending in the journal" in found.output
+
+    monkeypatch.setattr(ctx.keys, "destroy", destroy)
+    assert delete_data(client, project, bot_id).status_code == 200
+    again = sitin(ctx, "deletion", "verify", bot_id)
+    assert again.exit_code == 0, again.output

@@ -11,6 +11,7 @@ from sitin.core.timefmt import utcnow
 from sitin.db import capture
 from sitin.db.bot_events import record_event
 from sitin.db.tables import webhook_delivery_attempts, webhook_subscriptions
+from sitin.encryption.blobs import sealed_size
 
 JOIN_PATH = (EventType.JOINED_MEETING, EventType.RECORDING_PERMISSION_GRANTED)
 END_PATH = (EventType.LEAVE_REQUESTED, EventType.LEFT_MEETING, EventType.POST_PROCESSING_COMPLETED)
@@ -29,7 +30,13 @@ class Captured:
     utterances: int
     chat_messages: int
     blobs: int
-    blob_bytes: int
+    blob_bytes: int  # what the store holds: sealed blobs are a header and a tag per chunk longer
+
+
+def _put(ctx: AppContext, key: str, data: bytes) -> int:
+    """Store ``data`` and return the bytes it occupies in the store (its sealed size)."""
+    assert ctx.blobs.put_bytes(key, data) == len(data)  # callers are told the plaintext size
+    return sealed_size(len(data))
 
 
 def capture_meeting(
@@ -79,7 +86,7 @@ def capture_meeting(
     total = 0
     prefix = capture.blob_prefix(bot_id)
     for i in range(blobs):
-        total += ctx.blobs.put_bytes(f"{prefix}audio/segment-{i}.pcm", b"x" * blob_size)
+        total += _put(ctx, f"{prefix}audio/segment-{i}.pcm", b"x" * blob_size)
     if blobs:
         with ctx.db.write() as tx:
             capture.add_audio_segment(
@@ -92,7 +99,7 @@ def capture_meeting(
                 timestamp_ms=3000,
                 duration_ms=900,
             )
-            total += ctx.blobs.put_bytes(f"{prefix}recording.mp3", b"ID3" + b"r" * 100)
+            total += _put(ctx, f"{prefix}recording.mp3", b"ID3" + b"r" * 100)
             capture.set_recording_file(
                 tx,
                 bot_id=bot_id,

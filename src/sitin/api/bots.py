@@ -344,7 +344,10 @@ def resume_recording(ctx: Context, project_id: ProjectId, object_id: str):
         **COMMON,
         503: {
             "model": schemas.Error,
-            "description": "Fenced and rows deleted; blob removal pending (Retry-After)",
+            "description": (
+                "Fenced and rows deleted; destroying the data key or removing the files is "
+                "pending (Retry-After)"
+            ),
         },
     },
     summary="Permanently delete everything the bot captured (idempotent)",

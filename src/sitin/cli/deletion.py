@@ -42,7 +42,8 @@ def storage_group() -> None:
 @storage_group.command("audit")
 @data_dir_option
 def audit() -> None:
-    """List blob prefixes that belong to no bot or to a data-deleted bot (exit 1 if any)."""
+    """List blob prefixes of no bot, of a data-deleted bot or without a data key, and data keys
+    of bots that are gone (exit 1 if any)."""
     from sitin.deletion.verify import audit_storage
 
     with open_context() as ctx:

@@ -141,9 +141,7 @@ class Database:
     def write(self) -> Iterator[Tx]:
         """Commit on success (then run after-commit hooks), roll back on error."""
         with self.write_engine.connect() as conn:
-            tx = Tx(
-                conn, queue=self.queue, event_listeners=self.event_listeners, keys=self.keys
-            )
+            tx = Tx(conn, queue=self.queue, event_listeners=self.event_listeners, keys=self.keys)
             with conn.begin():
                 yield tx
         for fn in tx._after_commit:

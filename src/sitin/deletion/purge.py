@@ -1,13 +1,18 @@
-"""delete_data: fence the bot, delete its rows, then its blobs, and prove they are gone.
+"""delete_data: fence the bot, delete its rows, destroy its data key, delete its blobs, and prove
+they are gone.
 
 1. One transaction, under an exclusive lock on the bot row: check the state (ended / fatal_error),
-   delete every captured row set-based, scrub what is kept, write a journal entry for the blob
-   prefix, and record the ``data_deleted`` event carrying the receipt (what the blob store holds
-   is measured for it in a background thread meanwhile). From this commit on the fence in
-   ``db.capture`` refuses every captured write for the bot.
-2. After the commit, delete the prefix in the store, verify it is empty, clear the journal entry.
-   If the store fails the journal entry stays; the periodic job, the next start, or a repeat call
-   finishes the work. Success is only reported once the prefix is verified empty.
+   delete every captured row set-based, scrub what is kept, write a journal entry for the bot's
+   key and blob prefix, and record the ``data_deleted`` event carrying the receipt (what the blob
+   store holds is measured for it in a background thread meanwhile). From this commit on the
+   fence in ``db.capture`` refuses every captured write for the bot.
+2. After the commit, destroy the bot's data key in the key store (a database of its own, so this
+   step is journaled like the blobs): from then on every copy of its content anywhere (WAL,
+   dead tuples, object versions, backups) is ciphertext nobody can open. Then delete the prefix
+   in the store, verify it is empty, and clear the journal entry. If the key store or the blob
+   store fails the journal entry stays; the periodic job, the next start, or a repeat call
+   finishes the work. Success is only reported once the key is gone and the prefix is verified
+   empty.
 """
 
 import math
@@ -28,7 +33,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from sitin.context import AppContext
 from sitin.core.errors import BotNotFound, RuleError, StoragePending
@@ -234,11 +239,17 @@ def _scrub_event_metadata(conn: Connection, bot_id: str) -> None:
 
 
 def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str) -> None:
-    """Delete the bot's blob prefix, verify it is empty, and clear its journal entry.
+    """Destroy the bot's data key, delete its blob prefix, verify it is empty, and clear its
+    journal entry.
 
     Also runs for a bot that is already data_deleted with no journal entry, so a blob written
     after an earlier purge (a late upload) is removed by any repeat call."""
     try:
+        try:
+            ctx.keys.destroy(bot_id)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"the key store did not destroy the data key: {exc}") from exc
+        checkpoint(ctx.settings, "deletion.after_key")
         ctx.blobs.delete_prefix(
             prefix, on_batch=lambda: checkpoint(ctx.settings, "deletion.mid_storage")
         )
@@ -252,15 +263,15 @@ def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str) -> None:
                 .values(attempts=deletion_journal.c.attempts + 1, last_error=str(exc)[:500])
             )
         raise StoragePending(
-            f"The bot's data is fenced and its rows are deleted, but removing its files from "
-            f"storage failed ({exc}). Deletion will complete automatically; call delete_data "
-            f"again to finish it now.",
+            f"The bot's data is fenced and its rows are deleted, but destroying its key or "
+            f"removing its files from storage failed ({exc}). Deletion will complete "
+            f"automatically; call delete_data again to finish it now.",
             # the periodic journal job retries within this; a repeat call may finish sooner
             retry_after=math.ceil(ctx.settings.journal_interval),
         ) from exc
     with ctx.db.write() as tx:
         if not ctx.db.is_sqlite:
-            # Losing this commit in a crash is harmless (the journal re-checks an empty prefix),
-            # so it need not wait for the WAL flush.
+            # Losing this commit in a crash is harmless (the journal re-checks a destroyed key and
+            # an empty prefix), so it need not wait for the WAL flush.
             tx.conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
         tx.conn.execute(delete(deletion_journal).where(deletion_journal.c.bot_id == bot_id))

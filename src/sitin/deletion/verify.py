@@ -1,4 +1,5 @@
-"""Proof of deletion: what, if anything, remains of a data-deleted bot; orphaned blob prefixes."""
+"""Proof of deletion: what, if anything, remains of a data-deleted bot; orphaned blob prefixes and
+data keys that disagree with what the database says."""
 
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from sitin.db.tables import (
     recordings,
     webhook_delivery_attempts,
 )
+from sitin.encryption.keystore import LIVE
 
 BOTS_PARENT = "bots/"
 
@@ -58,7 +60,9 @@ def remaining_data(ctx: AppContext, bot_id: str) -> list[str]:
         if conn.execute(
             select(deletion_journal.c.bot_id).where(deletion_journal.c.bot_id == bot_id)
         ).first():
-            remains.append("blob deletion still pending in the journal")
+            remains.append("deletion of its data key or blobs still pending in the journal")
+    if ctx.keys.status([bot_id]).get(bot_id) == LIVE:
+        remains.append("its data key still exists (its content can still be decrypted)")
     blobs = list(ctx.blobs.list(blob_prefix(bot_id)))
     remains.extend(f"blob {blob.key} ({blob.size} bytes)" for blob in blobs)
     # Only complete blobs are listed; if none are, anything still there is an unfinished upload.
@@ -69,24 +73,43 @@ def remaining_data(ctx: AppContext, bot_id: str) -> list[str]:
 
 @dataclass(frozen=True)
 class AuditFinding:
-    prefix: str
-    reason: str  # "no bot" or "data_deleted"
+    prefix: str  # bots/<bot_id>/
+    reason: str  # "no bot", "data_deleted", "data key of ...", "no data key ..."
 
 
 def audit_storage(ctx: AppContext) -> list[AuditFinding]:
-    """Blob prefixes under bots/ that belong to no bot or to a data-deleted bot."""
+    """Blob prefixes under bots/ that belong to no bot or to a data-deleted bot, or whose bot has
+    no live data key (unreadable); live data keys of bots that are gone or data-deleted."""
     prefixes = list(ctx.blobs.top_level_prefixes(BOTS_PARENT))
     bot_ids = [p[len(BOTS_PARENT) :].rstrip("/") for p in prefixes]
-    states: dict[str, str] = {}
-    with ctx.db.read() as conn:
-        for start in range(0, len(bot_ids), 500):
-            chunk = bot_ids[start : start + 500]
-            rows = conn.execute(select(bots.c.id, bots.c.state).where(bots.c.id.in_(chunk)))
-            states.update({row.id: row.state for row in rows})
+    keys = ctx.keys.status()
+    live_keys = [bot_id for bot_id, status in keys.items() if status == LIVE]
+    states = _states(ctx, [*bot_ids, *live_keys])
     findings = []
     for prefix, bot_id in zip(prefixes, bot_ids, strict=True):
         if bot_id not in states:
             findings.append(AuditFinding(prefix, "no bot"))
         elif states[bot_id] == BotState.DATA_DELETED:
             findings.append(AuditFinding(prefix, "data_deleted"))
+        elif keys.get(bot_id) != LIVE:
+            findings.append(AuditFinding(prefix, "no data key: its files cannot be read"))
+    for bot_id in sorted(live_keys):
+        state = states.get(bot_id)
+        if state is None:
+            findings.append(AuditFinding(f"{BOTS_PARENT}{bot_id}/", "data key of no bot"))
+        elif state == BotState.DATA_DELETED:
+            findings.append(
+                AuditFinding(f"{BOTS_PARENT}{bot_id}/", "data key of a data_deleted bot")
+            )
     return findings
+
+
+def _states(ctx: AppContext, bot_ids: list[str]) -> dict[str, str]:
+    states: dict[str, str] = {}
+    unique = sorted(set(bot_ids))
+    with ctx.db.read() as conn:
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            rows = conn.execute(select(bots.c.id, bots.c.state).where(bots.c.id.in_(chunk)))
+            states.update({row.id: row.state for row in rows})
+    return states
