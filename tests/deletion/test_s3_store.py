@@ -210,8 +210,10 @@ def test_storage_audit_on_s3_finds_orphans_including_unfinished_uploads(
     assert delete_data(api, project, deleted_id).status_code == 200
     assert audit_storage(s3_ctx) == []
 
-    s3_ctx.blobs.put_bytes(f"{blob_prefix(deleted_id)}late.bin", b"late")
-    s3_ctx.blobs.put_bytes("bots/bot_orphanobject00000/a.bin", b"orphan")
+    # Objects that reached the bucket behind sitin's back (a late upload sealed before the key was
+    # destroyed, a stray object): what the audit must find.
+    s3_ctx.blobs.backend.put_bytes(f"{blob_prefix(deleted_id)}late.bin", b"late")
+    s3_ctx.blobs.backend.put_bytes("bots/bot_orphanobject00000/a.bin", b"orphan")
     start_unfinished_upload(s3, f"{store_prefix}/bots/bot_orphanupload00000/rec.mp4")
     start_unfinished_upload(s3, f"{store_prefix}/{blob_prefix(live_id)}rec.mp4")
 

@@ -103,3 +103,29 @@ def test_rotating_the_master_key_rewraps_every_live_key(keystore_url):
     fresh.dispose()
     with pytest.raises(ContentUnreadable, match="not configured"):
         store(keystore_url, "old").key_for_reading("bot_a")
+
+
+def test_sitin_keystore_rewrap_moves_keys_to_the_new_master(tmp_path, sqlite_url):
+    from click.testing import CliRunner
+
+    from sitin.cli import main as sitin_cli
+
+    data_dir = tmp_path / "data"
+    url = f"sqlite:///{data_dir / 'keys.db'}"
+    data_dir.mkdir()
+    old = store(url, "old")
+    material = old.key_for_writing("bot_a").material
+    old.dispose()
+    env = {
+        "SITIN_DATA_DIR": str(data_dir),
+        "SITIN_DATABASE_URL": sqlite_url,
+        "SITIN_SECRET_KEY": "test-secret",
+        "SITIN_MASTER_KEY": "new",
+        "SITIN_PREVIOUS_MASTER_KEYS": "old",
+    }
+    result = CliRunner().invoke(sitin_cli, ["keystore", "rewrap"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "rewrapped 1 data key(s)" in result.output
+    rotated = store(url, "new")  # the old master is no longer needed
+    assert rotated.key_for_reading("bot_a").material == material
+    rotated.dispose()

@@ -3,7 +3,7 @@
 
 import click
 
-from sitin.cli import credentials, deletion, keys, projects, server, webhooks
+from sitin.cli import credentials, deletion, keys, keystore, projects, server, webhooks
 from sitin.cli.options import data_dir_option
 
 
@@ -22,6 +22,7 @@ for command in (
     server.migrate,
     projects.group,
     keys.group,
+    keystore.group,
     credentials.group,
     webhooks.group,
     deletion.deletion_group,
