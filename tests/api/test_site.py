@@ -100,7 +100,12 @@ def test_rooms_index_lists_rooms_in_use(client):
 def test_health_answers_ok_when_database_and_blobs_answer(client, path):
     response = client.get(path)
     assert response.status_code == 200, response.text
-    assert response.json() == {"status": "ok", "database": "ok", "blob_store": "ok"}
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "key_store": "ok",
+        "blob_store": "ok",
+    }
 
 
 def test_health_names_the_blob_store_when_it_fails(client, ctx):
@@ -110,6 +115,20 @@ def test_health_names_the_blob_store_when_it_fails(client, ctx):
     body = response.json()
     assert body["failed"] == ["blob_store"] and body["database"] == "ok"
     assert str(ctx.settings.data_dir) not in response.text  # details go to the log only
+
+
+def test_health_names_the_key_store_when_it_fails(tmp_path, sqlite_url):
+    unreachable = "postgresql+psycopg://sitin:sitin@127.0.0.1:1/nothing"
+    settings = make_settings(tmp_path, sqlite_url).model_copy(update={"keystore_url": unreachable})
+    ctx = build_context(settings, migrate=False)
+    try:
+        with TestClient(create_app(ctx)) as client:
+            response = client.get("/health")
+    finally:
+        ctx.close()
+    assert response.status_code == 503
+    assert response.json()["failed"] == ["key_store"]
+    assert response.json()["database"] == "ok" and response.json()["blob_store"] == "ok"
 
 
 def test_health_names_the_database_when_it_fails(tmp_path):

@@ -1,6 +1,6 @@
-"""``GET /health`` (and Attendee's ``/health/``) for load balancers: 200 when the database and
-the blob store answer, 503 naming what failed. Unauthenticated, so the answer names the failed
-part and the kind of error; the details go to the server's log."""
+"""``GET /health`` (and Attendee's ``/health/``) for load balancers: 200 when the database, the
+key store and the blob store answer, 503 naming what failed. Unauthenticated, so the answer names
+the failed part and the kind of error; the details go to the server's log."""
 
 import logging
 
@@ -22,8 +22,12 @@ def _probe_database(ctx: AppContext) -> None:
 
 
 def check(ctx: AppContext) -> dict[str, str]:
-    """``{"database": "ok" | "failed: <error kind>", "blob_store": ...}``."""
-    probes = {"database": lambda: _probe_database(ctx), "blob_store": ctx.blobs.check}
+    """``{"database": "ok" | "failed: <error kind>", "key_store": ..., "blob_store": ...}``."""
+    probes = {
+        "database": lambda: _probe_database(ctx),
+        "key_store": ctx.keys.check,  # without it no content can be written or read
+        "blob_store": ctx.blobs.check,
+    }
     results = {}
     for part, probe in probes.items():
         try:

@@ -62,7 +62,7 @@ class KeyStore:
         self.masters = masters
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
         self.engine = self._engine(url)
-        metadata.create_all(self.engine)
+        self._table_ready = False  # made on first use: an unreachable store fails its requests
         self._cache: OrderedDict[str, tuple[DataKey | None, float]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -83,6 +83,14 @@ class KeyStore:
             cursor.close()
 
         return engine
+
+    def _ready(self) -> Engine:
+        if not self._table_ready:
+            with self._lock:
+                if not self._table_ready:
+                    metadata.create_all(self.engine)
+                    self._table_ready = True
+        return self.engine
 
     # --- lookups ----------------------------------------------------------------------------
 
@@ -116,7 +124,7 @@ class KeyStore:
         """``live`` or ``destroyed`` per bot id the store knows (all of them when ``None``)."""
         query = select(data_keys.c.bot_id, data_keys.c.wrapped.is_(None).label("gone"))
         found: dict[str, str] = {}
-        with self.engine.connect() as conn:
+        with self._ready().connect() as conn:
             if bot_ids is None:
                 rows = list(conn.execute(query))
             else:
@@ -147,7 +155,7 @@ class KeyStore:
                 self._cache.popitem(last=False)
 
     def _load(self, bot_id: str) -> "DataKey | _Tombstone | None":
-        with self.engine.connect() as conn:
+        with self._ready().connect() as conn:
             row = conn.execute(
                 select(data_keys.c.master_id, data_keys.c.wrapped).where(
                     data_keys.c.bot_id == bot_id
@@ -166,7 +174,7 @@ class KeyStore:
     def _create(self, bot_id: str) -> "DataKey | _Tombstone":
         master_id, wrapped = self.masters.wrap(DataKey.generate(), bot_id)
         insert = postgresql.insert if not self.is_sqlite else sqlite.insert
-        with self.engine.begin() as conn:
+        with self._ready().begin() as conn:
             conn.execute(
                 insert(data_keys)
                 .values(bot_id=bot_id, master_id=master_id, wrapped=wrapped, created_at=utcnow())
@@ -175,6 +183,11 @@ class KeyStore:
         loaded = self._load(bot_id)  # whichever writer won the race
         assert loaded is not None
         return loaded
+
+    def check(self) -> None:
+        """Raise unless the key store answers (health checks)."""
+        with self._ready().connect() as conn:
+            conn.execute(select(data_keys.c.bot_id).limit(1))
 
     # --- destruction and rotation -----------------------------------------------------------
 
@@ -185,7 +198,7 @@ class KeyStore:
         statement = insert(data_keys).values(
             bot_id=bot_id, master_id=None, wrapped=None, created_at=now, destroyed_at=now
         )
-        with self.engine.begin() as conn:
+        with self._ready().begin() as conn:
             conn.execute(
                 statement.on_conflict_do_update(
                     index_elements=["bot_id"],
@@ -200,17 +213,17 @@ class KeyStore:
         """Physically drop destroyed keys' old bytes: SQLite's WAL is checkpointed and truncated
         (secure_delete zeroes the freed pages); PostgreSQL's dead tuples are vacuumed."""
         if self.is_sqlite:
-            with self.engine.connect() as conn:
+            with self._ready().connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         else:
-            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            with self._ready().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql(f"VACUUM {data_keys.name}")
 
     def rewrap(self) -> int:
         """Wrap every live key with the current master key (after a rotation); returns how many
         were rewrapped. Old master keys can be dropped from the configuration afterwards."""
         count = 0
-        with self.engine.begin() as conn:
+        with self._ready().begin() as conn:
             rows = list(
                 conn.execute(
                     select(data_keys.c.bot_id, data_keys.c.master_id, data_keys.c.wrapped).where(
