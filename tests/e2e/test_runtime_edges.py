@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from sitin.core.timefmt import parse_wire, to_wire, utcnow
 from sitin.db.tables import audio_segments, bot_log_entries
+from sitin.encryption.blobs import sealed_size
 from support.live import FAST_RUNTIME, start_live
 from support.peers import TestParticipant
 from support.speech import flite_wav, read_pcm_48k
@@ -235,7 +236,8 @@ def test_kept_speech_audio_is_stored_per_utterance_and_deleted_with_the_data(liv
     stored = {blob.key: blob.size for blob in live.ctx.blobs.list(prefix)}
     transcript = live.http.get(f"/api/v1/bots/{bot_id}/transcript").json()
     assert len(segments) == len(transcript) >= 1
-    assert {key: size for key, size in segments} == stored
+    # The store holds each segment sealed: its plaintext size plus the header and chunk tags.
+    assert {key: sealed_size(size) for key, size in segments} == stored
 
     deleted = live.http.post(f"/api/v1/bots/{bot_id}/delete_data")
     assert deleted.status_code == 200
