@@ -25,11 +25,13 @@ from sqlalchemy import (
     Table,
     create_engine,
     event,
+    inspect,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from sitin.core.timefmt import utcnow
 from sitin.encryption.aead import DataKey, MasterKeys
@@ -88,7 +90,11 @@ class KeyStore:
         if not self._table_ready:
             with self._lock:
                 if not self._table_ready:
-                    metadata.create_all(self.engine)
+                    try:
+                        metadata.create_all(self.engine)
+                    except SQLAlchemyError:  # another process made it between check and create
+                        if not inspect(self.engine).has_table(data_keys.name):
+                            raise
                     self._table_ready = True
         return self.engine
 
