@@ -12,6 +12,7 @@ from sitin.core.timefmt import to_wire, utcnow
 from sitin.db import capture
 from sitin.db.bot_events import record_event
 from sitin.db.tables import bot_chat_message_requests, bot_commands, recordings
+from sitin.runtime import botstate
 
 ROOM = "http://127.0.0.1:8000/rooms/standup"
 BOT_KEYS = [
@@ -157,9 +158,10 @@ def test_bot_chat_message_at_creation_is_queued(ctx, client, project, new_bot):
         rows = conn.execute(
             select(bot_chat_message_requests).where(bot_chat_message_requests.c.bot_id == bot["id"])
         ).all()
-    assert [(r.to, r.message, r.state) for r in rows] == [
-        ("everyone", "I am taking notes", "pending")
-    ]
+    assert [(r.to, r.state) for r in rows] == [("everyone", "pending")]
+    assert "taking notes" not in rows[0].message  # sealed at rest under the bot's key
+    queued = botstate.pending_chat_requests(ctx, bot["id"])
+    assert [(r["to"], r["message"]) for r in queued] == [("everyone", "I am taking notes")]
 
 
 # --- deduplication -------------------------------------------------------------------------
@@ -479,15 +481,11 @@ def test_pause_without_confirmation_is_400(client, project, bot_in, notified):
 
 
 def _chat_requests(ctx, bot_id):
-    with ctx.db.read() as conn:
-        return [
-            (r.to, r.to_user_uuid, r.message)
-            for r in conn.execute(
-                select(bot_chat_message_requests).where(
-                    bot_chat_message_requests.c.bot_id == bot_id
-                )
-            )
-        ]
+    """The queued requests as the runner reads them (sealed at rest, opened with the bot's key)."""
+    return [
+        (r["to"], r["to_user_uuid"], r["message"])
+        for r in botstate.pending_chat_requests(ctx, bot_id)
+    ]
 
 
 def test_send_chat_message(ctx, client, project, bot_in, capture_meeting, notified):

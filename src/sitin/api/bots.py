@@ -185,7 +185,9 @@ def _transcript(ctx: AppContext, key: str, bot_id: str, after: datetime | None) 
         require_bot(conn, project_of_key(conn, key), bot_id)
         if meeting_data.recording(conn, bot_id=bot_id) is None:
             raise NotFound("No recording found for bot", bot_id)
-        rows = meeting_data.transcript(conn, bot_id=bot_id, updated_after=after)
+        rows = meeting_data.transcript(
+            conn, bot_id=bot_id, key=ctx.keys.key_for_reading(bot_id), updated_after=after
+        )
     return [serializers.utterance(row) for row in rows]
 
 
@@ -233,6 +235,7 @@ def participants(
         page = meeting_data.participants_page(
             conn,
             bot_id=object_id,
+            key=ctx.keys.key_for_reading(object_id),
             is_host=None if is_host is None else is_host == "true",
             participant_id=id,
             position=position,
@@ -264,6 +267,7 @@ def participant_events(
         page = meeting_data.participant_events_page(
             conn,
             bot_id=object_id,
+            key=ctx.keys.key_for_reading(object_id),
             after=after_dt,
             before=before_dt,
             position=position,
@@ -291,7 +295,12 @@ def chat_messages(
     with ctx.db.read() as conn:
         require_bot(conn, project_id, object_id)
         page = meeting_data.chat_messages_page(
-            conn, bot_id=object_id, created_after=after, position=position, limit=PAGE_SIZE
+            conn,
+            bot_id=object_id,
+            key=ctx.keys.key_for_reading(object_id),
+            created_after=after,
+            position=position,
+            limit=PAGE_SIZE,
         )
     return JsonResponse(render_page(request, page, serializers.chat_message))
 

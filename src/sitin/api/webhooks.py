@@ -16,6 +16,7 @@ from sitin.core.errors import BotNotFound
 from sitin.core.timefmt import to_wire
 from sitin.core.triggers import WEBHOOK_TRIGGERS
 from sitin.db import bots
+from sitin.db.sealing import Opener
 from sitin.webhooks import service, signing
 
 router = APIRouter(tags=["Webhooks"], dependencies=[Depends(reject_null_characters)])
@@ -251,4 +252,7 @@ def list_webhook_deliveries(
         if bots.get(conn, project_id=project_id, bot_id=object_id) is None:
             raise BotNotFound(object_id)
         page = service.list_deliveries(conn, bot_id=object_id, position=position, limit=PAGE_SIZE)
-    return JsonResponse(render_page(request, page, service.render_delivery))
+    opener = Opener(object_id, ctx.keys.key_for_reading(object_id))
+    return JsonResponse(
+        render_page(request, page, lambda row: service.render_delivery(row, opener))
+    )

@@ -92,7 +92,12 @@ def _start_logging(chosen: Settings) -> None:
 
 
 def _first_start(ctx: AppContext) -> None:
-    """On the very first start, create the default project and print its API key once."""
+    """On the very first start, create the default project and print its API key once. Every
+    start seals captured rows an older version stored in plaintext (and, on the first start with
+    an empty key store, an upgrade, its blobs too)."""
+    from sitin.encryption.existing import seal_existing
+
+    seal_existing(ctx, blobs=ctx.keys.is_empty())
     with ctx.db.write() as tx:
         if projects.list_all(tx.conn):
             return

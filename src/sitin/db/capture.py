@@ -5,6 +5,10 @@ has not been deleted, holding a share lock on the bot row (PostgreSQL) until com
 transactions are already serialised (``BEGIN IMMEDIATE``). delete_data moves the bot to
 ``data_deleted`` under an exclusive lock, so a capture write either commits before the deletion
 (and is then deleted by it) or sees ``data_deleted`` and is refused: nothing is resurrected.
+
+Captured content is sealed here under the bot's data key (``sitin.db.sealing`` names the columns),
+fetched after the fence check: delete_data destroys the key only after its fence commits, so no
+write can create a key for a bot whose data is gone.
 """
 
 import re
@@ -15,6 +19,7 @@ from sqlalchemy import Connection, insert, select, update
 from sitin.core.ids import new_id
 from sitin.core.states import BotState
 from sitin.core.timefmt import utcnow
+from sitin.db import sealing
 from sitin.db.engine import Tx
 from sitin.db.tables import (
     audio_segments,
@@ -27,6 +32,7 @@ from sitin.db.tables import (
     recordings,
     utterances,
 )
+from sitin.encryption import DataKey, KeyDestroyed
 
 BLOB_KEY_PART = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 
@@ -43,14 +49,25 @@ def ensure_capturable(conn: Connection, bot_id: str) -> None:
         raise DataDeleted(f"bot {bot_id}: captured data was deleted; write refused")
 
 
+def sealing_key(tx: Tx, bot_id: str) -> DataKey:
+    """The fence check, then the bot's data key (created on first use)."""
+    ensure_capturable(tx.conn, bot_id)
+    try:
+        return tx.keys.key_for_writing(bot_id)
+    except KeyDestroyed:
+        raise DataDeleted(f"bot {bot_id}: its data key was destroyed; write refused") from None
+
+
 def upsert_participant(
     tx: Tx, *, bot_id: str, uuid: str, name: str, is_host: bool, user_uuid: str | None = None
 ) -> str:
-    """The participant's id, inserting it on first sight (unique per bot and uuid)."""
-    ensure_capturable(tx.conn, bot_id)
+    """The participant's id, inserting it on first sight (unique per bot and uuid, matched
+    through the keyed hash of the uuid)."""
+    key = sealing_key(tx, bot_id)
+    uuid_hash = key.lookup_hash(uuid)
     existing = tx.conn.execute(
         select(participants.c.id).where(
-            participants.c.bot_id == bot_id, participants.c.uuid == uuid
+            participants.c.bot_id == bot_id, participants.c.uuid_hash == uuid_hash
         )
     ).scalar_one_or_none()
     if existing:
@@ -60,9 +77,10 @@ def upsert_participant(
         insert(participants).values(
             id=participant_id,
             bot_id=bot_id,
-            uuid=uuid,
-            user_uuid=user_uuid,
-            name=name,
+            uuid=key.seal_text(uuid, sealing.PARTICIPANT_UUID),
+            uuid_hash=uuid_hash,
+            user_uuid=key.seal_text(user_uuid, sealing.PARTICIPANT_USER_UUID),
+            name=key.seal_text(name, sealing.PARTICIPANT_NAME),
             is_host=is_host,
             created_at=utcnow(),
         )
@@ -79,7 +97,7 @@ def add_participant_event(
     timestamp_ms: int,
     event_data: dict[str, Any] | None = None,
 ) -> str:
-    ensure_capturable(tx.conn, bot_id)
+    key = sealing_key(tx, bot_id)
     event_id = new_id("pe")
     tx.conn.execute(
         insert(participant_events).values(
@@ -87,7 +105,7 @@ def add_participant_event(
             bot_id=bot_id,
             participant_id=participant_id,
             event_type=event_type,
-            event_data=event_data or {},
+            event_data=key.seal_json(event_data or {}, sealing.PARTICIPANT_EVENT_DATA),
             timestamp_ms=timestamp_ms,
             created_at=utcnow(),
         )
@@ -105,18 +123,18 @@ def add_chat_message(
     to: str = "everyone",
     additional_data: dict[str, Any] | None = None,
 ) -> str:
-    ensure_capturable(tx.conn, bot_id)
+    key = sealing_key(tx, bot_id)
     message_id = new_id("msg")
     tx.conn.execute(
         insert(chat_messages).values(
             id=message_id,
             bot_id=bot_id,
             participant_id=participant_id,
-            text=text,
+            text=key.seal_text(text, sealing.CHAT_TEXT),
             timestamp=timestamp_ms // 1000,
             timestamp_ms=timestamp_ms,
             to=to,
-            additional_data=additional_data or {},
+            additional_data=key.seal_json(additional_data or {}, sealing.CHAT_ADDITIONAL_DATA),
             created_at=utcnow(),
         )
     )
@@ -138,7 +156,7 @@ def add_utterance(
     failure_data: dict[str, Any] | None = None,
     source: str = "realtime",
 ) -> int:
-    ensure_capturable(tx.conn, bot_id)
+    key = sealing_key(tx, bot_id)
     now = utcnow()
     result = tx.conn.execute(
         insert(utterances).values(
@@ -148,8 +166,8 @@ def add_utterance(
             source=source,
             timestamp_ms=timestamp_ms,
             duration_ms=duration_ms,
-            transcription=transcription,
-            failure_data=failure_data,
+            transcription=key.seal_json(transcription, sealing.UTTERANCE_TRANSCRIPTION),
+            failure_data=key.seal_json(failure_data, sealing.UTTERANCE_FAILURE),
             created_at=now,
             updated_at=now,
         )
@@ -165,11 +183,15 @@ def complete_utterance(
     transcription: dict[str, Any] | None,
     failure_data: dict[str, Any] | None = None,
 ) -> None:
-    ensure_capturable(tx.conn, bot_id)
+    key = sealing_key(tx, bot_id)
     tx.conn.execute(
         update(utterances)
         .where(utterances.c.id == utterance_id, utterances.c.bot_id == bot_id)
-        .values(transcription=transcription, failure_data=failure_data, updated_at=utcnow())
+        .values(
+            transcription=key.seal_json(transcription, sealing.UTTERANCE_TRANSCRIPTION),
+            failure_data=key.seal_json(failure_data, sealing.UTTERANCE_FAILURE),
+            updated_at=utcnow(),
+        )
     )
 
 
@@ -225,7 +247,7 @@ def set_recording_file(
 
 
 def add_log_entry(tx: Tx, *, bot_id: str, level: str, entry_type: str, message: str) -> str:
-    ensure_capturable(tx.conn, bot_id)
+    key = sealing_key(tx, bot_id)
     entry_id = new_id("log")
     tx.conn.execute(
         insert(bot_log_entries).values(
@@ -233,7 +255,7 @@ def add_log_entry(tx: Tx, *, bot_id: str, level: str, entry_type: str, message: 
             bot_id=bot_id,
             level=level,
             entry_type=entry_type,
-            message=message,
+            message=key.seal_text(message, sealing.LOG_MESSAGE),
             created_at=utcnow(),
         )
     )
@@ -243,13 +265,13 @@ def add_log_entry(tx: Tx, *, bot_id: str, level: str, entry_type: str, message: 
 def add_chat_message_request(
     tx: Tx, *, bot_id: str, to: str, to_user_uuid: str | None, message: str
 ) -> int:
-    ensure_capturable(tx.conn, bot_id)
+    key = sealing_key(tx, bot_id)
     result = tx.conn.execute(
         insert(bot_chat_message_requests).values(
             bot_id=bot_id,
             to=to,
-            to_user_uuid=to_user_uuid,
-            message=message,
+            to_user_uuid=key.seal_text(to_user_uuid, sealing.CHAT_REQUEST_TO_USER),
+            message=key.seal_text(message, sealing.CHAT_REQUEST_MESSAGE),
             state="pending",
             created_at=utcnow(),
         )

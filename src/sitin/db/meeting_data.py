@@ -1,17 +1,38 @@
-"""Reads of captured meeting data for the API: transcript, participants, events, chat, recording."""
+"""Reads of captured meeting data for the API: transcript, participants, events, chat, recording.
 
+Sealed columns are opened here with the bot's data key (``None`` when it has none: every sealed
+value then reads as empty), so callers get plain rows in the shapes they always had.
+"""
+
+from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, select
 from sqlalchemy.engine import RowMapping
 
+from sitin.db import sealing
 from sitin.db.pagination import Page, Position, keyset_page
+from sitin.db.sealing import Opener
 from sitin.db.tables import chat_messages, participant_events, participants, recordings, utterances
+from sitin.encryption import DataKey
+
+
+def _open_person(opener: Opener, row: dict[str, Any], prefix: str) -> None:
+    row[f"{prefix}_name"] = opener.text(row[f"{prefix}_name"], sealing.PARTICIPANT_NAME)
+    row[f"{prefix}_uuid"] = opener.text(row[f"{prefix}_uuid"], sealing.PARTICIPANT_UUID)
+    row[f"{prefix}_user_uuid"] = opener.text(
+        row[f"{prefix}_user_uuid"], sealing.PARTICIPANT_USER_UUID
+    )
 
 
 def transcript(
-    conn: Connection, *, bot_id: str, updated_after: datetime | None = None
-) -> list[RowMapping]:
+    conn: Connection,
+    *,
+    bot_id: str,
+    key: DataKey | None,
+    updated_after: datetime | None = None,
+) -> list[dict[str, Any]]:
     """Transcribed utterances of the bot's recording, in time order, with their speaker."""
     query = (
         select(
@@ -29,17 +50,24 @@ def transcript(
     )
     if updated_after is not None:
         query = query.where(utterances.c.updated_at > updated_after)
-    return [
-        row
-        for row in conn.execute(query).mappings()
-        if (row["transcription"] or {}).get("transcript")
-    ]
+    opener = Opener(bot_id, key)
+    rows = []
+    for raw in conn.execute(query).mappings():
+        transcription = opener.json(raw["transcription"], sealing.UTTERANCE_TRANSCRIPTION)
+        if not (transcription or {}).get("transcript"):
+            continue  # not transcribed (or unreadable): not part of the transcript
+        row = dict(raw)
+        row["transcription"] = transcription
+        _open_person(opener, row, "speaker")
+        rows.append(row)
+    return rows
 
 
 def participants_page(
     conn: Connection,
     *,
     bot_id: str,
+    key: DataKey | None,
     is_host: bool | None,
     participant_id: str | None,
     position: Position | None,
@@ -50,15 +78,26 @@ def participants_page(
         query = query.where(participants.c.is_host.is_(is_host))
     if participant_id is not None:
         query = query.where(participants.c.id == participant_id)
-    return keyset_page(
+    page = keyset_page(
         conn, query, participants.c.created_at, participants.c.id, position=position, limit=limit
     )
+    opener = Opener(bot_id, key)
+    return replace(page, rows=[_open_participant(opener, row) for row in page.rows])
+
+
+def _open_participant(opener: Opener, raw: RowMapping) -> dict[str, Any]:
+    row = dict(raw)
+    row["name"] = opener.text(row["name"], sealing.PARTICIPANT_NAME)
+    row["uuid"] = opener.text(row["uuid"], sealing.PARTICIPANT_UUID)
+    row["user_uuid"] = opener.text(row["user_uuid"], sealing.PARTICIPANT_USER_UUID)
+    return row
 
 
 def participant_events_page(
     conn: Connection,
     *,
     bot_id: str,
+    key: DataKey | None,
     after: datetime | None,
     before: datetime | None,
     position: Position | None,
@@ -83,7 +122,7 @@ def participant_events_page(
         query = query.where(participant_events.c.created_at > after)
     if before is not None:
         query = query.where(participant_events.c.created_at < before)
-    return keyset_page(
+    page = keyset_page(
         conn,
         query,
         participant_events.c.created_at,
@@ -91,12 +130,21 @@ def participant_events_page(
         position=position,
         limit=limit,
     )
+    opener = Opener(bot_id, key)
+    rows = []
+    for raw in page.rows:
+        row = dict(raw)
+        _open_person(opener, row, "participant")
+        row["event_data"] = opener.json(row["event_data"], sealing.PARTICIPANT_EVENT_DATA, {})
+        rows.append(row)
+    return replace(page, rows=rows)
 
 
 def chat_messages_page(
     conn: Connection,
     *,
     bot_id: str,
+    key: DataKey | None,
     created_after: datetime | None,
     position: Position | None,
     limit: int,
@@ -119,20 +167,40 @@ def chat_messages_page(
     )
     if created_after is not None:
         query = query.where(chat_messages.c.created_at > created_after)
-    return keyset_page(
+    page = keyset_page(
         conn, query, chat_messages.c.created_at, chat_messages.c.id, position=position, limit=limit
     )
+    opener = Opener(bot_id, key)
+    rows = []
+    for raw in page.rows:
+        row = dict(raw)
+        row["text"] = opener.text(row["text"], sealing.CHAT_TEXT)
+        row["additional_data"] = opener.json(
+            row["additional_data"], sealing.CHAT_ADDITIONAL_DATA, {}
+        )
+        _open_person(opener, row, "sender")
+        rows.append(row)
+    return replace(page, rows=rows)
 
 
 def recording(conn: Connection, *, bot_id: str) -> RowMapping | None:
     return conn.execute(select(recordings).where(recordings.c.bot_id == bot_id)).mappings().first()
 
 
-def participant_by_uuid(conn: Connection, *, bot_id: str, uuid: str) -> RowMapping | None:
-    return (
+def participant_by_uuid(
+    conn: Connection, *, bot_id: str, key: DataKey | None, uuid: str
+) -> dict[str, Any] | None:
+    """The participant with this uuid (found by its keyed hash); None without a key."""
+    if key is None:
+        return None
+    row = (
         conn.execute(
-            select(participants).where(participants.c.bot_id == bot_id, participants.c.uuid == uuid)
+            select(participants).where(
+                participants.c.bot_id == bot_id,
+                participants.c.uuid_hash == key.lookup_hash(uuid),
+            )
         )
         .mappings()
         .first()
     )
+    return None if row is None else _open_participant(Opener(bot_id, key), row)

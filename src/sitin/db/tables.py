@@ -150,12 +150,15 @@ participants = Table(
     metadata,
     Column("id", String(32), primary_key=True),
     _bot_fk(),
-    Column("uuid", String(255), nullable=False),
-    Column("user_uuid", String(255), nullable=True),
-    Column("name", String(255), nullable=False),
+    # name, uuid and user_uuid are sealed (sitin.db.sealing); uuid_hash is the keyed hash that
+    # finds a participant by uuid.
+    Column("uuid", Text, nullable=False),
+    Column("uuid_hash", String(64), nullable=True),  # null only before `sitin storage encrypt`
+    Column("user_uuid", Text, nullable=True),
+    Column("name", Text, nullable=False),
     Column("is_host", Boolean, nullable=False, default=False),
     Column("created_at", Timestamp, nullable=False),
-    UniqueConstraint("bot_id", "uuid"),
+    UniqueConstraint("bot_id", "uuid_hash"),
     Index(None, "bot_id", "created_at", "id"),
 )
 
@@ -256,7 +259,7 @@ bot_chat_message_requests = Table(
     Column("id", AutoId, primary_key=True, autoincrement=True),
     _bot_fk(),
     Column("to", String(32), nullable=False),
-    Column("to_user_uuid", String(255), nullable=True),
+    Column("to_user_uuid", Text, nullable=True),
     Column("message", Text, nullable=False),
     Column("state", String(16), nullable=False, default="pending"),
     Column("created_at", Timestamp, nullable=False),

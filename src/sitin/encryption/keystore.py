@@ -190,6 +190,11 @@ class KeyStore:
         assert loaded is not None
         return loaded
 
+    def is_empty(self) -> bool:
+        """True when no key was ever made (a new deployment, or one upgraded from plaintext)."""
+        with self._ready().connect() as conn:
+            return conn.execute(select(data_keys.c.bot_id).limit(1)).first() is None
+
     def check(self) -> None:
         """Raise unless the key store answers (health checks)."""
         with self._ready().connect() as conn:

@@ -11,8 +11,9 @@ from sitin.context import AppContext
 from sitin.core.states import BotState, EventSubType, EventType, TransitionNotAllowed
 from sitin.core.timefmt import utcnow
 from sitin.core.triggers import Trigger
-from sitin.db import capture
+from sitin.db import capture, sealing
 from sitin.db.bot_events import StateChanged, record_event
+from sitin.db.sealing import Opener
 from sitin.db.tables import bot_chat_message_requests, bot_commands, bots
 from sitin.webhooks import envelope
 from sitin.webhooks.dispatch import fire
@@ -113,4 +114,12 @@ def pending_chat_requests(ctx: AppContext, bot_id: str) -> list[dict[str, Any]]:
             )
             .order_by(bot_chat_message_requests.c.id)
         ).mappings()
-        return [dict(row) for row in rows]
+        opener = Opener(bot_id, ctx.keys.key_for_reading(bot_id))
+        return [
+            {
+                **row,
+                "to_user_uuid": opener.text(row["to_user_uuid"], sealing.CHAT_REQUEST_TO_USER),
+                "message": opener.text(row["message"], sealing.CHAT_REQUEST_MESSAGE),
+            }
+            for row in rows
+        ]

@@ -247,7 +247,12 @@ def send_chat_message(ctx: AppContext, *, project_id: str, bot_id: str, body: An
                 f"It must be in one of these states: {allowed}"
             )
         if message["to_user_uuid"] is not None and (
-            meeting_data.participant_by_uuid(tx.conn, bot_id=bot_id, uuid=message["to_user_uuid"])
+            meeting_data.participant_by_uuid(
+                tx.conn,
+                bot_id=bot_id,
+                key=ctx.keys.key_for_reading(bot_id),
+                uuid=message["to_user_uuid"],
+            )
             is None
         ):
             raise RuleError(f"No participant found with uuid {message['to_user_uuid']}")

@@ -25,11 +25,13 @@ from sitin.context import AppContext
 from sitin.core.states import BotState
 from sitin.core.timefmt import as_utc, utcnow
 from sitin.core.triggers import Trigger
+from sitin.db.sealing import Opener
 from sitin.db.tables import bots, webhook_delivery_attempts, webhook_subscriptions
 from sitin.outbound import Purpose, RefusedTarget, UnresolvableTarget
 from sitin.webhooks import signing
 from sitin.webhooks.dispatch import enqueue_all
 from sitin.webhooks.envelope import canonical_json
+from sitin.webhooks.service import open_payload
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +122,18 @@ class Deliverer:
                 .where(attempts_table.c.id == attempt_id)
                 .values(next_attempt_at=lease)
             )
+            payload = row["payload"]
+            if isinstance(payload, str):  # sealed: a content trigger
+                bot_id = row["bot_id"] or ""
+                opener = Opener(bot_id, self.ctx.keys.key_for_reading(bot_id))
+                payload = open_payload(opener, payload)
+            if payload is None:  # its key is gone: it can never be sent
+                conn.execute(
+                    update(attempts_table)
+                    .where(attempts_table.c.id == attempt_id)
+                    .values(status="failure", next_attempt_at=None)
+                )
+                return None
             secrets = signing.ensure_secrets(conn, settings, project_id=row["project_id"])
         return Claim(
             attempt_id=attempt_id,
@@ -127,7 +141,7 @@ class Deliverer:
             bot_id=row["bot_id"],
             subscription_id=row["subscription_id"],
             trigger=row["trigger"],
-            payload=row["payload"],
+            payload=payload,
             attempt_number=row["attempt_count"] + 1,
             signing_secrets=secrets,
         )

@@ -17,8 +17,9 @@ from sqlalchemy import Connection, Row, and_, bindparam, insert, or_, select
 from sitin.core.states import RecordedEvent
 from sitin.core.timefmt import utcnow
 from sitin.core.triggers import CONTENT_TRIGGERS, Trigger
-from sitin.db.capture import DataDeleted, ensure_capturable
+from sitin.db.capture import DataDeleted, ensure_capturable, sealing_key
 from sitin.db.engine import Tx
+from sitin.db.sealing import WEBHOOK_PAYLOAD
 from sitin.db.tables import bots, webhook_delivery_attempts, webhook_subscriptions
 from sitin.queue import TaskQueue
 from sitin.webhooks.envelope import build_envelope, state_change_data
@@ -62,7 +63,8 @@ def fire(
     was deleted (call it in the same transaction as the capture write it reports).
     """
     conn = tx.conn
-    if trigger in CONTENT_TRIGGERS:
+    content = trigger in CONTENT_TRIGGERS
+    if content:
         ensure_capturable(conn, bot_id)
     if bot is None:
         row = conn.execute(_BOT_REF, {"bot_id": bot_id}).first()
@@ -72,6 +74,9 @@ def fire(
     targets = subscriptions_for(conn, project_id=bot.project_id, bot_id=bot_id, trigger=trigger)
     if not targets:
         return []
+    # Content payloads are sealed under the bot's key (behind the fence); state changes are not
+    # content and are kept, scrubbed, after a deletion.
+    data_key = sealing_key(tx, bot_id) if content else None
     now = utcnow()
     keys = []
     rows = []
@@ -91,7 +96,9 @@ def fire(
                 "subscription_id": subscription.id,
                 "bot_id": bot_id,
                 "trigger": trigger,
-                "payload": envelope,
+                "payload": (
+                    envelope if data_key is None else data_key.seal_json(envelope, WEBHOOK_PAYLOAD)
+                ),
                 "status": "pending",
                 "attempt_count": 0,
                 "attempts": [],

@@ -17,6 +17,7 @@ from sitin.core.timefmt import to_wire, utcnow
 from sitin.core.triggers import WEBHOOK_TRIGGERS, Trigger
 from sitin.db.engine import Tx
 from sitin.db.pagination import Page, Position, keyset_page
+from sitin.db.sealing import WEBHOOK_PAYLOAD, Opener
 from sitin.db.tables import webhook_delivery_attempts, webhook_subscriptions
 from sitin.outbound import OutboundGuard, Purpose, RefusedTarget
 
@@ -167,7 +168,14 @@ def list_deliveries(
     )
 
 
-def render_delivery(row: RowMapping) -> dict[str, Any]:
+def open_payload(opener: Opener, payload: Any) -> Any:
+    """A content trigger's payload is sealed under the bot's key; a state change's is plain."""
+    if isinstance(payload, str):
+        return opener.json(payload, WEBHOOK_PAYLOAD)
+    return payload
+
+
+def render_delivery(row: RowMapping, opener: Opener) -> dict[str, Any]:
     return {
         "idempotency_key": row["id"],
         "webhook_id": row["subscription_id"],
@@ -179,7 +187,7 @@ def render_delivery(row: RowMapping) -> dict[str, Any]:
         "next_attempt_at": to_wire(row["next_attempt_at"]) if row["status"] == "pending" else None,
         "succeeded_at": to_wire(row["succeeded_at"]),
         "created_at": to_wire(row["created_at"]),
-        "payload": row["payload"],
+        "payload": open_payload(opener, row["payload"]),
     }
 
 

@@ -1,0 +1,88 @@
+"""Which columns hold captured content, and opening them for a read.
+
+Captured content is sealed on the way in (``db.capture``, ``webhooks.dispatch``) under the bot's
+data key, with the column as associated data, and opened on the way out. A value that does not
+open (its key destroyed, a restored backup, altered bytes) reads as empty, with one error logged
+per read naming the bot and column (never the value): clients get an empty item, never a 500 and
+never another bot's plaintext.
+"""
+
+import logging
+from typing import Any
+
+from sitin.encryption import ContentUnreadable, DataKey
+
+log = logging.getLogger(__name__)
+
+# Associated data of each sealed column: a ciphertext opens only in the column it was made for.
+PARTICIPANT_NAME = "participants.name"
+PARTICIPANT_UUID = "participants.uuid"
+PARTICIPANT_USER_UUID = "participants.user_uuid"
+PARTICIPANT_EVENT_DATA = "participant_events.event_data"
+UTTERANCE_TRANSCRIPTION = "utterances.transcription"
+UTTERANCE_FAILURE = "utterances.failure_data"
+CHAT_TEXT = "chat_messages.text"
+CHAT_ADDITIONAL_DATA = "chat_messages.additional_data"
+CHAT_REQUEST_MESSAGE = "bot_chat_message_requests.message"
+CHAT_REQUEST_TO_USER = "bot_chat_message_requests.to_user_uuid"
+LOG_MESSAGE = "bot_log_entries.message"
+WEBHOOK_PAYLOAD = "webhook_delivery_attempts.payload"
+
+# (table, column, purpose, kind) of every sealed column: what the in-place migration encrypts
+# and what verification scans. kind "text" holds a sealed string; "json" a JSON string value.
+SEALED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
+    ("participants", "name", PARTICIPANT_NAME, "text"),
+    ("participants", "uuid", PARTICIPANT_UUID, "text"),
+    ("participants", "user_uuid", PARTICIPANT_USER_UUID, "text"),
+    ("participant_events", "event_data", PARTICIPANT_EVENT_DATA, "json"),
+    ("utterances", "transcription", UTTERANCE_TRANSCRIPTION, "json"),
+    ("utterances", "failure_data", UTTERANCE_FAILURE, "json"),
+    ("chat_messages", "text", CHAT_TEXT, "text"),
+    ("chat_messages", "additional_data", CHAT_ADDITIONAL_DATA, "json"),
+    ("bot_chat_message_requests", "message", CHAT_REQUEST_MESSAGE, "text"),
+    ("bot_chat_message_requests", "to_user_uuid", CHAT_REQUEST_TO_USER, "text"),
+    ("bot_log_entries", "message", LOG_MESSAGE, "text"),
+)
+
+
+class Opener:
+    """Opens one bot's sealed values during one read. Repeated ciphertexts (a speaker's name on
+    every utterance) are opened once."""
+
+    def __init__(self, bot_id: str, key: DataKey | None):
+        self.bot_id = bot_id
+        self.key = key
+        self._seen: dict[str, Any] = {}
+        self._failed: set[str] = set()
+
+    def text(self, value: str | None, purpose: str, empty: str | None = "") -> str | None:
+        if value is None:
+            return None
+        cached = self._seen.get(value)
+        if cached is not None:
+            return cached
+        try:
+            if self.key is None:
+                raise ContentUnreadable("the bot has no data key (its data was deleted)")
+            opened = self.key.open_text(value, purpose)
+        except ContentUnreadable as exc:
+            self._unreadable(purpose, exc)
+            return empty
+        self._seen[value] = opened
+        return opened
+
+    def json(self, value: Any, purpose: str, empty: Any = None) -> Any:
+        if value is None:
+            return None
+        try:
+            if self.key is None:
+                raise ContentUnreadable("the bot has no data key (its data was deleted)")
+            return self.key.open_json(value, purpose)
+        except (ContentUnreadable, ValueError) as exc:
+            self._unreadable(purpose, exc)
+            return empty
+
+    def _unreadable(self, purpose: str, exc: Exception) -> None:
+        if purpose not in self._failed:
+            self._failed.add(purpose)
+            log.error("bot %s: %s cannot be read: %s", self.bot_id, purpose, exc)

@@ -1,0 +1,189 @@
+"""Sealing in place what was stored before content was encrypted (``sitin storage encrypt``).
+
+Idempotent and resumable: only values that are not yet sealed are touched, a batch per
+transaction, so it can be interrupted and run again. Every start runs the row pass (a quick
+check when nothing is left); the blob pass runs on the first start with an empty key store (an
+upgrade) and whenever the command is run.
+"""
+
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Connection, Text, cast, select, update
+
+from sitin.core.states import BotState
+from sitin.db import sealing
+from sitin.db.tables import bots, metadata, webhook_delivery_attempts
+from sitin.encryption.aead import SEALED_PREFIX
+from sitin.encryption.blobs import seal_file
+from sitin.encryption.keystore import KeyDestroyed
+from sitin.webhooks.envelope import CONTENT_TRIGGERS
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+BOTS_PARENT = "bots/"
+
+
+@dataclass
+class SealReport:
+    values: dict[str, int] = field(default_factory=dict)  # "table.column" → values sealed
+    blobs: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.values.values()) + self.blobs
+
+
+def _unsealed(table, column_name: str, kind: str):
+    column = table.c[column_name]
+    if kind == "text":
+        return column.is_not(None) & column.not_like(f"{SEALED_PREFIX}%")
+    # JSON: a sealed value is a JSON string, '"enc1:…"' in its text form (SQLite and JSONB).
+    return column.is_not(None) & cast(column, Text).not_like(f'"{SEALED_PREFIX}%')
+
+
+def seal_existing_rows(ctx, progress: Callable[[str, int], None] | None = None) -> SealReport:
+    """Seal every captured value still in plaintext, and fill the participants' uuid hashes."""
+    report = SealReport()
+    for table_name in dict.fromkeys(t for t, _c, _p, _k in sealing.SEALED_COLUMNS):
+        table = metadata.tables[table_name]
+        columns = [(c, p, k) for t, c, p, k in sealing.SEALED_COLUMNS if t == table_name]
+        _seal_table(ctx, table, columns, report, progress)
+    _seal_payloads(ctx, report, progress)
+    return report
+
+
+def _seal_table(ctx, table, columns, report: SealReport, progress) -> None:
+    pending = None
+    for column, _purpose, kind in columns:
+        clause = _unsealed(table, column, kind)
+        pending = clause if pending is None else pending | clause
+    if table.name == "participants":
+        pending = pending | table.c.uuid_hash.is_(None)
+    after = None
+    while True:
+        with ctx.db.write() as tx:
+            query = select(table).where(pending).order_by(table.c.id).limit(BATCH)
+            if after is not None:
+                query = query.where(table.c.id > after)
+            rows = tx.conn.execute(query).mappings().all()
+            if not rows:
+                return
+            after = rows[-1]["id"]
+            for row in rows:
+                try:
+                    values = _sealed_values(ctx, row, table.name, columns)
+                except KeyDestroyed:  # a restored backup of a deleted bot: reconciled elsewhere
+                    continue
+                if values:
+                    tx.conn.execute(update(table).where(table.c.id == row["id"]).values(**values))
+                    for name in values:
+                        key = f"{table.name}.{name}"
+                        report.values[key] = report.values.get(key, 0) + 1
+        if progress is not None:
+            progress(table.name, len(rows))
+
+
+def _sealed_values(ctx, row, table_name: str, columns) -> dict:
+    key = ctx.keys.key_for_writing(row["bot_id"])
+    values = {}
+    for column, purpose, kind in columns:
+        value = row[column]
+        if value is None or (isinstance(value, str) and value.startswith(SEALED_PREFIX)):
+            continue
+        values[column] = (
+            key.seal_text(value, purpose) if kind == "text" else key.seal_json(value, purpose)
+        )
+    if table_name == "participants" and row["uuid_hash"] is None:
+        plain_uuid = row["uuid"]
+        if plain_uuid.startswith(SEALED_PREFIX):
+            plain_uuid = key.open_text(plain_uuid, sealing.PARTICIPANT_UUID)
+        values["uuid_hash"] = key.lookup_hash(plain_uuid)
+    return values
+
+
+def _seal_payloads(ctx, report: SealReport, progress) -> None:
+    attempts = webhook_delivery_attempts
+    pending = (
+        attempts.c.trigger.in_(sorted(CONTENT_TRIGGERS))
+        & attempts.c.bot_id.is_not(None)
+        & _unsealed(attempts, "payload", "json")
+    )
+    after = None
+    while True:
+        with ctx.db.write() as tx:
+            query = (
+                select(attempts.c.id, attempts.c.bot_id, attempts.c.payload)
+                .where(pending)
+                .order_by(attempts.c.id)
+                .limit(BATCH)
+            )
+            if after is not None:
+                query = query.where(attempts.c.id > after)
+            rows = tx.conn.execute(query).all()
+            for row in rows:
+                try:
+                    key = ctx.keys.key_for_writing(row.bot_id)
+                except KeyDestroyed:
+                    continue
+                sealed = key.seal_json(row.payload, sealing.WEBHOOK_PAYLOAD)
+                tx.conn.execute(
+                    update(attempts).where(attempts.c.id == row.id).values(payload=sealed)
+                )
+        if not rows:
+            return
+        after = rows[-1].id
+        report.values["webhook_delivery_attempts.payload"] = report.values.get(
+            "webhook_delivery_attempts.payload", 0
+        ) + len(rows)
+        if progress is not None:
+            progress(attempts.name, len(rows))
+
+
+def seal_existing_blobs(ctx, progress: Callable[[str, int], None] | None = None) -> int:
+    """Seal every blob of a bot (not data-deleted) that is still stored in plaintext."""
+    sealed = 0
+    with ctx.db.read() as conn:
+        live = _live_bots(conn)
+    for prefix in ctx.blobs.top_level_prefixes(BOTS_PARENT):
+        bot_id = prefix[len(BOTS_PARENT) :].rstrip("/")
+        if bot_id not in live:
+            continue  # data-deleted or unknown: the deletion journal and audit deal with it
+        key = ctx.keys.key_for_writing(bot_id)
+        for info in list(ctx.blobs.list(prefix)):
+            if ctx.blobs.is_sealed(info.key):
+                continue
+            with tempfile.TemporaryDirectory(dir=ctx.settings.data_dir) as scratch:
+                plain, out = Path(scratch) / "plain", Path(scratch) / "sealed"
+                with open(plain, "wb") as f:
+                    for piece in ctx.blobs.backend.read_range(info.key, 0, info.size):
+                        f.write(piece)
+                seal_file(key, info.key, plain, out)
+                ctx.blobs.backend.put_file(info.key, out)
+            sealed += 1
+            if progress is not None:
+                progress(info.key, 1)
+    return sealed
+
+
+def _live_bots(conn: Connection) -> set[str]:
+    return set(
+        conn.execute(select(bots.c.id).where(bots.c.state != BotState.DATA_DELETED.value)).scalars()
+    )
+
+
+def seal_existing(ctx, *, blobs: bool, progress=None) -> SealReport:
+    report = seal_existing_rows(ctx, progress)
+    if blobs:
+        report.blobs = seal_existing_blobs(ctx, progress)
+    if report.total:
+        log.info(
+            "sealed %d value(s) and %d blob(s) stored before encryption",
+            report.total - report.blobs,
+            report.blobs,
+        )
+    return report
