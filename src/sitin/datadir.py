@@ -24,3 +24,9 @@ def make_private(data_dir: Path) -> None:
             if not os.path.islink(path):
                 os.chmod(path, 0o600)
         dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
+
+
+def bot_work_dir(data_dir: Path, bot_id: str) -> Path:
+    """Where a running bot keeps its temporary files (the recording being encoded, the
+    transcription backlog spilled to disk); removed when the bot ends and by delete_data."""
+    return data_dir / "work" / bot_id

@@ -224,3 +224,38 @@ def test_storage_audit_on_s3_finds_orphans_including_unfinished_uploads(
         ("bots/bot_orphanobject00000/", "no bot"),
         ("bots/bot_orphanupload00000/", "no bot"),
     }
+
+
+def test_a_versioned_bucket_keeps_no_version_of_a_deleted_bot(s3, tmp_path, database_url):
+    """With versioning on, deleting an object only hides it behind a delete marker; delete_data
+    removes every version (and marker) under the prefix, and verify checks for them."""
+    bucket = f"versioned-{uuid.uuid4().hex[:8]}"
+    client = s3.client()
+    client.create_bucket(Bucket=bucket)
+    client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    versioned = S3Server(s3.endpoint_url, bucket)
+    ctx = s3_context(tmp_path, database_url, versioned, "v", s3.endpoint_url)
+    try:
+        with TestClient(create_app(ctx)) as api:
+            project = create_project(ctx, "acme")
+            bot_id = new_ended_bot(ctx, api, project, blobs=3, deliveries=False)
+            prefix = f"v/{blob_prefix(bot_id)}"
+            key = f"{blob_prefix(bot_id)}recording.mp3"
+            ctx.blobs.put_bytes(key, b"ID3 a second take")  # an overwrite: two versions
+            versions = client.list_object_versions(Bucket=bucket, Prefix=prefix)
+            assert len(versions["Versions"]) == 5
+
+            response = delete_data(api, project, bot_id)
+
+            assert response.status_code == 200, response.text
+            left = client.list_object_versions(Bucket=bucket, Prefix=prefix)
+            assert left.get("Versions", []) == [] and left.get("DeleteMarkers", []) == []
+            assert remaining_data(ctx, bot_id) == []
+
+            # A version that survives (restored, or written behind sitin's back) is reported.
+            client.put_object(Bucket=bucket, Key=f"{prefix}stray.bin", Body=b"x")
+            client.delete_object(Bucket=bucket, Key=f"{prefix}stray.bin")  # only a marker on top
+            assert versioned.keys(prefix) == []
+            assert any("old object version" in line for line in remaining_data(ctx, bot_id))
+    finally:
+        ctx.close()

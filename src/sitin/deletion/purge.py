@@ -15,7 +15,9 @@ they are gone.
    empty.
 """
 
+import logging
 import math
+import shutil
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +49,7 @@ from sitin.core.states import (
     TranscriptionState,
 )
 from sitin.core.timefmt import utcnow
+from sitin.datadir import bot_work_dir
 from sitin.db import bots
 from sitin.db.bot_events import record_event
 from sitin.db.capture import blob_prefix
@@ -62,6 +65,8 @@ from sitin.db.tables import (
 from sitin.faults import checkpoint
 from sitin.storage import StorageError
 from sitin.webhooks.service import CONTENT_DELIVERIES_OF_BOT, scrub_kept_deliveries
+
+log = logging.getLogger(__name__)
 
 
 def _by_bot(table: Table) -> Delete:
@@ -250,6 +255,8 @@ def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str) -> None:
         except SQLAlchemyError as exc:
             raise StorageError(f"the key store did not destroy the data key: {exc}") from exc
         checkpoint(ctx.settings, "deletion.after_key")
+        # A bot that was killed mid-meeting may have left its temporary files on this machine.
+        shutil.rmtree(bot_work_dir(ctx.settings.data_dir, bot_id), ignore_errors=True)
         ctx.blobs.delete_prefix(
             prefix, on_batch=lambda: checkpoint(ctx.settings, "deletion.mid_storage")
         )
@@ -275,3 +282,13 @@ def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str) -> None:
             # an empty prefix), so it need not wait for the WAL flush.
             tx.conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
         tx.conn.execute(delete(deletion_journal).where(deletion_journal.c.bot_id == bot_id))
+    # SQLite: fold the WAL (which still holds the deleted rows' pages, as ciphertext) into the
+    # database, where secure_delete has zeroed them, and truncate it; off the request path.
+    ctx.in_background(_checkpoint, ctx)
+
+
+def _checkpoint(ctx: AppContext) -> None:
+    try:
+        ctx.db.checkpoint()
+    except SQLAlchemyError as exc:  # busy readers: the next deletion's checkpoint catches up
+        log.warning("WAL checkpoint after a deletion did not complete: %s", exc)

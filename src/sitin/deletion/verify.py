@@ -65,9 +65,10 @@ def remaining_data(ctx: AppContext, bot_id: str) -> list[str]:
         remains.append("its data key still exists (its content can still be decrypted)")
     blobs = list(ctx.blobs.list(blob_prefix(bot_id)))
     remains.extend(f"blob {blob.key} ({blob.size} bytes)" for blob in blobs)
-    # Only complete blobs are listed; if none are, anything still there is an unfinished upload.
+    # Only complete, current blobs are listed; if none are, anything still there is an unfinished
+    # upload or an old version (a versioned bucket).
     if not blobs and not ctx.blobs.is_empty(blob_prefix(bot_id)):
-        remains.append(f"unfinished upload(s) under {blob_prefix(bot_id)}")
+        remains.append(f"unfinished upload(s) or old object version(s) under {blob_prefix(bot_id)}")
     return remains
 
 

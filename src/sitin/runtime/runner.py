@@ -18,6 +18,7 @@ from sitin.context import AppContext
 from sitin.core.commands import BotCommand
 from sitin.core.states import TERMINAL, BotState, EventSubType, EventType
 from sitin.core.timefmt import as_utc, utcnow
+from sitin.datadir import bot_work_dir
 from sitin.db import bots, capture
 from sitin.db.capture import DataDeleted
 from sitin.runtime import botstate
@@ -64,7 +65,7 @@ class BotRunner:
         self._stop_reason: str | None = None  # "leave", "meeting_ended", "external"
         self._ended_reason: str | None = None  # MeetingEnded.reason, when the meeting ended
         self._autoleave: AutoLeave | None = None
-        self._work_dir = ctx.settings.data_dir / "work" / bot_id
+        self._work_dir = bot_work_dir(ctx.settings.data_dir, bot_id)
 
     # --- lifecycle ------------------------------------------------------------------------
 

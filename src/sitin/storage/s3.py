@@ -119,9 +119,44 @@ class S3BlobStore:
                         on_batch()
             if batch:
                 count += self._delete_batch(batch)
+            self._delete_versions(prefix, on_batch)
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(f"could not delete {prefix}: {exc}") from exc
         return count
+
+    def _versions(self, prefix: str, *, limit: int | None = None) -> Iterator[dict]:
+        """Every stored version and delete marker under ``prefix`` (a versioned bucket keeps the
+        old bytes of a deleted or overwritten object until its version is deleted)."""
+        pages = self.client.get_paginator("list_object_versions").paginate(
+            Bucket=self.bucket,
+            Prefix=self._key(prefix),
+            PaginationConfig={"MaxItems": limit} if limit else {},
+        )
+        for page in pages:
+            for item in (*page.get("Versions", []), *page.get("DeleteMarkers", [])):
+                yield {"Key": item["Key"], "VersionId": item["VersionId"]}
+
+    def _delete_versions(self, prefix: str, on_batch: Callable[[], None] | None) -> None:
+        batch: list[dict] = []
+        for version in self._versions(prefix):
+            batch.append(version)
+            if len(batch) == 1000:
+                self._delete_version_batch(batch)
+                batch = []
+                if on_batch is not None:
+                    on_batch()
+        if batch:
+            self._delete_version_batch(batch)
+
+    def _delete_version_batch(self, batch: list[dict]) -> None:
+        response = self.client.delete_objects(
+            Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
+        )
+        if response.get("Errors"):
+            first = response["Errors"][0]
+            raise StorageError(
+                f"S3 refused to delete a version of {first.get('Key')}: {first.get('Message')}"
+            )
 
     def _delete_batch(self, batch: list[BlobInfo]) -> int:
         response = self.client.delete_objects(
@@ -138,7 +173,11 @@ class S3BlobStore:
             listed = self.client.list_objects_v2(
                 Bucket=self.bucket, Prefix=self._key(prefix), MaxKeys=1
             )
-            return listed.get("KeyCount", 0) == 0 and not self._pending_uploads(prefix)
+            return (
+                listed.get("KeyCount", 0) == 0
+                and not self._pending_uploads(prefix)
+                and next(self._versions(prefix, limit=1), None) is None
+            )
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(f"checking {prefix} failed: {exc}") from exc
 
