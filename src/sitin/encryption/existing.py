@@ -15,12 +15,12 @@ from pathlib import Path
 from sqlalchemy import Connection, Text, cast, select, update
 
 from sitin.core.states import BotState
+from sitin.core.triggers import CONTENT_TRIGGERS
 from sitin.db import sealing
 from sitin.db.tables import bots, metadata, webhook_delivery_attempts
 from sitin.encryption.aead import SEALED_PREFIX
 from sitin.encryption.blobs import seal_file
 from sitin.encryption.keystore import KeyDestroyed
-from sitin.webhooks.envelope import CONTENT_TRIGGERS
 
 log = logging.getLogger(__name__)
 
