@@ -1,7 +1,8 @@
 """An aiortc room participant for tests: a "human" that speaks WAV audio on cue and chats.
 
 It speaks the room protocol itself (independently of RoomAdapter), sends its microphone track
-to every peer, and records what it sees (chat, joins, leaves) for assertions.
+to every peer, and records what it sees (chat, joins, leaves) and hears (every peer's audio, as
+48 kHz mono with arrival times) for assertions.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import av
 import numpy as np
 import websockets
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.contrib.media import MediaBlackhole, MediaRelay
-from aiortc.mediastreams import MediaStreamTrack
+from aiortc.contrib.media import MediaRelay
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from sitin.core.audio import MEETING_SAMPLE_RATE
 from sitin.runtime.adapters import loopback
@@ -76,9 +77,11 @@ class TestParticipant:
         self.joined: list[dict[str, Any]] = []
         self.left: list[str] = []
         self.errors: list[dict[str, Any]] = []
+        # what each peer sounded like here: (arrival epoch s, 48 kHz mono int16) per frame
+        self.heard: dict[str, list[tuple[float, np.ndarray]]] = {}
         self._relay = MediaRelay()
         self._pcs: dict[str, RTCPeerConnection] = {}
-        self._sinks: list[MediaBlackhole] = []
+        self._listeners: list[asyncio.Task[None]] = []
         self._ws: websockets.ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
 
@@ -114,10 +117,16 @@ class TestParticipant:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
-        for sink in self._sinks:
-            await sink.stop()
+        for listener in self._listeners:
+            listener.cancel()
+        await asyncio.gather(*self._listeners, return_exceptions=True)
         for pc in self._pcs.values():
             await pc.close()
+
+    def heard_from(self, uuid: str, since_s: float = 0.0) -> np.ndarray:
+        """Everything heard from `uuid` that arrived after epoch `since_s`, concatenated."""
+        frames = [pcm for arrived, pcm in self.heard.get(uuid, []) if arrived >= since_s]
+        return np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
 
     async def wait_for(self, condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
         async with asyncio.timeout(timeout_s):
@@ -168,9 +177,14 @@ class TestParticipant:
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
-            sink = MediaBlackhole()  # humans hear others; the test does not need to
-            sink.addTrack(track)
-            self._sinks.append(sink)
-            asyncio.ensure_future(sink.start())
+            self._listeners.append(asyncio.ensure_future(self._listen(remote_uuid, track)))
 
         return pc
+
+    async def _listen(self, remote_uuid: str, track: MediaStreamTrack) -> None:
+        heard = self.heard.setdefault(remote_uuid, [])
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                samples = frame.to_ndarray().reshape(-1, len(frame.layout.channels))
+                heard.append((time.time(), samples.mean(axis=1).astype(np.int16)))

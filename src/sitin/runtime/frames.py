@@ -91,6 +91,17 @@ class AudioOut:
         return len(self.pcm) * 1000 / MEETING_SAMPLE_RATE
 
 
+@dataclass(frozen=True, eq=False)
+class BotSpoke:
+    """20 ms of the bot's own voice as it was played into the meeting (meeting rate, mono int16).
+
+    Only the recording keeps it: it is never transcribed nor streamed out as meeting audio.
+    """
+
+    pcm: np.ndarray = field(repr=False)
+    timestamp_ms: float
+
+
 # --- text -------------------------------------------------------------------------------------
 
 
@@ -137,6 +148,7 @@ Frame = (
 __all__ = [
     "AudioFrame",
     "AudioOut",
+    "BotSpoke",
     "CaptureEvent",
     "ChatReceived",
     "EndOfStream",

@@ -14,8 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 from sitin.runtime.frames import (
     AudioFrame,
+    BotSpoke,
     ChatReceived,
     ParticipantJoined,
     ParticipantLeft,
@@ -55,6 +58,7 @@ MeetingEvent = (
     | AudioFrame
     | SpeechStart
     | SpeechStop
+    | BotSpoke
     | MeetingEnded
 )
 EventSink = Callable[[MeetingEvent], None]
@@ -79,3 +83,11 @@ class MeetingAdapter(abc.ABC):
     @abc.abstractmethod
     async def send_chat(self, text: str, to_uuid: str | None = None) -> None:
         """Send a chat message to everyone, or only to the participant `to_uuid`."""
+
+    def play_audio(self, pcm: np.ndarray) -> None:
+        """Queue meeting-rate mono int16 samples to be spoken after what is already queued."""
+        raise NotImplementedError(f"{type(self).__name__} cannot speak in the meeting")
+
+    def clear_audio(self) -> float:
+        """Drop the queued output at once (barge-in); returns the ms dropped."""
+        return 0.0

@@ -1,8 +1,9 @@
 """RoomAdapter: the bot as an aiortc peer in a sitin local room (`http(s)://host:port/rooms/<name>`).
 
 It speaks the protocol in sitin/rooms/signaling.py over a WebSocket, holds one peer connection
-per participant (receive only), and turns what arrives into MeetingEvents: joins and leaves,
-chat, each participant's audio as 48 kHz mono int16 frames, and speaking on/off.
+per participant, and turns what arrives into MeetingEvents: joins and leaves, chat, each
+participant's audio as 48 kHz mono int16 frames, and speaking on/off. Each peer connection also
+carries the bot's voice (adapters/outbound.py): silence until something is played.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import numpy as np
 import websockets
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
@@ -26,6 +28,7 @@ from sitin.runtime.adapters.base import (
     MEETING_FULL,
     MEETING_NOT_FOUND,
     UNABLE_TO_CONNECT,
+    BotSpoke,
     ChatReceived,
     CouldNotJoin,
     EventSink,
@@ -36,6 +39,7 @@ from sitin.runtime.adapters.base import (
     ParticipantLeft,
 )
 from sitin.runtime.adapters.media import consume_audio, now_ms
+from sitin.runtime.adapters.outbound import OutboundAudio
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +65,7 @@ class _Remote:
     info: ParticipantJoined
     is_human: bool
     pc: RTCPeerConnection | None = None
+    voice: MediaStreamTrack | None = None  # the bot's voice sent to this participant
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
 
@@ -79,6 +84,7 @@ class RoomAdapter(MeetingAdapter):
         self._remotes: dict[str, _Remote] = {}
         self._had_humans = False
         self._leaving = False
+        self._voice = OutboundAudio(self._on_played)
 
     @property
     def participants(self) -> list[ParticipantJoined]:
@@ -131,6 +137,7 @@ class RoomAdapter(MeetingAdapter):
                 await self._reader
         for remote_uuid in list(self._remotes):
             await self._drop_remote(remote_uuid)
+        await self._voice.stop()
         log.info("left room")
 
     async def send_chat(self, text: str, to_uuid: str | None = None) -> None:
@@ -138,6 +145,15 @@ class RoomAdapter(MeetingAdapter):
         if to_uuid is not None:
             message["to"] = to_uuid
         await self._send(message)
+
+    def play_audio(self, pcm: np.ndarray) -> None:
+        self._voice.play(pcm)
+
+    def clear_audio(self) -> float:
+        return self._voice.clear()
+
+    def _on_played(self, pcm: np.ndarray, timestamp_ms: float) -> None:
+        self._emit(BotSpoke(pcm, timestamp_ms))
 
     # ---- signaling ---------------------------------------------------------------------
 
@@ -223,6 +239,8 @@ class RoomAdapter(MeetingAdapter):
             return
         if remote.pc is not None:
             await remote.pc.close()
+        if remote.voice is not None:
+            remote.voice.stop()
         for task in remote.tasks:
             task.cancel()
         await asyncio.gather(*remote.tasks, return_exceptions=True)
@@ -239,6 +257,8 @@ class RoomAdapter(MeetingAdapter):
         remote = self._remotes[remote_uuid]
         if remote.pc is not None:
             asyncio.create_task(remote.pc.close())
+        if remote.voice is not None:
+            remote.voice.stop()
         pc = remote.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
 
         @pc.on("track")
@@ -258,15 +278,21 @@ class RoomAdapter(MeetingAdapter):
 
     async def _call(self, remote_uuid: str) -> None:
         pc = self._new_peer(remote_uuid)
-        pc.addTransceiver("audio", direction="recvonly")
+        self._speak_to(remote_uuid, pc)  # one sendrecv audio transceiver
         await pc.setLocalDescription(await pc.createOffer())
         await self._send({"type": "offer", "to": remote_uuid, "sdp": pc.localDescription.sdp})
 
     async def _answer(self, remote_uuid: str, sdp: str) -> None:
         pc = self._new_peer(remote_uuid)
         await pc.setRemoteDescription(self._remote_description(sdp, "offer"))
+        self._speak_to(remote_uuid, pc)  # joins the offered audio transceiver
         await pc.setLocalDescription(await pc.createAnswer())
         await self._send({"type": "answer", "to": remote_uuid, "sdp": pc.localDescription.sdp})
+
+    def _speak_to(self, remote_uuid: str, pc: RTCPeerConnection) -> None:
+        remote = self._remotes[remote_uuid]
+        remote.voice = self._voice.track()
+        pc.addTrack(remote.voice)
 
     def _remote_description(self, sdp: str, kind: str) -> RTCSessionDescription:
         if self._loopback:

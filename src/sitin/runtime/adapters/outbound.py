@@ -1,0 +1,169 @@
+"""The bot's voice in a WebRTC meeting: queued audio played in real time, silence when idle.
+
+All peers share one clock: the k-th 20 ms frame is due at `epoch + k * 20 ms`. Each peer's track
+sleeps until its next frame is due and asks for frame k; the first track to ask takes it from the
+queue (or silence), later ones get the same frame, so every participant hears the bot in step and
+no clock task runs beside aiortc's own senders. Consecutive `play()` calls join without a gap;
+`clear()` (barge-in) drops what is queued at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from fractions import Fraction
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from sitin.core.audio import MEETING_SAMPLE_RATE as SAMPLE_RATE
+
+FRAME_SAMPLES = 960  # 20 ms at 48 kHz
+FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
+TIME_BASE = Fraction(1, SAMPLE_RATE)
+RECENT_FRAMES = 50  # frames kept for peers asking a little later than the first (1 s)
+MAX_LAG_FRAMES = 25  # a peer further behind than this (a loop stalled 0.5 s) skips ahead to now
+MAX_QUEUED_S = 15 * 60  # a bot may have at most this much audio waiting to be played
+
+# Called with each played frame that is not silence and its epoch-ms play time (the recorder
+# keeps the bot's voice; nothing else sees it).
+PlayedSink = Callable[[np.ndarray, float], None]
+
+
+class OutputQueueFull(Exception):
+    """More audio was queued than MAX_QUEUED_S allows."""
+
+
+class OutboundAudio:
+    def __init__(self, on_played: PlayedSink | None = None) -> None:
+        self._on_played = on_played
+        self._queue: deque[np.ndarray] = deque()
+        self._head_offset = 0  # samples of _queue[0] already played
+        self._queued = 0  # samples waiting
+        self._tracks: set[_PeerTrack] = set()
+        self._epoch = time.monotonic()
+        self._epoch_ms = time.time() * 1000
+        self._recent: deque[np.ndarray | None] = deque(maxlen=RECENT_FRAMES)
+        self._next_index = 0  # the index of the next frame to take from the queue
+        self.frames_played = 0  # frames with audio in them, since the start
+
+    @property
+    def queued_ms(self) -> float:
+        return self._queued * 1000 / SAMPLE_RATE
+
+    @property
+    def speaking(self) -> bool:
+        return self._queued > 0
+
+    def play(self, pcm: np.ndarray) -> None:
+        """Queue 48 kHz mono int16 samples after everything already queued."""
+        if len(pcm) == 0:
+            return
+        if self._queued + len(pcm) > MAX_QUEUED_S * SAMPLE_RATE:
+            raise OutputQueueFull(f"more than {MAX_QUEUED_S} s of audio waiting to be played")
+        self._queue.append(pcm.astype(np.int16, copy=False))
+        self._queued += len(pcm)
+
+    def clear(self) -> float:
+        """Barge-in: forget everything queued; returns how many ms were dropped."""
+        dropped_ms = self.queued_ms
+        self._queue.clear()
+        self._head_offset = self._queued = 0
+        return dropped_ms
+
+    def track(self) -> MediaStreamTrack:
+        """A new track for one peer connection."""
+        track = _PeerTrack(self)
+        self._tracks.add(track)
+        return track
+
+    async def stop(self) -> None:
+        for track in list(self._tracks):
+            track.stop()
+        self.clear()
+
+    def current_index(self) -> int:
+        return int((time.monotonic() - self._epoch) / FRAME_S)
+
+    def due_at(self, index: int) -> float:
+        """The monotonic time frame `index` is due."""
+        return self._epoch + index * FRAME_S
+
+    def frame(self, index: int) -> np.ndarray | None:
+        """Frame `index` of the shared timeline (None: silence).
+
+        A jump ahead (the first peer, or one that skipped a stall) leaves the skipped frames
+        silent instead of playing the queue into them: a stall delays speech, never loses it.
+        """
+        if index > self._next_index:
+            self._recent.extend([None] * min(index - self._next_index, RECENT_FRAMES))
+            self._next_index = index
+        if index == self._next_index:
+            frame = self._take_frame()
+            if frame is not None:
+                self.frames_played += 1
+                if self._on_played is not None:
+                    self._on_played(frame, self._epoch_ms + index * FRAME_S * 1000)
+            self._recent.append(frame)
+            self._next_index += 1
+        oldest = self._next_index - len(self._recent)
+        return self._recent[index - oldest] if index >= oldest else None
+
+    def _take_frame(self) -> np.ndarray | None:
+        """The next 20 ms of queued audio (zero-padded at the end), or None when idle."""
+        if not self._queued:
+            return None
+        frame = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        filled = 0
+        while filled < FRAME_SAMPLES and self._queue:
+            head = self._queue[0]
+            take = min(FRAME_SAMPLES - filled, len(head) - self._head_offset)
+            frame[filled : filled + take] = head[self._head_offset : self._head_offset + take]
+            filled += take
+            self._head_offset += take
+            if self._head_offset == len(head):
+                self._queue.popleft()
+                self._head_offset = 0
+        self._queued -= filled
+        return frame
+
+    def _forget(self, track: _PeerTrack) -> None:
+        self._tracks.discard(track)
+
+
+class _PeerTrack(MediaStreamTrack):
+    kind = "audio"
+
+    def __init__(self, voice: OutboundAudio) -> None:
+        super().__init__()
+        self._voice = voice
+        self._index: int | None = None
+        self._silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        voice = self._voice
+        now_index = voice.current_index()
+        if self._index is None or self._index < now_index - MAX_LAG_FRAMES:
+            self._index = now_index
+        else:
+            self._index += 1
+            await asyncio.sleep(max(0.0, voice.due_at(self._index) - time.monotonic()))
+        samples = voice.frame(self._index)
+        frame = av.AudioFrame.from_ndarray(
+            (self._silence if samples is None else samples).reshape(1, -1),
+            format="s16",
+            layout="mono",
+        )
+        frame.sample_rate = SAMPLE_RATE
+        frame.pts = self._index * FRAME_SAMPLES
+        frame.time_base = TIME_BASE
+        return frame
+
+    def stop(self) -> None:
+        super().stop()
+        self._voice._forget(self)
