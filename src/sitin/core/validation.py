@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sitin.core import transcription_settings
+from sitin.core import realtime_audio, transcription_settings
 from sitin.core.errors import FieldErrors, RuleError
 from sitin.core.meeting_urls import InvalidMeetingUrl, MeetingUrl, Platform, parse_meeting_url
 from sitin.core.timefmt import parse_wire
@@ -49,7 +49,6 @@ AUTOMATIC_LEAVE_DEFAULTS: dict[str, Any] = {
 # Attendee fields this server does not act on yet: refused by name rather than silently ignored.
 UNSUPPORTED_FIELDS = (
     "rtmp_settings",
-    "websocket_settings",
     "zoom_settings",
     "google_meet_settings",
     "teams_settings",
@@ -73,6 +72,7 @@ CREATE_FIELDS = (
     "automatic_leave_settings",
     "webhooks",
     "data_retention_seconds",
+    "websocket_settings",
 )
 PATCH_SCHEDULED_ONLY = ("join_at", "meeting_url", "bot_name", "bot_image", "recording_settings")
 
@@ -279,6 +279,15 @@ def validate_transcription_settings(value: Any) -> dict[str, Any]:
         raise FieldErrors({"transcription_settings": [str(exc)]}) from None
 
 
+def validate_websocket_settings(value: Any) -> dict[str, Any] | None:
+    """The normalised ``websocket_settings`` to store (rules in core.realtime_audio); which hosts
+    and schemes the websocket may use is the outbound guard's call."""
+    try:
+        return realtime_audio.validate_websocket_settings(value)
+    except ValueError as exc:
+        raise FieldErrors({"websocket_settings": [str(exc)]}) from None
+
+
 def validate_webhooks(value: Any) -> list[dict[str, Any]]:
     """The shape only: which hosts and schemes a webhook may use is the outbound guard's call."""
     if value is None:
@@ -442,6 +451,7 @@ def validate_create_bot(body: Any, *, now: datetime) -> BotSpec:
         "automatic_leave_settings": validate_automatic_leave_settings,
         "webhooks": validate_webhooks,
         "data_retention_seconds": validate_retention,
+        "websocket_settings": validate_websocket_settings,
     }
     for name, check in checks.items():
         try:
@@ -463,6 +473,8 @@ def validate_create_bot(body: Any, *, now: datetime) -> BotSpec:
     }
     if values["bot_image"]:
         settings["bot_image"] = values["bot_image"]
+    if values["websocket_settings"]:
+        settings["websocket_settings"] = values["websocket_settings"]
     return BotSpec(
         meeting=values["meeting_url"],
         bot_name=values["bot_name"],
