@@ -372,3 +372,49 @@ def _delete_data(ctx, key: str, bot_id: str) -> JsonResponse:
         project_id = project_of_key(conn, key)
     outcome = purge.delete_bot_data(ctx, bot_id=bot_id, project_id=project_id)
     return JsonResponse(serializers.bot(outcome.bot.row, outcome.bot.events))
+
+
+@router.post(
+    "/{object_id}/output_audio",
+    response_model=None,
+    response_class=Response,
+    responses={200: {"description": "Queued for the bot (empty body)"}, **BAD_REQUEST, **COMMON},
+    openapi_extra=schemas.body(schemas.OutputAudio),
+    summary="Play an mp3 or wav file into the meeting",
+)
+def output_audio(ctx: Context, project_id: ProjectId, object_id: str, body: JsonBody):
+    bot_service.output_audio(ctx, project_id=project_id, bot_id=object_id, body=body)
+    return Response(status_code=200)
+
+
+@router.post(
+    "/{object_id}/speech",
+    response_model=None,
+    response_class=Response,
+    responses={200: {"description": "Queued for the bot (empty body)"}, **BAD_REQUEST, **COMMON},
+    openapi_extra=schemas.body(schemas.Speech),
+    summary="Speak text into the meeting",
+)
+def speech(ctx: Context, project_id: ProjectId, object_id: str, body: JsonBody):
+    bot_service.speech(ctx, project_id=project_id, bot_id=object_id, body=body)
+    return Response(status_code=200)
+
+
+@router.post(
+    "/{object_id}/output_image",
+    response_model=None,
+    responses={**BAD_REQUEST, **COMMON},
+    summary="Show an image: always 400, rooms carry no video",
+)
+def output_image(ctx: Context, project_id: ProjectId, object_id: str):
+    bot_service.refuse_video(ctx, project_id=project_id, bot_id=object_id, what="an image")
+
+
+@router.post(
+    "/{object_id}/output_video",
+    response_model=None,
+    responses={**BAD_REQUEST, **COMMON},
+    summary="Play a video: always 400, rooms carry no video",
+)
+def output_video(ctx: Context, project_id: ProjectId, object_id: str):
+    bot_service.refuse_video(ctx, project_id=project_id, bot_id=object_id, what="a video")

@@ -67,6 +67,22 @@ class ChatMessageSend(_Strict):
     message: str = Field(min_length=1, max_length=10000)
 
 
+class OutputAudio(_Strict):
+    type: Literal["audio/mp3", "audio/mpeg", "audio/wav", "audio/x-wav", "audio/wave"]
+    data: str = Field(min_length=1, description="Base64 of an mp3 or wav file, at most 10 MB")
+
+
+class Speech(_Strict):
+    text: str = Field(min_length=1, max_length=5000)
+    text_to_speech_settings: dict[str, Any] | None = Field(
+        default=None,
+        description='One engine: {"offline": {"language", "speed"}} (the default), '
+        '{"openai": {"model", "voice", "instructions"}} with the project\'s openai account, or '
+        'Attendee\'s {"google": {"voice_language_code", "voice_name"}}, spoken by the offline '
+        "engine in that language",
+    )
+
+
 class BotImage(_Strict):
     type: Literal["image/png", "image/jpeg"]
     data: str = Field(min_length=1, description="Base64 image bytes")

@@ -8,3 +8,4 @@ class BotCommand(StrEnum):
     PAUSE_RECORDING = "pause_recording"
     RESUME_RECORDING = "resume_recording"
     SYNC_CHAT_MESSAGE_REQUESTS = "sync_chat_message_requests"  # new chat messages to send
+    SYNC_OUTPUT_REQUESTS = "sync_output_requests"  # audio or speech for the bot to play

@@ -14,7 +14,7 @@ write can create a key for a bot whose data is gone.
 import re
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from sitin.core.ids import new_id
 from sitin.core.states import BotState
@@ -25,6 +25,7 @@ from sitin.db.tables import (
     audio_segments,
     bot_chat_message_requests,
     bot_log_entries,
+    bot_output_requests,
     bots,
     chat_messages,
     participant_events,
@@ -295,6 +296,53 @@ def mark_chat_message_request(
             failure_data={"reason": failure} if failure else None,
         )
     )
+
+
+def add_output_request(
+    tx: Tx,
+    *,
+    bot_id: str,
+    kind: str,
+    container: str | None = None,
+    data: bytes | None = None,
+    text: str | None = None,
+    settings: dict[str, Any] | None = None,
+) -> int:
+    """Queue audio (`container`, `data`) or speech (`text`, `settings`) for the bot to play."""
+    ensure_capturable(tx.conn, bot_id)
+    result = tx.conn.execute(
+        insert(bot_output_requests).values(
+            bot_id=bot_id,
+            kind=kind,
+            container=container,
+            data=data,
+            text=text,
+            settings=settings,
+            created_at=utcnow(),
+        )
+    )
+    return result.inserted_primary_key[0]
+
+
+def take_output_requests(tx: Tx, *, bot_id: str) -> list[dict[str, Any]]:
+    """The bot's waiting output requests, oldest first, deleted as they are handed over."""
+    ensure_capturable(tx.conn, bot_id)
+    rows = [
+        dict(row)
+        for row in tx.conn.execute(
+            select(bot_output_requests)
+            .where(bot_output_requests.c.bot_id == bot_id)
+            .order_by(bot_output_requests.c.id)
+        ).mappings()
+    ]
+    if rows:
+        tx.conn.execute(
+            delete(bot_output_requests).where(
+                bot_output_requests.c.bot_id == bot_id,
+                bot_output_requests.c.id <= rows[-1]["id"],
+            )
+        )
+    return rows
 
 
 def blob_prefix(bot_id: str) -> str:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -268,6 +269,22 @@ bot_chat_message_requests = Table(
     Index(None, "bot_id", "state"),
 )
 
+# Audio files and texts the bot was asked to play or speak, waiting for it to take them: the bot
+# deletes each row as it takes it, so the content is kept nowhere but in the recording.
+bot_output_requests = Table(
+    "bot_output_requests",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    _bot_fk(),
+    Column("kind", String(16), nullable=False),  # "audio" or "speech"
+    Column("container", String(16), nullable=True),  # audio: "mp3" or "wav"
+    Column("data", LargeBinary, nullable=True),  # audio: the file
+    Column("text", Text, nullable=True),  # speech: the words
+    Column("settings", Json, nullable=True),  # speech: text_to_speech_settings, normalised
+    Column("created_at", Timestamp, nullable=False),
+    Index(None, "bot_id", "id"),
+)
+
 bot_log_entries = Table(
     "bot_log_entries",
     metadata,
@@ -348,5 +365,6 @@ CAPTURED_TABLES = (
     chat_messages,
     participants,
     bot_chat_message_requests,
+    bot_output_requests,
     bot_log_entries,
 )

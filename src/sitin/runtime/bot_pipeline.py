@@ -100,7 +100,7 @@ async def _provider(
     transcription = settings.get("transcription_settings") or {}
     if "none" in transcription:
         return None
-    accounts = await asyncio.to_thread(_accounts, ctx, project_id)
+    accounts = await asyncio.to_thread(provider_accounts, ctx, project_id)
     try:
         provider = build_provider(
             transcription,
@@ -121,7 +121,7 @@ async def _provider(
         return UnavailableProvider(exc.reason)
 
 
-def _accounts(ctx: AppContext, project_id: str) -> dict[str, credentials.ProviderAccount]:
+def provider_accounts(ctx: AppContext, project_id: str) -> dict[str, credentials.ProviderAccount]:
     with ctx.db.read() as conn:
         return credentials.accounts_for(
             conn, server_key=ctx.settings.resolved_secret_key, project_id=project_id

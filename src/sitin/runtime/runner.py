@@ -13,6 +13,7 @@ import logging
 import shutil
 import time
 from collections import deque
+from typing import Any
 
 from sitin.context import AppContext
 from sitin.core.commands import BotCommand
@@ -25,10 +26,11 @@ from sitin.runtime import botstate
 from sitin.runtime.adapters.base import CouldNotJoin, MeetingAdapter, MeetingEnded, MeetingEvent
 from sitin.runtime.adapters.platforms import AdapterFactory, open_adapter
 from sitin.runtime.autoleave import AutoLeave
-from sitin.runtime.bot_pipeline import build_pipeline
+from sitin.runtime.bot_pipeline import build_pipeline, provider_accounts
 from sitin.runtime.frames import AudioFrame, RecordingPaused, RecordingResumed
 from sitin.runtime.pipeline.base import Pipeline
 from sitin.runtime.pipeline.recorder import now_ms
+from sitin.runtime.speaker import BotSpeaker
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ class BotRunner:
         self._adapter_factory = adapter_factory
         self._adapter: MeetingAdapter | None = None
         self._pipeline: Pipeline | None = None
+        self._speaker: BotSpeaker | None = None
         self._early_audio: deque[AudioFrame] = deque(maxlen=EARLY_AUDIO_FRAMES)
         self._paused = False
         self._stop_reason: str | None = None  # "leave", "meeting_ended", "external"
@@ -153,8 +156,15 @@ class BotRunner:
             return
         await self._start_capture(bot)
         await self._record(EventType.RECORDING_PERMISSION_GRANTED)
+        self._speaker = BotSpeaker(
+            adapter.play_audio,
+            accounts=lambda: asyncio.to_thread(provider_accounts, self.ctx, bot["project_id"]),
+            report=lambda message: self._log("error", "speech", message),
+        )
         await self._send_chat_requests()
+        await self._take_output_requests()
         await self._meeting_loop()
+        await self._speaker.aclose()  # nothing more is played once the bot is leaving
         await self._leave_meeting()
         await self._post_process()
 
@@ -214,6 +224,18 @@ class BotRunner:
             await self._record(EventType.RECORDING_RESUMED)
         elif command == BotCommand.SYNC_CHAT_MESSAGE_REQUESTS:
             await self._send_chat_requests()
+        elif command == BotCommand.SYNC_OUTPUT_REQUESTS:
+            await self._take_output_requests()
+
+    async def _take_output_requests(self) -> None:
+        def take() -> list[dict[str, Any]]:
+            with self.ctx.db.write() as tx:
+                return capture.take_output_requests(tx, bot_id=self.bot_id)
+
+        with contextlib.suppress(DataDeleted):
+            for request in await asyncio.to_thread(take):
+                if self._speaker is not None:
+                    self._speaker.submit(request)
 
     async def _send_chat_requests(self) -> None:
         adapter = self._adapter
@@ -263,6 +285,8 @@ class BotRunner:
 
     async def _finish_capture(self) -> None:
         """Send the end of stream through the pipeline: every stage flushes, drains and closes."""
+        if self._speaker is not None:
+            await self._speaker.aclose()
         if self._pipeline is not None:
             await self._pipeline.close()
 

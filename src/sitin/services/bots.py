@@ -14,6 +14,8 @@ from sitin.core.commands import BotCommand
 from sitin.core.errors import BotNotFound, FieldErrors, RuleError
 from sitin.core.ids import new_id
 from sitin.core.meeting_urls import INVALID, MeetingUrl, Platform
+from sitin.core.output_media import no_video, validate_output_audio
+from sitin.core.speech_settings import validate_speech_request
 from sitin.core.states import JOINED, BotState, EventSubType, EventType, TransitionNotAllowed
 from sitin.core.timefmt import utcnow
 from sitin.core.transcription_settings import chosen_provider
@@ -259,3 +261,46 @@ def send_chat_message(ctx: AppContext, *, project_id: str, bot_id: str, body: An
         capture.add_chat_message_request(tx, bot_id=bot_id, **message)
         _command(tx, bot_id, BotCommand.SYNC_CHAT_MESSAGE_REQUESTS)
         tx.after_commit(lambda: ctx.bots.wake(bot_id))
+
+
+def _require_in_meeting(bot: RowMapping, doing: str) -> None:
+    if BotState(bot["state"]) not in JOINED:
+        allowed = ", ".join(sorted(s.value for s in JOINED))
+        raise RuleError(
+            f"Bot is in state {bot['state']} and cannot {doing}. "
+            f"It must be in one of these states: {allowed}"
+        )
+
+
+def output_audio(ctx: AppContext, *, project_id: str, bot_id: str, body: Any) -> None:
+    """Queue an mp3 or wav file for the bot to play into the meeting (Attendee: body first)."""
+    audio = validate_output_audio(body)
+    with ctx.db.write() as tx:
+        _require_in_meeting(require_bot(tx.conn, project_id, bot_id), "play audio")
+        capture.add_output_request(
+            tx, bot_id=bot_id, kind="audio", container=audio.container, data=audio.data
+        )
+        _command(tx, bot_id, BotCommand.SYNC_OUTPUT_REQUESTS)
+        tx.after_commit(lambda: ctx.bots.wake(bot_id))
+
+
+def speech(ctx: AppContext, *, project_id: str, bot_id: str, body: Any) -> None:
+    """Queue text for the bot to speak with the engine its settings name."""
+    with ctx.db.write() as tx:
+        bot = require_bot(tx.conn, project_id, bot_id)
+        try:
+            request = validate_speech_request(body)
+        except ValueError as exc:
+            raise RuleError(str(exc)) from None
+        _require_in_meeting(bot, "speak")
+        capture.add_output_request(
+            tx, bot_id=bot_id, kind="speech", text=request.text, settings=request.settings
+        )
+        _command(tx, bot_id, BotCommand.SYNC_OUTPUT_REQUESTS)
+        tx.after_commit(lambda: ctx.bots.wake(bot_id))
+
+
+def refuse_video(ctx: AppContext, *, project_id: str, bot_id: str, what: str) -> None:
+    with ctx.db.read() as conn:
+        require_bot(conn, project_id, bot_id)
+    raise no_video(what)

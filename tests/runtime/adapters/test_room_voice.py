@@ -86,7 +86,7 @@ def test_participants_hear_the_bot_in_order_without_gaps_and_barge_in_stops_it(
         await asyncio.sleep(0.5)
         dropped_ms = bot.clear_audio()
         cleared = time.time()
-        assert 4000 < dropped_ms <= 4600
+        assert 3800 < dropped_ms < 5000  # most of it (a loaded machine plays less in 0.5 s)
         await asyncio.sleep(0.8)
         after = alice.heard_from(bot.uuid, since_s=cleared + 0.3)
         assert len(after) > 0.3 * RATE and rms_dbfs(after) < -60

@@ -3,8 +3,8 @@
     stage               takes                       emits (besides what it passes on unchanged)
     PauseGate           RecordingPaused/Resumed     -; drops audio, speech on/off and (unless
                                                     allowed) chat while recording is paused
-    RecordingStage      AudioFrame (a tap)          -; mixes and encodes in its own thread, and
-                                                    at EndOfStream hands the file to `store`
+    RecordingStage      AudioFrame (a tap),         -; mixes and encodes in its own thread, and
+                        BotSpoke (consumed)         at EndOfStream hands the file to `store`
     SegmentationStage   AudioFrame (consumed)       SpeechSegment, per participant (silero VAD)
     TranscriptionStage  SpeechSegment (consumed)    Utterance, once the provider has answered
     PlaybackStage       AudioOut (consumed)         -; plays the audio into the meeting
@@ -23,6 +23,7 @@ from pathlib import Path
 from sitin.runtime.frames import (
     AudioFrame,
     AudioOut,
+    BotSpoke,
     ChatReceived,
     EndOfStream,
     Frame,
@@ -39,6 +40,8 @@ from sitin.runtime.pipeline.speech import SpeakerSegmenters
 from sitin.runtime.pipeline.transcriber import SegmentTranscriber
 from sitin.transcription.base import Transcription, TranscriptionFailed, TranscriptionProvider
 
+# The recorder's name for the bot's own voice (a participant uuid never has this form).
+BOT_VOICE = "sitin:bot-voice"
 SEGMENT_BATCH_S = 0.2  # audio is handed to speech detection (in a thread) this often
 
 
@@ -59,11 +62,11 @@ class PauseGate(Stage):
     def _held_back(self, frame: Frame) -> bool:
         if isinstance(frame, ChatReceived):
             return not self.keep_chat_when_paused
-        return isinstance(frame, AudioFrame | SpeechStart | SpeechStop)
+        return isinstance(frame, AudioFrame | BotSpoke | SpeechStart | SpeechStop)
 
 
 class RecordingStage(Stage):
-    """Records the mix of everyone's audio; paused spans are cut out of the file."""
+    """Records the mix of everyone's audio and the bot's voice; paused spans are cut out."""
 
     def __init__(self, recorder: Recorder, store: Callable[[Recorder], Awaitable[None]]) -> None:
         self.recorder = recorder
@@ -72,6 +75,9 @@ class RecordingStage(Stage):
     async def process(self, frame: Frame) -> None:
         if isinstance(frame, AudioFrame):
             self.recorder.push(frame)
+        elif isinstance(frame, BotSpoke):  # recorded, never transcribed nor streamed out
+            self.recorder.push(AudioFrame(BOT_VOICE, frame.pcm, frame.timestamp_ms))
+            return
         elif isinstance(frame, RecordingPaused):
             self.recorder.pause(frame.at_ms)
         elif isinstance(frame, RecordingResumed):
