@@ -27,20 +27,6 @@ NO_VIDEO = "bots of this server carry audio only (no camera, screen or video out
 UNSUPPORTED_ROUTES = [
     Unsupported(
         "POST",
-        "/bots/{object_id}/speech",
-        "Text to speech in the meeting",
-        "bots of this server do not speak into meetings yet",
-    ),
-    Unsupported(
-        "POST",
-        "/bots/{object_id}/output_audio",
-        "Playing audio into the meeting",
-        "bots of this server do not play audio into meetings yet",
-    ),
-    Unsupported("POST", "/bots/{object_id}/output_image", "Showing an image", NO_VIDEO),
-    Unsupported("POST", "/bots/{object_id}/output_video", "Playing a video", NO_VIDEO),
-    Unsupported(
-        "POST",
         "/bots/{object_id}/change_gallery_view_page",
         "Changing the gallery view page",
         f"it exists for Zoom's video gallery; {NO_VIDEO}",
