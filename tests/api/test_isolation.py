@@ -3,6 +3,8 @@
 The routes come from the served schema, so a route added later is covered without editing this.
 """
 
+import base64
+
 import pytest
 from sqlalchemy import func, select
 
@@ -16,6 +18,11 @@ UNSUPPORTED = {(r.method, "/api/v1" + r.path) for r in UNSUPPORTED_ROUTES}
 VALID_BODIES = {
     ("PATCH", "/api/v1/bots/{object_id}"): {"metadata": {"owner": "A"}},
     ("POST", "/api/v1/bots/{object_id}/send_chat_message"): {"message": "hello from A"},
+    ("POST", "/api/v1/bots/{object_id}/output_audio"): {
+        "type": "audio/wav",
+        "data": base64.b64encode(b"RIFF\x24\x00\x00\x00WAVEfmt ").decode(),
+    },
+    ("POST", "/api/v1/bots/{object_id}/speech"): {"text": "hello from A"},
 }
 EXPECTED_ROUTES = {
     ("GET", "/api/v1/bots/{object_id}"),
@@ -30,6 +37,10 @@ EXPECTED_ROUTES = {
     ("POST", "/api/v1/bots/{object_id}/send_chat_message"),
     ("POST", "/api/v1/bots/{object_id}/pause_recording"),
     ("POST", "/api/v1/bots/{object_id}/resume_recording"),
+    ("POST", "/api/v1/bots/{object_id}/output_audio"),
+    ("POST", "/api/v1/bots/{object_id}/speech"),
+    ("POST", "/api/v1/bots/{object_id}/output_image"),
+    ("POST", "/api/v1/bots/{object_id}/output_video"),
 }
 
 

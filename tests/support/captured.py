@@ -83,6 +83,13 @@ def capture_meeting(
         capture.add_chat_message_request(
             tx, bot_id=bot_id, to="everyone", to_user_uuid=None, message="bot says hi"
         )
+        # asked to speak but never took it (the bot ended first)
+        capture.add_output_request(
+            tx, bot_id=bot_id, kind="speech", text="confidential words to say", settings={}
+        )
+        capture.add_output_request(
+            tx, bot_id=bot_id, kind="audio", container="wav", data=b"RIFF confidential audio"
+        )
     total = 0
     prefix = capture.blob_prefix(bot_id)
     for i in range(blobs):

@@ -37,12 +37,10 @@ def validate_output_audio(body: Any) -> OutputAudio:
     if not isinstance(body, dict) or not body.get("type") or not body.get("data"):
         raise RuleError("Both type and data are required")
     kind, data = body["type"], body["data"]
+    if not isinstance(kind, str):
+        raise RuleError("Invalid audio content type")
     if kind not in AUDIO_TYPES:
-        raise RuleError(
-            "Invalid audio content type. Allowed: " + ", ".join(AUDIO_TYPES)
-            if isinstance(kind, str)
-            else "Invalid audio content type"
-        )
+        raise RuleError("Invalid audio content type. Allowed: " + ", ".join(AUDIO_TYPES))
     if not isinstance(data, str) or len(data) > (MAX_AUDIO_BYTES + 2) // 3 * 4 + 4:
         if isinstance(data, str):
             raise RuleError(f"Audio data must be at most {MAX_AUDIO_BYTES // (1024 * 1024)} MB")

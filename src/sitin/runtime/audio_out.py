@@ -8,7 +8,7 @@ import io
 import av
 import numpy as np
 
-from sitin.runtime.adapters.base import SAMPLE_RATE
+from sitin.core.audio import MEETING_SAMPLE_RATE
 
 MAX_FILE_SECONDS = 15 * 60  # the most a bot may have queued (OutboundAudio.MAX_QUEUED_S)
 
@@ -20,7 +20,7 @@ class UnplayableAudio(Exception):
 class Resampler:
     """Stateful mono int16 resampling (libswresample): consecutive chunks join without clicks."""
 
-    def __init__(self, rate_in: int, rate_out: int = SAMPLE_RATE) -> None:
+    def __init__(self, rate_in: int, rate_out: int = MEETING_SAMPLE_RATE) -> None:
         self.rate_in = rate_in
         self.rate_out = rate_out
         self._resampler = av.AudioResampler(format="s16", layout="mono", rate=rate_out)
@@ -51,7 +51,7 @@ def decode_file(container: str, data: bytes) -> np.ndarray:
             if not source.streams.audio:
                 raise UnplayableAudio(f"the {container} file has no audio stream")
             stream = source.streams.audio[0]
-            resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=MEETING_SAMPLE_RATE)
             parts: list[np.ndarray] = []
             total = 0
             for frame in source.decode(stream):
@@ -59,7 +59,7 @@ def decode_file(container: str, data: bytes) -> np.ndarray:
                     samples = out.to_ndarray().reshape(-1)
                     parts.append(samples)
                     total += len(samples)
-                if total > MAX_FILE_SECONDS * SAMPLE_RATE:
+                if total > MAX_FILE_SECONDS * MEETING_SAMPLE_RATE:
                     raise UnplayableAudio(f"the file is longer than {MAX_FILE_SECONDS} s")
             parts.append(_joined(resampler.resample(None)))
     except (av.FFmpegError, ValueError, IndexError) as exc:

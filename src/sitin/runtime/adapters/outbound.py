@@ -19,11 +19,11 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from sitin.core.audio import MEETING_SAMPLE_RATE as SAMPLE_RATE
+from sitin.core.audio import MEETING_SAMPLE_RATE
 
 FRAME_SAMPLES = 960  # 20 ms at 48 kHz
-FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
-TIME_BASE = Fraction(1, SAMPLE_RATE)
+FRAME_S = FRAME_SAMPLES / MEETING_SAMPLE_RATE
+TIME_BASE = Fraction(1, MEETING_SAMPLE_RATE)
 RECENT_FRAMES = 50  # frames kept for peers asking a little later than the first (1 s)
 MAX_LAG_FRAMES = 25  # a peer further behind than this (a loop stalled 0.5 s) skips ahead to now
 MAX_QUEUED_S = 15 * 60  # a bot may have at most this much audio waiting to be played
@@ -52,7 +52,7 @@ class OutboundAudio:
 
     @property
     def queued_ms(self) -> float:
-        return self._queued * 1000 / SAMPLE_RATE
+        return self._queued * 1000 / MEETING_SAMPLE_RATE
 
     @property
     def speaking(self) -> bool:
@@ -62,7 +62,7 @@ class OutboundAudio:
         """Queue 48 kHz mono int16 samples after everything already queued."""
         if len(pcm) == 0:
             return
-        if self._queued + len(pcm) > MAX_QUEUED_S * SAMPLE_RATE:
+        if self._queued + len(pcm) > MAX_QUEUED_S * MEETING_SAMPLE_RATE:
             raise OutputQueueFull(f"more than {MAX_QUEUED_S} s of audio waiting to be played")
         self._queue.append(pcm.astype(np.int16, copy=False))
         self._queued += len(pcm)
@@ -159,7 +159,7 @@ class _PeerTrack(MediaStreamTrack):
             format="s16",
             layout="mono",
         )
-        frame.sample_rate = SAMPLE_RATE
+        frame.sample_rate = MEETING_SAMPLE_RATE
         frame.pts = self._index * FRAME_SAMPLES
         frame.time_base = TIME_BASE
         return frame
