@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sitin.core.output_media import MAX_AUDIO_BYTES
 from sitin.core.states import JOINED
 from sitin.db.tables import bot_commands, bot_output_requests
+from support.settings import ROOM_URL
 
 IN_MEETING = ", ".join(sorted(state.value for state in JOINED))
 
@@ -197,3 +198,23 @@ def test_another_projects_bot_is_not_found(client, project, other_project, bot_i
     response = _post(client, other_project, bot_id, route, body)
     assert response.status_code == 404
     assert response.json()["error"] == "Bot not found"
+
+
+def test_websocket_targets_pass_the_outbound_guard_at_creation(client, project):
+    """wss:// to public hosts by default; a loopback or ws:// target is refused, naming the
+    setting that would allow it."""
+    room = ROOM_URL
+    for url in ("ws://127.0.0.1:9/agent", "wss://localhost/agent", "wss://10.0.0.7/agent"):
+        response = client.post(
+            "/api/v1/bots",
+            json={
+                "meeting_url": room,
+                "bot_name": "Agent",
+                "websocket_settings": {"audio": {"url": url}},
+            },
+            headers=project.headers,
+        )
+        assert response.status_code == 400, url
+        (message,) = response.json()["websocket_settings"]
+        assert message.startswith("audio.url: realtime websocket URL"), message
+        assert "SITIN_OUTBOUND_HOSTS" in message

@@ -63,7 +63,7 @@ def _event(tx: Tx, bot_id: str, event: EventType, sub_type=None, metadata=None) 
 def create_bot(ctx: AppContext, *, project_id: str, body: Any) -> bots.BotView:
     spec = validate_create_bot(body, now=utcnow())
     scheduled = spec.join_at is not None
-    _check_destinations(ctx, spec.meeting, spec.webhooks)
+    _check_destinations(ctx, spec.meeting, spec.webhooks, spec.settings.get("websocket_settings"))
     _require_provider_key(ctx, project_id, spec.settings["transcription_settings"])
     try:
         with ctx.db.write() as tx:
@@ -105,7 +105,12 @@ def create_bot(ctx: AppContext, *, project_id: str, body: Any) -> bots.BotView:
     return created
 
 
-def _check_destinations(ctx: AppContext, meeting: MeetingUrl, webhooks: list[dict]) -> None:
+def _check_destinations(
+    ctx: AppContext,
+    meeting: MeetingUrl,
+    webhooks: list[dict],
+    websocket_settings: dict[str, Any] | None = None,
+) -> None:
     """The outbound guard's verdict on what the bot will connect to (again when connecting): a
     meeting server the link names (a sitin room, a Janus server) must be this server's own rooms
     or a host the operator listed."""
@@ -119,6 +124,11 @@ def _check_destinations(ctx: AppContext, meeting: MeetingUrl, webhooks: list[dic
             ctx.outbound.check_url(hook["url"], Purpose.WEBHOOK)
         except RefusedTarget as exc:
             raise FieldErrors({"webhooks": [str(exc)]}) from None
+    for kind, stream in (websocket_settings or {}).items():
+        try:
+            ctx.outbound.check_url(stream["url"], Purpose.REALTIME)
+        except RefusedTarget as exc:
+            raise FieldErrors({"websocket_settings": [f"{kind}.url: {exc}"]}) from None
 
 
 def _require_provider_key(ctx: AppContext, project_id: str, transcription: dict[str, Any]) -> None:

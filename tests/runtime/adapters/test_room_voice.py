@@ -16,6 +16,7 @@ from sitin.runtime.adapters.base import AudioFrame, BotSpoke, MeetingEvent
 from sitin.runtime.adapters.room import RoomAdapter
 from support.peers import TestParticipant
 from support.servers import serve
+from support.settings import LOOPBACK_GUARD
 from support.speech import rms_dbfs
 
 RATE = 48_000
@@ -53,7 +54,7 @@ def test_participants_hear_the_bot_in_order_without_gaps_and_barge_in_stops_it(
     async def scenario() -> None:
         alice = TestParticipant(base_url, "voice", "Alice")
         await alice.join()
-        bot = RoomAdapter(f"{base_url}/rooms/voice", "Speaker", events.append)
+        bot = RoomAdapter(f"{base_url}/rooms/voice", "Speaker", events.append, guard=LOOPBACK_GUARD)
         await bot.join()
         bob = TestParticipant(base_url, "voice", "Bob")  # calls the bot: the answer side
         await bob.join()
