@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from sitin.core.output_media import MAX_AUDIO_BYTES
+from sitin.core.errors import RuleError
+from sitin.core.output_media import MAX_AUDIO_BYTES, validate_output_audio
 from sitin.core.states import JOINED
 from sitin.db.tables import bot_commands, bot_output_requests
 from support.settings import ROOM_URL
@@ -80,7 +81,6 @@ BAD_AUDIO = [
     ("type-not-string", {"type": 3, "data": MP3}, "Invalid audio content type"),
     ("bad-base64", {"type": "audio/mp3", "data": "%%%"}, "Invalid base64 encoded data"),
     ("data-not-string", {"type": "audio/mp3", "data": 12}, "Invalid base64 encoded data"),
-    ("over-10-mb", {"type": "audio/mp3", "data": TOO_BIG}, "Audio data must be at most 10 MB"),
     (
         "wav-that-is-not",
         {"type": "audio/wav", "data": MP3},
@@ -218,3 +218,11 @@ def test_websocket_targets_pass_the_outbound_guard_at_creation(client, project):
         (message,) = response.json()["websocket_settings"]
         assert message.startswith("audio.url: realtime websocket URL"), message
         assert "SITIN_OUTBOUND_HOSTS" in message
+
+
+def test_audio_over_10_mb_is_refused():
+    """(Through HTTP the server's body limit, SITIN_MAX_BODY_BYTES, answers 413 first unless the
+    operator raised it.)"""
+    with pytest.raises(RuleError) as caught:
+        validate_output_audio({"type": "audio/mp3", "data": TOO_BIG})
+    assert str(caught.value) == "Audio data must be at most 10 MB"
