@@ -5,6 +5,7 @@ what is accepted is queued for the bot with a wake-up (the bot itself is tested 
 import base64
 import io
 import wave
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from sitin.core.errors import RuleError
 from sitin.core.output_media import MAX_AUDIO_BYTES, validate_output_audio
 from sitin.core.states import JOINED
+from sitin.db.sealing import OUTPUT_AUDIO, OUTPUT_TEXT
 from sitin.db.tables import bot_commands, bot_output_requests
 from support.settings import ROOM_URL
 
@@ -38,10 +40,23 @@ def _post(client, project, bot_id, suffix, body=None):
 
 
 def _queued(ctx, bot_id):
+    """The bot's queued output requests as the bot will read them (opened with its key), and its
+    wake-up commands. The raw columns hold ciphertext only."""
+    key = ctx.keys.key_for_reading(bot_id)
     with ctx.db.read() as conn:
-        requests = conn.execute(
+        rows = conn.execute(
             select(bot_output_requests).where(bot_output_requests.c.bot_id == bot_id)
         ).all()
+        requests = [
+            SimpleNamespace(
+                **{
+                    **row._mapping,
+                    "data": None if row.data is None else key.open(row.data, OUTPUT_AUDIO.encode()),
+                    "text": key.open_text(row.text, OUTPUT_TEXT),
+                }
+            )
+            for row in rows
+        ]
         commands = conn.execute(
             select(bot_commands.c.command).where(bot_commands.c.bot_id == bot_id)
         ).scalars()

@@ -308,15 +308,19 @@ def add_output_request(
     text: str | None = None,
     settings: dict[str, Any] | None = None,
 ) -> int:
-    """Queue audio (`container`, `data`) or speech (`text`, `settings`) for the bot to play."""
-    ensure_capturable(tx.conn, bot_id)
+    """Queue audio (`container`, `data`) or speech (`text`, `settings`) for the bot to play.
+
+    The audio and the words are sealed under the bot's key like captured content: the row is
+    deleted when the bot takes it, but its bytes may linger in the WAL or as dead tuples.
+    """
+    key = sealing_key(tx, bot_id)
     result = tx.conn.execute(
         insert(bot_output_requests).values(
             bot_id=bot_id,
             kind=kind,
             container=container,
-            data=data,
-            text=text,
+            data=None if data is None else key.seal(data, sealing.OUTPUT_AUDIO.encode()),
+            text=key.seal_text(text, sealing.OUTPUT_TEXT),
             settings=settings,
             created_at=utcnow(),
         )
@@ -325,10 +329,10 @@ def add_output_request(
 
 
 def take_output_requests(tx: Tx, *, bot_id: str) -> list[dict[str, Any]]:
-    """The bot's waiting output requests, oldest first, deleted as they are handed over."""
-    ensure_capturable(tx.conn, bot_id)
+    """The bot's waiting output requests, oldest first, opened and deleted as handed over."""
+    key = sealing_key(tx, bot_id)
     rows = [
-        dict(row)
+        _opened_output_request(key, dict(row))
         for row in tx.conn.execute(
             select(bot_output_requests)
             .where(bot_output_requests.c.bot_id == bot_id)
@@ -343,6 +347,13 @@ def take_output_requests(tx: Tx, *, bot_id: str) -> list[dict[str, Any]]:
             )
         )
     return rows
+
+
+def _opened_output_request(key: DataKey, row: dict[str, Any]) -> dict[str, Any]:
+    if row["data"] is not None:
+        row["data"] = key.open(bytes(row["data"]), sealing.OUTPUT_AUDIO.encode())
+    row["text"] = key.open_text(row["text"], sealing.OUTPUT_TEXT)
+    return row
 
 
 def blob_prefix(bot_id: str) -> str:

@@ -26,6 +26,8 @@ CHAT_ADDITIONAL_DATA = "chat_messages.additional_data"
 CHAT_REQUEST_MESSAGE = "bot_chat_message_requests.message"
 CHAT_REQUEST_TO_USER = "bot_chat_message_requests.to_user_uuid"
 LOG_MESSAGE = "bot_log_entries.message"
+OUTPUT_AUDIO = "bot_output_requests.data"
+OUTPUT_TEXT = "bot_output_requests.text"
 WEBHOOK_PAYLOAD = "webhook_delivery_attempts.payload"
 
 # (table, column, purpose, kind) of every sealed column: what the in-place migration encrypts
