@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi import FastAPI
@@ -21,6 +22,7 @@ from sitin.core.timefmt import to_wire, utcnow
 from sitin.db.tables import audio_segments
 from sitin.rooms.registry import Participant, Role, Room, RoomRegistry
 from sitin.rooms.routes import router
+from support.live import start_live
 from support.peers import TestParticipant
 from support.servers import serve
 from support.speech import flite_wav, read_pcm_48k, word_error_rate
@@ -59,7 +61,17 @@ def files_under(root: Path) -> set[Path]:
     return {path for path in root.rglob("*") if path.is_file()}
 
 
-def test_path_like_participant_uuids_never_leave_the_bots_prefix(live, tmp_path):
+def test_path_like_participant_uuids_never_leave_the_bots_prefix(tmp_path):
+    app = FastAPI()
+    app.include_router(router)
+    with serve(app) as room_base:
+        # the operator lists the hostile room's server, as for any room that is not sitin's own
+        listed = f"127.0.0.1:{urlsplit(room_base).port}"
+        with start_live(tmp_path, outbound_hosts=listed) as live:
+            check_hostile_room(live, app, room_base, tmp_path)
+
+
+def check_hostile_room(live, app: FastAPI, base_url: str, tmp_path) -> None:
     later = to_wire(utcnow() + timedelta(days=365))  # scheduled: the victim never runs here
     victim = live.create_bot(meeting_url=live.room_url("elsewhere"), join_at=later)
     victim_key = f"bots/{victim['id']}/recording.mp3"
@@ -70,8 +82,6 @@ def test_path_like_participant_uuids_never_leave_the_bots_prefix(live, tmp_path)
         f"{outside}/../../../../../../../{outside}",  # absolute, and climbing out of the root
         "..",
     ]
-    app = FastAPI()
-    app.include_router(router)
     app.state.room_registry = HostileRegistry(hostile)
     alice_says = "please schedule the project review for next tuesday"
     bob_says = "we need to finish the budget report"
@@ -118,8 +128,7 @@ def test_path_like_participant_uuids_never_leave_the_bots_prefix(live, tmp_path)
             await person.leave()
         return final
 
-    with serve(app) as base_url:
-        bot = asyncio.run(scenario(f"{base_url}/rooms/hostile", base_url))
+    bot = asyncio.run(scenario(f"{base_url}/rooms/hostile", base_url))
     bot_id = bot["id"]
 
     # Nothing outside the bot's own prefix: the victim's folder is as it was, no file appeared
