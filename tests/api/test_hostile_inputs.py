@@ -104,7 +104,7 @@ def test_a_validly_signed_blob_key_with_dot_segments_is_a_404(ctx, client, new_b
         f"bots//{bot['id']}/recording.mp3",
         f"bots/./{bot['id']}/recording.mp3",
     ):
-        signature = ctx.blobs.signature(key, expires)
+        signature = ctx.blobs.links.signature(key, expires)
         # dots sent %-encoded, so no client normalises the path before the server sees it
         response = client.get(
             f"/blobs/{key.replace('.', '%2E')}",
@@ -113,6 +113,7 @@ def test_a_validly_signed_blob_key_with_dot_segments_is_a_404(ctx, client, new_b
         assert response.status_code == 404, (key, response.status_code)
     key = f"bots/{bot['id']}/recording.mp3"
     response = client.get(
-        f"/blobs/{key}", params={"expires": expires, "signature": ctx.blobs.signature(key, expires)}
+        f"/blobs/{key}",
+        params={"expires": expires, "signature": ctx.blobs.links.signature(key, expires)},
     )
     assert response.status_code == 200 and response.content == b"ID3 audio"

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from sitin.db.tables import bot_log_entries, bot_output_requests
+from sitin.db.tables import bot_output_requests
+from support.bot_logs import log_messages
 from support.peers import TestParticipant
 from support.speech import decode_mono, rms_dbfs
 
@@ -123,12 +124,7 @@ def test_participants_hear_the_bot_and_the_recording_contains_it(live):
     result = asyncio.run(_meeting(live))
     bot_id = result["bot"]["id"]
     assert result["bot"]["recording_state"] == "complete"
-    with live.ctx.db.read() as conn:
-        errors = conn.execute(
-            select(bot_log_entries.c.message).where(
-                bot_log_entries.c.bot_id == bot_id, bot_log_entries.c.level == "error"
-            )
-        ).all()
+    errors = log_messages(live.ctx, bot_id, level="error")
     assert errors == []
     recording = live.http.get(f"/api/v1/bots/{bot_id}/recording").json()
     audio, rate = decode_mono(live.download(recording["url"]))

@@ -6,10 +6,9 @@ meant to. Real listeners on 127.0.0.1 witness every connection."""
 from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
 from sitin.api.app import create_app
-from sitin.db.tables import bot_log_entries
+from support.bot_logs import log_messages
 from support.listeners import tcp_listener
 from support.live import start_live
 from support.settings import restarted
@@ -17,14 +16,6 @@ from support.settings import restarted
 
 def _next_year() -> str:
     return (datetime.now(UTC) + timedelta(days=365)).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _log_messages(ctx, bot_id: str) -> list[str]:
-    with ctx.db.read() as conn:
-        rows = conn.execute(
-            select(bot_log_entries.c.message).where(bot_log_entries.c.bot_id == bot_id)
-        )
-        return [row.message for row in rows]
 
 
 def test_meeting_urls_to_other_local_ports_are_refused_at_creation(live):
@@ -82,7 +73,7 @@ def test_the_meeting_server_is_checked_again_when_the_bot_connects(tmp_path):
             live.ctx.bots.launch(bot_id)  # runs under today's settings, without that host
             failed = live.wait_for_state(bot_id, "fatal_error")
             assert failed["events"][-1]["sub_type"] == "unable_to_connect_to_meeting"
-            [message] = _log_messages(live.ctx, bot_id)
+            [message] = log_messages(live.ctx, bot_id)
             assert "SITIN_OUTBOUND_HOSTS" in message, message
             assert "HTTP" not in message and "Error" not in message, message
         assert delisted.received == []

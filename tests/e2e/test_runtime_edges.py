@@ -16,8 +16,9 @@ import pytest
 from sqlalchemy import select
 
 from sitin.core.timefmt import parse_wire, to_wire, utcnow
-from sitin.db.tables import audio_segments, bot_log_entries
+from sitin.db.tables import audio_segments
 from sitin.encryption.blobs import sealed_size
+from support.bot_logs import bot_logs
 from support.live import FAST_RUNTIME, start_live
 from support.peers import TestParticipant
 from support.speech import flite_wav, read_pcm_48k
@@ -156,12 +157,7 @@ def _unreachable_room_fails(live, port: int) -> None:
         "sub_type": "unable_to_connect_to_meeting",
         "created_at": final["events"][-1]["created_at"],
     }
-    with live.ctx.db.read() as conn:
-        logs = conn.execute(
-            select(
-                bot_log_entries.c.level, bot_log_entries.c.entry_type, bot_log_entries.c.message
-            ).where(bot_log_entries.c.bot_id == bot["id"])
-        ).all()
+    logs = bot_logs(live.ctx, bot["id"])
     assert [(level, kind) for level, kind, _ in logs] == [("error", "join")]
     assert "unable_to_connect_to_meeting" in logs[0].message
 

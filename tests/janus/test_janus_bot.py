@@ -6,19 +6,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import select
 
-from sitin.db.tables import bot_log_entries
 from sitin.runtime.adapters.janus.client import JanusSession
+from support.bot_logs import log_messages
 from support.janus import JanusMeeting
 
 JOINED = "joined_recording"
-
-
-def log_messages(live, bot_id: str) -> list[str]:
-    with live.ctx.db.read() as conn:
-        query = select(bot_log_entries.c.message).where(bot_log_entries.c.bot_id == bot_id)
-        return list(conn.scalars(query))
 
 
 def last_event(bot: dict) -> dict:
@@ -44,7 +37,7 @@ def test_a_refused_join_is_could_not_join(
     ended = live.wait_for_state(bot["id"], "fatal_error", timeout=30)
     assert last_event(ended)["type"] == "could_not_join_meeting"
     assert last_event(ended)["sub_type"] == sub_type
-    assert any(said.lower() in message.lower() for message in log_messages(live, bot["id"]))
+    assert any(said.lower() in message.lower() for message in log_messages(live.ctx, bot["id"]))
 
 
 def test_janus_down_is_unable_to_connect(janus_meeting: JanusMeeting) -> None:
@@ -55,7 +48,7 @@ def test_janus_down_is_unable_to_connect(janus_meeting: JanusMeeting) -> None:
     ended = live.wait_for_state(bot["id"], "fatal_error", timeout=30)
     assert last_event(ended)["type"] == "could_not_join_meeting"
     assert last_event(ended)["sub_type"] == "unable_to_connect_to_meeting"
-    assert any("cannot reach" in message for message in log_messages(live, bot["id"]))
+    assert any("cannot reach" in message for message in log_messages(live.ctx, bot["id"]))
 
 
 def test_the_right_pin_joins_and_leave_ends(janus_meeting: JanusMeeting) -> None:
@@ -105,7 +98,7 @@ def test_the_meeting_ending_under_the_bot_is_meeting_ended(
     assert types[-2:] == ["meeting_ended", "post_processing_completed"], types
     assert "sub_type" not in ended["events"][-2]  # Attendee's meeting_ended has none
     assert ended["recording_state"] == "complete"
-    assert any(said in message for message in log_messages(live, bot["id"]))
+    assert any(said in message for message in log_messages(live.ctx, bot["id"]))
 
 
 def test_people_who_only_watch_are_participants_and_the_bot_leaves_when_alone(
