@@ -8,7 +8,13 @@ a `sitin serve --no-worker` process; each bot is in its own room with two aiortc
 stream looping flite speech (benchmarks/density_participants.py: pre-encoded Opus, so senders cost
 little). The participants live in a process of their own, so their CPU is not the workers'.
 Bots record mp3 and transcribe nothing (`"transcription_settings": {"none": {}}`); extra rows
-with the default offline transcription show its cost (`--transcribed`).
+with the default offline transcription show its cost (`--transcribed`). `--turn-taking` gives
+every room four participants looping a meeting of real human speech instead (four people taking
+turns, one at a time, ~10 % overlap: tests/transcription/real_speech.py), the realistic load for
+transcribing bots:
+
+    .venv/bin/python benchmarks/bot_density.py --turn-taking --counts 0 --transcribed 4,8,12 \
+        --workers 2
 
 Figures, over a measuring window while every bot is in joined_recording:
 - CPU %: the workers' utime+stime from /proc/<pid>/stat per wall second (100 % = one core), and
@@ -20,6 +26,8 @@ Figures, over a measuring window while every bot is in joined_recording:
   the mix in its place.
 - rec/meet: decoded recording length against the time the bot spent recording.
 - senders late: the participants' own worst stall (if large, drops are not the bots' fault).
+- end s: from "leave" to every bot ended; a transcribing bot first drains its backlog, so a
+  growing backlog shows here.
 Steps continue while the workers keep up (dropped audio <= 1 %); the first step that does not is
 shown and ends the run.
 """
@@ -238,9 +246,16 @@ class Step:
 
 class Benchmark:
     def __init__(
-        self, sitin: Sitin, seconds: float, workers: int, keep_dir: Path | None = None
+        self,
+        sitin: Sitin,
+        seconds: float,
+        workers: int,
+        keep_dir: Path | None = None,
+        turn_taking: bool = False,
     ) -> None:
         self.sitin = sitin
+        self.turn_taking = turn_taking
+        self.pilots = PILOTS_HZ if turn_taking else PILOTS_HZ[:2]
         self.keep_dir = keep_dir
         self.seconds = seconds
         self.workers = workers
@@ -281,7 +296,13 @@ class Benchmark:
     ) -> Step:
         idle_rss = sum(rss_mb(pid) for pid in worker_pids)
         participants = subprocess.Popen(
-            [sys.executable, str(PARTICIPANTS), self.sitin.url, *rooms],
+            [
+                sys.executable,
+                str(PARTICIPANTS),
+                *(["--turn-taking"] if self.turn_taking else []),
+                self.sitin.url,
+                *rooms,
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -380,7 +401,7 @@ class Benchmark:
                     (window_ms[1] - offset_ms) * RATE / 1000
                 )
             ]
-            dropped += [100 * (1 - pilot_coverage(steady, hz)) for hz in PILOTS_HZ]
+            dropped += [100 * (1 - pilot_coverage(steady, hz)) for hz in self.pilots]
             if transcribed:
                 utterances += len(self.api.get(f"/api/v1/bots/{bot_id}/transcript").json())
         return Step(
@@ -439,14 +460,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measuring window per step")
     parser.add_argument("--workers", type=int, default=1, help="worker processes sharing the bots")
     parser.add_argument("--keep-recordings", type=Path, help="save every recording in this folder")
+    parser.add_argument(
+        "--turn-taking", action="store_true", help="four participants per room, real speech"
+    )
     args = parser.parse_args()
-    counts = [int(c) for c in args.counts.split(",") if c]
+    counts = [int(c) for c in args.counts.split(",") if c and c != "0"]
     transcribed = [int(c) for c in args.transcribed.split(",") if c and c != "0"]
     with tempfile.TemporaryDirectory(prefix="sitin-density-") as tmp:
         sitin = Sitin.start(Path(tmp) / "data", Path(tmp))
         steps: list[Step] = []
         try:
-            bench = Benchmark(sitin, args.seconds, args.workers, args.keep_recordings)
+            bench = Benchmark(
+                sitin, args.seconds, args.workers, args.keep_recordings, args.turn_taking
+            )
             for count in counts:
                 step = bench.run(count, transcribed=False)
                 steps.append(step)

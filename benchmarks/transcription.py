@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/transcription.py --speakers 5 --seconds 30
     .venv/bin/python benchmarks/transcription.py --through-api    # 3 only (about 3 minutes)
     .venv/bin/python benchmarks/transcription.py --fidelity       # 4 only (about 3 minutes)
+    .venv/bin/python benchmarks/transcription.py --bots 4,12      # 5 only (about 4 minutes)
 
 1. Real-time factor (RTF) of faster-whisper tiny.en int8 on flite sentences, with 1 and with all
    CPU threads (wall time / audio time; CPU s per audio s).
@@ -20,7 +21,10 @@
    the same model offline on the speaker's whole track, phrases said more often than in the
    reference, dropped turns (>= 0.5 s of speech, no word heard in it), and CPU-s per audio-s.
    The stages between are measured too, to show where accuracy goes: each turn's file transcribed
-   alone (the model on ideal cuts), and the segmenter fed 16 kHz (no resampling).
+   alone (the model on ideal cuts), and the segmenter fed 16 kHz (no resampling); and the live
+   pipeline with one segment per Whisper window against packed windows (packing.py).
+5. With --bots, N bots hearing that meeting at once in real time in one process (one shared
+   model): CPU per bot and how far transcripts fall behind, one segment a window vs packed.
 """
 
 from __future__ import annotations
@@ -512,42 +516,105 @@ def offline_per_turn(meeting, provider) -> Hearing:
     return Hearing(words_by, time.process_time() - cpu)
 
 
-async def live(meeting, provider, *, input_rate: int, speed: float) -> Hearing:
-    """The bot's path: frames of every participant, in step, at `speed` x real time (0: at once)."""
+async def live(
+    meeting, provider, *, input_rate: int, speed: float, bots: int = 1
+) -> tuple[Hearing, list[float], float]:
+    """The bot's path: frames of every participant, in step, at `speed` x real time (0: at once).
+
+    With `bots` > 1, that many bots hear the meeting at once in this process (one segmenter set
+    and transcriber each, one shared provider), each shifted round the meeting's clock so that
+    their turns do not line up. Returns what bot 0 heard (with the CPU of all), every segment's
+    delay from the end of its audio to its result (s), and how long the last results took after
+    the audio ended (the backlog left).
+    """
     from transcription.speech_audio import to_48k_int16
 
     if input_rate == 48_000:
-        streams = {s: to_48k_int16(meeting.track(s)) for s in meeting.speakers}
+        tracks = {s: to_48k_int16(meeting.track(s)) for s in meeting.speakers}
     else:
-        streams = {s: (meeting.track(s) * 32767).astype(np.int16) for s in meeting.speakers}
-    words_by: dict[str, list] = {speaker: [] for speaker in meeting.speakers}
-
-    async def on_result(segment, transcription, failure):
-        if transcription is not None:
-            start_s = (segment.start_ms - MEETING_ORIGIN_MS) / 1000
-            words_by[segment.speaker_uuid] += heard_words(start_s, transcription)
-
+        tracks = {s: (meeting.track(s) * 32767).astype(np.int16) for s in meeting.speakers}
     frame = input_rate * FRAME_MS // 1000
+    frames = min(len(pcm) for pcm in tracks.values()) // frame
+    words_by: dict[str, list] = {speaker: [] for speaker in meeting.speakers}
+    delays: list[float] = []
+    t0 = time.monotonic()
+
+    def fed_at(capture_ms: float) -> float:
+        return t0 + (capture_ms - MEETING_ORIGIN_MS) / 1000 / (speed or math.inf)
+
+    def on_result_of(bot: int):
+        async def on_result(segment, transcription, failure):
+            if speed:
+                delays.append(time.monotonic() - fed_at(segment.end_ms))
+            if transcription is not None and bot == 0:
+                start_s = (segment.start_ms - MEETING_ORIGIN_MS) / 1000
+                words_by[segment.speaker_uuid] += heard_words(start_s, transcription)
+
+        return on_result
+
     cpu = time.process_time()
     with tempfile.TemporaryDirectory() as work_dir:
-        transcriber = SegmentTranscriber(provider, on_result, work_dir=Path(work_dir))
-        segmenters = SpeakerSegmenters(input_rate=input_rate)
+        pipelines = []
+        for bot in range(bots):
+            shift = frame * round(frames * bot / bots)
+            streams = {s: np.roll(pcm[: frames * frame], shift) for s, pcm in tracks.items()}
+            transcriber = SegmentTranscriber(
+                provider, on_result_of(bot), work_dir=Path(work_dir) / str(bot)
+            )
+            pipelines.append((streams, SpeakerSegmenters(input_rate=input_rate), transcriber))
         t0 = time.monotonic()
-        for n in range(min(len(pcm) for pcm in streams.values()) // frame):
+        for n in range(frames):
             if speed and (delay := t0 + n * FRAME_MS / 1000 / speed - time.monotonic()) > 0:
                 await asyncio.sleep(delay)
-            for speaker, pcm in streams.items():
-                chunk = pcm[n * frame : (n + 1) * frame]
-                for segment in segmenters.feed(speaker, chunk, MEETING_ORIGIN_MS + n * FRAME_MS):
-                    transcriber.submit(segment)
-            if not speed and n % 50 == 0:
+            elif not speed and n % 50 == 0:
                 await asyncio.sleep(0)  # let the workers start
-        for segment in segmenters.flush_all():
-            transcriber.submit(segment)
-        await transcriber.drain()
+            for streams, segmenters, transcriber in pipelines:
+                for speaker, pcm in streams.items():
+                    chunk = pcm[n * frame : (n + 1) * frame]
+                    capture_ms = MEETING_ORIGIN_MS + n * FRAME_MS
+                    for segment in segmenters.feed(speaker, chunk, capture_ms):
+                        transcriber.submit(segment)
+        audio_end = time.monotonic()
+        for _, segmenters, transcriber in pipelines:
+            for segment in segmenters.flush_all():
+                transcriber.submit(segment)
+        await asyncio.gather(*(transcriber.drain() for _, _, transcriber in pipelines))
+        backlog_s = time.monotonic() - audio_end
     for words_of in words_by.values():
         words_of.sort()
-    return Hearing(words_by, time.process_time() - cpu)
+    return Hearing(words_by, time.process_time() - cpu), sorted(delays), backlog_s
+
+
+def density(bot_counts: list[int]) -> None:
+    """N bots hearing the turn-taking meeting in real time in one process, one model: CPU per bot
+    and how far behind the transcripts fall, one segment per window against packed windows."""
+    from transcription.real_speech import meeting as turn_taking
+
+    meeting = turn_taking()
+    print(
+        f"== transcribing bots in one process, real time: the {meeting.seconds:.0f} s turn-taking "
+        f"meeting ({len(meeting.speakers)} participants) per bot, cpu_threads=1, "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (CPU figures noisy under "
+        f"load; compare the rows of one run) ==",
+        flush=True,
+    )
+    print(f"{'bots':>4} {'windows':14s} {'CPU/bot':>8} {'delay p50':>9} {'p90':>6} {'backlog':>8}")
+    for bots in bot_counts:
+        for packed in (False, True):
+            provider = OfflineWhisperProvider(cpu_threads=1, packed=packed)
+            asyncio.run(provider.warm_up())
+            hearing, delays, backlog_s = asyncio.run(
+                live(meeting, provider, input_rate=48_000, speed=1.0, bots=bots)
+            )
+            p50 = statistics.median(delays)
+            p90 = delays[math.ceil(0.9 * len(delays)) - 1]
+            print(
+                f"{bots:>4} {'packed' if packed else 'one segment':14s} "
+                f"{hearing.cpu_s / bots / meeting.seconds * 100:7.1f}% {p50:8.2f}s {p90:5.2f}s "
+                f"{backlog_s:7.1f}s  (CPU % of a core per bot; delay: end of a segment's audio "
+                "-> its result)",
+                flush=True,
+            )
 
 
 def fidelity(speed: float, stages: bool) -> None:
@@ -556,6 +623,7 @@ def fidelity(speed: float, stages: bool) -> None:
     from transcription.real_speech import meeting as turn_taking
 
     provider = OfflineWhisperProvider(cpu_threads=1)
+    unpacked = OfflineWhisperProvider(cpu_threads=1, packed=False)
     asyncio.run(provider.warm_up())
     print(
         f"== fidelity on real speech: live pipeline vs the same model offline on each speaker's "
@@ -576,10 +644,13 @@ def fidelity(speed: float, stages: bool) -> None:
             variants["offline, each turn alone"] = offline_per_turn(meeting, provider)
             variants["live, 16 kHz frames"] = asyncio.run(
                 live(meeting, provider, input_rate=16_000, speed=speed)
-            )
-        variants["live, 48 kHz frames"] = asyncio.run(
+            )[0]
+        variants["live, one segment a window"] = asyncio.run(
+            live(meeting, unpacked, input_rate=48_000, speed=speed)
+        )[0]
+        variants["live (packed windows)"] = asyncio.run(
             live(meeting, provider, input_rate=48_000, speed=speed)
-        )
+        )[0]
         baseline = variants["offline whole track"]
         print(f"{'variant':25s} {'speaker':8s}  WER  offline target rep drop  heard")
         for name, hearing in variants.items():
@@ -629,9 +700,15 @@ def main() -> None:
         action="store_true",
         help="--fidelity: also each turn alone offline, and the segmenter fed 16 kHz",
     )
+    parser.add_argument(
+        "--bots", help="only N bots per process in real time, e.g. 1,6,12 (packed vs not)"
+    )
     args = parser.parse_args()
     if args.fidelity:
         fidelity(args.speed, args.stages)
+        return
+    if args.bots:
+        density([int(n) for n in args.bots.split(",")])
         return
     if args.through_api:
         through_api(args.speakers, args.sentences, args.dump_dir)

@@ -171,3 +171,29 @@ async def run_once(server, results, work_dir, segments, max_attempts=3):
     stats = await transcriber.drain()
     await provider.aclose()
     return stats
+
+
+def test_segments_in_flight_together_are_still_delivered_in_submission_order(tmp_path: Path):
+    def later_answers_first(request):
+        reply = openai_verbose_json(request)
+        index = (int(reply.body["text"].split()[1]) - 16_000) // 160  # make_segment's length
+        return Reply(body=reply.body, delay_s=0.05 * (6 - index))
+
+    async def scenario(server):
+        results = Results()
+        provider = provider_for(server)
+        transcriber = SegmentTranscriber(
+            provider, results.on_result, work_dir=tmp_path, concurrency=4
+        )
+        for i in range(6):
+            transcriber.submit(make_segment(i))
+        stats = await transcriber.drain()
+        await provider.aclose()
+        return results, stats
+
+    with FakeServer(later_answers_first) as server:
+        results, stats = asyncio.run(scenario(server))
+    assert (stats.done, stats.failed) == (6, 0)
+    assert [seg.start_ms for seg, _, _ in results.delivered] == [
+        make_segment(i).start_ms for i in range(6)
+    ]

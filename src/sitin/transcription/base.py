@@ -70,6 +70,7 @@ class TranscriptionProvider(ABC):
     """Turns speech segments into text. Implementations must never block the event loop."""
 
     name: str = "provider"
+    segments_at_once: int = 1  # how many segments a caller may usefully have in flight at once
 
     @abstractmethod
     async def transcribe(self, segment: SpeechSegment) -> Transcription:

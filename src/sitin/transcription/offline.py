@@ -9,7 +9,9 @@ Every segment is encoded in Whisper's full 30 s window, as the model was trained
 window cut to the length of the audio (tried before, 13x less encoder CPU) is outside what the
 model knows: the decoder does not find the end of the speech and runs on into the margin, saying
 the sentence again or looping on one token, and where that starts depends on the CPU's float
-kernels (tests/transcription/fixtures/browser-bob-repeats.wav).
+kernels (tests/transcription/fixtures/browser-bob-repeats.wav). So that a segment of a few seconds
+does not pay for 30, the segments waiting for one model (every speaker, every bot of the process)
+share windows: see packing.py.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from faster_whisper import WhisperModel
 
 from sitin.transcription.base import (
@@ -29,6 +32,7 @@ from sitin.transcription.base import (
     TranscriptionFailed,
     TranscriptionProvider,
 )
+from sitin.transcription.packing import WINDOW_S, Decoded, WindowPacker, Word
 
 log = logging.getLogger(__name__)
 
@@ -76,40 +80,21 @@ def load_shared_model(runtime: WhisperRuntime) -> WhisperModel:
         return model
 
 
-class OfflineWhisperProvider(TranscriptionProvider):
-    name = "offline"
+@dataclass(frozen=True)
+class DecodeOptions:
+    """What one window is decoded with: segments share a window only when these are equal."""
 
-    def __init__(
-        self,
-        *,
-        model_dir: Path | str | None = None,
-        language: str = "en",
-        prompt: str | None = None,
-        beam_size: int = 1,
-        cpu_threads: int | None = None,
-        num_workers: int = 1,
-    ) -> None:
-        self.runtime = WhisperRuntime(
-            model_dir=Path(model_dir) if model_dir else default_model_dir(),
-            cpu_threads=cpu_threads or os.cpu_count() or 1,
-            num_workers=num_workers,
-        )
-        self.language = language
-        self.prompt = prompt
-        self.beam_size = beam_size  # greedy: same words as beam 5 on our fixtures, ~1.5x faster
+    runtime: WhisperRuntime
+    language: str = "en"
+    prompt: str | None = None
+    beam_size: int = 1
+    packed: bool = True  # False: one segment per window (for comparison)
 
-    async def warm_up(self) -> None:
-        """Load the shared model now instead of on the first segment."""
-        await asyncio.to_thread(load_shared_model, self.runtime)
-
-    async def transcribe(self, segment: SpeechSegment) -> Transcription:
-        return await asyncio.to_thread(self.transcribe_blocking, segment)
-
-    def transcribe_blocking(self, segment: SpeechSegment) -> Transcription:
+    def decode(self, audio: np.ndarray) -> Decoded:
         model = load_shared_model(self.runtime)
         try:
             pieces, info = model.transcribe(
-                segment.samples,
+                audio,
                 language=self.language if model.model.is_multilingual else "en",
                 initial_prompt=self.prompt,
                 beam_size=self.beam_size,
@@ -121,14 +106,89 @@ class OfflineWhisperProvider(TranscriptionProvider):
         except (RuntimeError, ValueError) as error:
             raise TranscriptionFailed(f"whisper failed: {error}", retryable=False) from error
         words = [
-            {
-                "word": word.word.strip(),
-                "start": round(word.start, 3),
-                "end": round(word.end, 3),
-                "confidence": round(word.probability, 4),
-            }
+            Word(word.word.strip(), word.start, word.end, word.probability)
             for piece in pieces
             for word in piece.words or []
         ]
-        transcript = " ".join(word["word"] for word in words).strip()
-        return Transcription(transcript=transcript, words=words, language=info.language)
+        return Decoded(words, info.language)
+
+
+_packers: dict[DecodeOptions, WindowPacker] = {}
+
+
+def shared_packer(options: DecodeOptions) -> WindowPacker:
+    """The process-wide packer for windows decoded with `options`."""
+    with _models_lock:
+        packer = _packers.get(options)
+        if packer is None:
+            packer = WindowPacker(
+                options.decode,
+                workers=options.runtime.num_workers,
+                window_s=WINDOW_S if options.packed else 0.0,
+            )
+            _packers[options] = packer
+        return packer
+
+
+class OfflineWhisperProvider(TranscriptionProvider):
+    name = "offline"
+    segments_at_once = 8  # a bot's pending segments go to the packer together
+
+    def __init__(
+        self,
+        *,
+        model_dir: Path | str | None = None,
+        language: str = "en",
+        prompt: str | None = None,
+        beam_size: int = 1,
+        cpu_threads: int | None = None,
+        num_workers: int = 1,
+        packed: bool = True,
+    ) -> None:
+        self.runtime = WhisperRuntime(
+            model_dir=Path(model_dir) if model_dir else default_model_dir(),
+            cpu_threads=cpu_threads or os.cpu_count() or 1,
+            num_workers=num_workers,
+        )
+        self.language = language
+        self.prompt = prompt
+        self.beam_size = beam_size  # greedy: same words as beam 5 on our fixtures, ~1.5x faster
+        self.packed = packed
+
+    async def warm_up(self) -> None:
+        """Load the shared model now instead of on the first segment."""
+        await asyncio.to_thread(load_shared_model, self.runtime)
+
+    @property
+    def packer(self) -> WindowPacker:
+        return shared_packer(
+            DecodeOptions(self.runtime, self.language, self.prompt, self.beam_size, self.packed)
+        )
+
+    async def transcribe(self, segment: SpeechSegment) -> Transcription:
+        packer = self.packer
+        future, must_drain = packer.submit(segment.samples)
+        if must_drain:  # decode in a thread until nothing waits; this segment need not wait for it
+            asyncio.get_running_loop().run_in_executor(None, packer.drain)
+        return as_transcription(await asyncio.wrap_future(future))
+
+    def transcribe_blocking(self, segment: SpeechSegment) -> Transcription:
+        packer = self.packer
+        future, must_drain = packer.submit(segment.samples)
+        if must_drain:
+            packer.drain()
+        return as_transcription(future.result())
+
+
+def as_transcription(decoded: Decoded) -> Transcription:
+    words = [
+        {
+            "word": word.text,
+            "start": round(word.start, 3),
+            "end": round(word.end, 3),
+            "confidence": round(word.probability, 4),
+        }
+        for word in decoded.words
+    ]
+    transcript = " ".join(word["word"] for word in words).strip()
+    return Transcription(transcript=transcript, words=words, language=decoded.language)

@@ -4,8 +4,9 @@
 audio stays in memory; past that, segments are written to WAV files in `work_dir` and read back
 when their turn comes, so a slow or unreachable provider costs disk, not RAM, and nothing is lost.
 Retryable failures are retried a few times with exponential backoff; every segment ends in exactly
-one `on_result(segment, transcription, None)` or `on_result(segment, None, failure)` call.
-With `concurrency=1` (default) results arrive in submission order.
+one `on_result(segment, transcription, None)` or `on_result(segment, None, failure)` call, in
+submission order. Up to `concurrency` segments are with the provider at once (by default what the
+provider asks for: the offline engine decodes several segments in one window).
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class _Ticket:
     duration_s: float
     samples: np.ndarray | None = None
     path: Path | None = None
+    turn: asyncio.Future[None] | None = None  # done once the ticket before this one is delivered
+    delivered: asyncio.Future[None] | None = None
 
     async def load(self) -> SpeechSegment:
         samples = self.samples
@@ -78,7 +81,7 @@ class SegmentTranscriber:
         max_memory_seconds: float = 120.0,
         max_attempts: int = 3,
         retry_delay_s: float = 1.0,
-        concurrency: int = 1,
+        concurrency: int | None = None,
     ) -> None:
         self.provider = provider
         self.on_result = on_result
@@ -86,7 +89,7 @@ class SegmentTranscriber:
         self.max_memory_seconds = max_memory_seconds
         self.max_attempts = max(1, max_attempts)
         self.retry_delay_s = retry_delay_s
-        self.concurrency = max(1, concurrency)
+        self.concurrency = max(1, concurrency or provider.segments_at_once)
         self.stats = TranscriberStats()
         self._queue: asyncio.Queue[_Ticket] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
@@ -94,6 +97,7 @@ class SegmentTranscriber:
         self._waiting_seconds = 0.0
         self._sequence = itertools.count()
         self._closed = False
+        self._last_delivered: asyncio.Future[None] | None = None
 
     @property
     def backlog_seconds(self) -> float:
@@ -125,6 +129,8 @@ class SegmentTranscriber:
             ticket.samples = segment.samples
             self._memory_seconds += duration
         self._waiting_seconds += duration
+        ticket.turn = self._last_delivered
+        ticket.delivered = self._last_delivered = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(ticket)
 
     async def drain(self) -> TranscriberStats:
@@ -170,6 +176,8 @@ class SegmentTranscriber:
                 self.stats.abandoned += 1  # aclose() interrupted it before delivery
                 raise
             finally:
+                if ticket.delivered is not None and not ticket.delivered.done():
+                    ticket.delivered.set_result(None)  # never hold up the tickets after it
                 ticket.discard_file()
                 if ticket.samples is not None:
                     self._memory_seconds -= ticket.duration_s
@@ -183,10 +191,10 @@ class SegmentTranscriber:
             log.error("could not read back spilled segment %s: %s", ticket.path, error)
             segment = SpeechSegment(ticket.speaker_uuid, ticket.start_ms, np.zeros(0, np.float32))
             failure = TranscriptionFailed("spilled audio could not be read back", retryable=False)
-            await self._deliver(segment, None, failure)
+            await self._deliver(segment, None, failure, ticket.turn)
             return
         transcription, failure = await self._transcribe_with_retries(segment)
-        await self._deliver(segment, transcription, failure)
+        await self._deliver(segment, transcription, failure, ticket.turn)
 
     async def _transcribe_with_retries(
         self, segment: SpeechSegment
@@ -211,7 +219,10 @@ class SegmentTranscriber:
         segment: SpeechSegment,
         transcription: Transcription | None,
         failure: TranscriptionFailed | None,
+        turn: asyncio.Future[None] | None,
     ) -> None:
+        if turn is not None:
+            await asyncio.shield(turn)  # in submission order
         try:
             await self.on_result(segment, transcription, failure)
         except Exception:

@@ -1,0 +1,117 @@
+"""Segments packed into one Whisper window: layout, attribution by time, and the real model."""
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+from sitin.transcription.base import SpeechSegment
+from sitin.transcription.offline import OfflineWhisperProvider
+from sitin.transcription.packing import Decoded, Layout, WindowPacker, Word
+from support.speech import normalise, word_error_rate
+from transcription.real_speech import (
+    CARDS,
+    GO_FORWARD,
+    KENNEDY,
+    READER,
+    repeated_beyond_reference,
+)
+
+RATE = 16_000
+
+
+def test_layout_places_segments_apart_and_gives_each_word_to_its_own():
+    layout = Layout.of([RATE * 2, RATE * 3], gap=RATE)  # 0-2 s, then 3-6 s
+    audio = layout.audio([np.ones(RATE * 2, np.float32), np.full(RATE * 3, 2, np.float32)])
+    assert len(audio) == RATE * 6
+    assert (audio[: RATE * 2] == 1).all() and (audio[RATE * 2 : RATE * 3] == 0).all()
+    assert (audio[RATE * 3 :] == 2).all()
+    words = [
+        Word("first", 0.1, 0.5, 0.9),
+        Word("edge", 2.2, 2.4, 0.9),  # in the first half of the gap: still the first segment's
+        Word("second", 2.6, 3.2, 0.9),  # starts in the gap, mostly in the second segment
+        Word("last", 5.5, 5.9, 0.9),
+        Word("thanks", 7.0, 7.5, 0.9),  # after the last audio: the decoder running on
+    ]
+    first, second = layout.split(words)
+    assert [w.text for w in first] == ["first", "edge"]
+    assert [w.text for w in second] == ["second", "last"]
+    assert second[0].start == 0.0 and second[0].end == pytest.approx(0.2)
+    assert second[1].start == pytest.approx(2.5) and second[1].end <= 3.0
+
+
+def test_pending_segments_share_a_window_oldest_first_and_a_long_one_goes_alone():
+    windows: list[int] = []
+    release = threading.Event()
+
+    def decode(audio: np.ndarray) -> Decoded:
+        release.wait(10)
+        windows.append(len(audio))
+        return Decoded([], "en")
+
+    packer = WindowPacker(decode, window_s=10, gap_s=1)
+    futures = []
+    first, must_drain = packer.submit(np.zeros(RATE * 2, np.float32))
+    assert must_drain
+    drainer = threading.Thread(target=packer.drain)
+    drainer.start()
+    for seconds in (3, 3, 3, 12, 1):  # arrive while the first window decodes
+        future, again = packer.submit(np.zeros(RATE * seconds, np.float32))
+        assert not again  # one worker is already draining
+        futures.append(future)
+    release.set()
+    drainer.join(10)
+    assert all(f.result(0) == Decoded([], "en") for f in [first, *futures])
+    assert windows == [RATE * 2, RATE * (3 + 1 + 3), RATE * 3, RATE * 12, RATE * 1]
+    assert packer.stats.windows == 5 and packer.stats.segments == 6
+
+
+def test_a_failed_window_fails_each_of_its_segments_and_the_next_window_still_runs():
+    calls = []
+
+    def decode(audio: np.ndarray) -> Decoded:
+        calls.append(len(audio))
+        if len(calls) == 1:
+            raise RuntimeError("engine broke")
+        return Decoded([Word("ok", 0.0, 0.1, 1.0)], "en")
+
+    packer = WindowPacker(decode, window_s=30, gap_s=1)
+    broken, must_drain = packer.submit(np.zeros(RATE, np.float32))
+    packer.drain()
+    assert isinstance(broken.exception(0), RuntimeError)
+    fine, must_drain = packer.submit(np.zeros(RATE, np.float32))
+    assert must_drain  # the failed drain gave its worker slot back
+    packer.drain()
+    assert [w.text for w in fine.result(0).words] == ["ok"]
+
+
+def test_real_speakers_packed_in_one_window_each_get_their_own_words():
+    """Four people's turns decoded in one window: every segment's words are its own (WER with
+    margin, the distinctive words in the right place, nothing said twice)."""
+    recordings = [READER[0], CARDS[4], KENNEDY[0], GO_FORWARD[0]]
+    provider = OfflineWhisperProvider(cpu_threads=1)
+    packer = provider.packer
+    before = packer.stats.windows
+
+    async def all_at_once():
+        return await asyncio.gather(
+            *(
+                provider.transcribe(SpeechSegment(f"s{i}", 0, np.array(r.samples)))
+                for i, r in enumerate(recordings)
+            )
+        )
+
+    results = asyncio.run(all_at_once())
+    assert packer.stats.windows - before <= 2  # the first alone, then the three that waited
+    distinctive = [{"dashwood", "leisure"}, {"spades", "hearts"}, {"americans", "country"}]
+    distinctive.append({"forward", "meters"})
+    for recording, result, words in zip(recordings, results, distinctive, strict=True):
+        heard = normalise(result.transcript)
+        assert words <= set(heard), result.transcript
+        for other in distinctive:
+            if other is not words:
+                assert not other & set(heard), result.transcript
+        assert word_error_rate(recording.text, result.transcript) <= 0.3, result.transcript
+        assert all(0 <= w["start"] <= w["end"] <= recording.seconds for w in result.words)
+        assert repeated_beyond_reference(heard, normalise(recording.text)) == 0, result.transcript
