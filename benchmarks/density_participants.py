@@ -1,13 +1,14 @@
 """The participants of benchmarks/bot_density.py, in a process of their own.
 
-    python benchmarks/density_participants.py <sitin url> <room> [<room> ...]
+    python benchmarks/density_participants.py [--turn-taking] <sitin url> <room> [<room> ...]
 
 Two aiortc participants per room join over the room protocol, answer the bot's call and stream
-looping flite speech until stdin closes. Each voice is Opus-encoded once and the same packets are
-sent to every peer, so senders cost little CPU. The first participant's stream carries a quiet
-10 kHz pilot tone, the second's an 11 kHz one: the benchmark finds them in the recordings to see
-how much audio arrived. Prints "ready" once everyone joined, and a JSON line with the worst
-sending stall when it stops.
+looping flite speech until stdin closes; with --turn-taking, four participants loop the real
+human speech meeting of tests/transcription/real_speech.py (taking turns, ~10 % overlap). Each
+voice is Opus-encoded once and the same packets are sent to every peer, so senders cost little
+CPU. Each participant's stream carries a quiet pilot tone of its own (10, 11, 12, 13 kHz, above
+the speech band): the benchmark finds them in the recordings to see how much audio arrived.
+Prints "ready" once everyone joined, and a JSON line with the worst sending stall when it stops.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from sitin.runtime.adapters import loopback
 
 RATE = MEETING_SAMPLE_RATE
 FRAME = 960  # 20 ms
-PILOTS_HZ = (10_000, 11_000)  # one per participant of a room
+PILOTS_HZ = (10_000, 11_000, 12_000, 13_000)  # one per participant of a room
+NAMES = ("Alice", "Bob", "Carol", "Dave")
 PILOT_AMPLITUDE = 0.005  # -49 dBFS RMS: under the speaking detector's threshold, above mp3 noise
 SENTENCES = (
     "the design review went well and the team is happy",
@@ -51,21 +53,37 @@ def flite_48k(text: str, directory: Path) -> np.ndarray:
     return np.interp(positions, np.arange(len(speech)), speech.astype(np.float32)) / 32768
 
 
-def speech_loops() -> list[np.ndarray]:
-    """Two participants' looping microphones: they take turns, each with its own pilot tone."""
+def flite_loops() -> list[np.ndarray]:
+    """Two participants taking turns with one flite sentence each."""
     with tempfile.TemporaryDirectory() as tmp:
         first, second = (flite_48k(text, Path(tmp)) for text in SENTENCES)
     gap = np.zeros(RATE, np.float32)
     quiet_first, quiet_second = np.zeros_like(first), np.zeros_like(second)
-    loops = [
+    return [
         np.concatenate([first, gap, quiet_second, gap]),
         np.concatenate([quiet_first, gap, second, gap]),
     ]
+
+
+def meeting_loops() -> list[np.ndarray]:
+    """Four people taking turns (real recordings, ~10 % overlap), one track each, at 48 kHz."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from transcription.real_speech import meeting
+
+    scene = meeting()
+    tracks = [scene.track(speaker) for speaker in scene.speakers]
+    positions = np.arange(len(tracks[0]) * 3) / 3
+    return [np.interp(positions, np.arange(len(t)), t).astype(np.float32) for t in tracks]
+
+
+def speech_loops(turn_taking: bool = False) -> list[np.ndarray]:
+    """Each participant's looping microphone, with its own pilot tone."""
+    loops = meeting_loops() if turn_taking else flite_loops()
     length = len(loops[0]) // FRAME * FRAME
     t = np.arange(length) / RATE
     return [
         loop[:length] + PILOT_AMPLITUDE * np.sin(2 * np.pi * pilot * t)
-        for loop, pilot in zip(loops, PILOTS_HZ, strict=True)
+        for loop, pilot in zip(loops, PILOTS_HZ, strict=False)
     ]
 
 
@@ -111,10 +129,11 @@ class LoopingVoice(MediaStreamTrack):
         return packet
 
 
-async def run_participants(base_url: str, rooms: list[str]) -> None:
-    """Two participants per room; they answer the bot's call and stream until stdin closes."""
+async def run_participants(base_url: str, rooms: list[str], turn_taking: bool = False) -> None:
+    """Two (or four) participants per room; they answer the bot's call and stream until stdin
+    closes."""
     loopback.use_loopback_ice()
-    voices = [opus_packets(loop) for loop in speech_loops()]
+    voices = [opus_packets(loop) for loop in speech_loops(turn_taking)]
 
     peers: list[RTCPeerConnection] = []
 
@@ -143,13 +162,13 @@ async def run_participants(base_url: str, rooms: list[str]) -> None:
     def one_ready() -> None:
         nonlocal joined
         joined += 1
-        if joined == 2 * len(rooms):
+        if joined == len(voices) * len(rooms):
             print("ready", flush=True)
 
     tasks = [
         asyncio.create_task(participant(room, name, voice, one_ready))
         for room in rooms
-        for name, voice in zip(("Alice", "Bob"), voices, strict=True)
+        for name, voice in zip(NAMES, voices, strict=False)
     ]
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until told to stop
     for task in tasks:
@@ -160,4 +179,7 @@ async def run_participants(base_url: str, rooms: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(run_participants(sys.argv[1], sys.argv[2:]))
+    arguments = sys.argv[1:]
+    turn_taking = "--turn-taking" in arguments
+    arguments = [a for a in arguments if a != "--turn-taking"]
+    asyncio.run(run_participants(arguments[0], arguments[1:], turn_taking))
