@@ -13,7 +13,6 @@ receives them. Both give the tracks and the ground truth of every turn.
 from __future__ import annotations
 
 import functools
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,13 +176,35 @@ def meeting(overlap_s: float = 0.9, gap_s: float = 0.6) -> Meeting:
 
 
 def repeated_beyond_reference(heard: list[str], reference: list[str], length: int = 3) -> int:
-    """Phrases of `length` words heard more often than the reference says them."""
-
-    def grams(text: list[str]) -> Counter:
-        return Counter(tuple(text[i : i + length]) for i in range(len(text) - length + 1))
-
-    said = grams(reference)
-    return sum(max(0, n - max(said[g], 1)) for g, n in grams(heard).items())
+    """Phrases said twice by the decoder: runs of words that the alignment with the reference
+    finds inserted and that hold a phrase of `length` words heard twice. (A word the model
+    mishears the same way each time is a substitution, not a repeat.)"""
+    rows = [list(range(len(heard) + 1))]
+    for i, word in enumerate(reference, 1):
+        row = [i]
+        for j, guess in enumerate(heard, 1):
+            row.append(min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (word != guess)))
+        rows.append(row)
+    inserted = [False] * len(heard)
+    i, j = len(reference), len(heard)
+    while j > 0:
+        if i > 0 and rows[i][j] == rows[i - 1][j - 1] + (reference[i - 1] != heard[j - 1]):
+            i, j = i - 1, j - 1
+        elif i > 0 and rows[i][j] == rows[i - 1][j] + 1:
+            i -= 1
+        else:
+            inserted[j - 1] = True
+            j -= 1
+    said = [tuple(heard[k : k + length]) for k in range(len(heard) - length + 1)]
+    repeats, start = 0, None
+    for index, flag in enumerate([*inserted, False]):
+        if flag and start is None:
+            start = index
+        elif not flag and start is not None:
+            if any(said.count(said[k]) >= 2 for k in range(start, index - length + 1)):
+                repeats += 1
+            start = None
+    return repeats
 
 
 def dropped_turns(meeting: Meeting, speaker: str, words: list[tuple[float, str]]) -> int:

@@ -89,3 +89,13 @@ def test_live_pipeline_hears_every_turn_of_a_real_meeting_once(tmp_path):
     )
     assert {"forward", "meters"} <= set(normalise(" ".join(w for _, w in heard["forward"])))
     assert np.isfinite([t for words in heard.values() for t, _ in words]).all()
+
+
+def test_a_phrase_said_twice_is_counted_a_word_misheard_each_time_is_not():
+    def count(heard: str, said: str) -> int:
+        return repeated_beyond_reference(normalise(heard), normalise(said))
+
+    assert count("go forward ten meters thanks for watching thanks for watching", "go forward") == 1
+    assert count("neither desire neither desire neither desire", "neither desire") == 1
+    assert count("seven of cloves four of cloves seven", "seven of clubs four of clubs seven") == 0
+    assert count("ask what you can do ask what you can do", "ask what you can do " * 2) == 0
