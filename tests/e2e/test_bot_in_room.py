@@ -46,7 +46,8 @@ async def _meeting(live, tmp_path: Path) -> dict:
         recording_settings={"format": "mp3", "record_participant_speech_start_stop_events": True},
     )
     await asyncio.to_thread(live.wait_for_state, bot["id"], "joined_recording")
-    await asyncio.sleep(1.0)  # media flowing
+    await alice.wait_for(alice.connected_to_bot)
+    await bob.wait_for(bob.connected_to_bot)
     alice_pcm = read_pcm_48k(flite_wav(tmp_path, "alice", ALICE_SAYS))
     bob_pcm = read_pcm_48k(flite_wav(tmp_path, "bob", BOB_SAYS))
     alice.say(alice_pcm)

@@ -69,7 +69,8 @@ def test_pause_cuts_the_recording_and_resume_continues(live, tmp_path):
         bot_id = bot["id"]
         await asyncio.to_thread(live.wait_for_state, bot_id, "joined_recording")
         joined_at = time.monotonic()
-        await asyncio.sleep(1)
+        await alice.wait_for(alice.connected_to_bot)
+        await asyncio.sleep(1)  # a second of the meeting recorded before the pause
         paused = await asyncio.to_thread(live.http.post, f"/api/v1/bots/{bot_id}/pause_recording")
         assert paused.status_code == 200, paused.text
         assert paused.json()["state"] == "joined_recording_paused"
@@ -83,7 +84,7 @@ def test_pause_cuts_the_recording_and_resume_continues(live, tmp_path):
         resumed = await asyncio.to_thread(live.http.post, f"/api/v1/bots/{bot_id}/resume_recording")
         assert resumed.status_code == 200, resumed.text
         assert resumed.json()["state"] == "joined_recording"
-        await asyncio.sleep(1)
+        await asyncio.sleep(1)  # and a second after it
         await asyncio.to_thread(live.http.post, f"/api/v1/bots/{bot_id}/leave")
         left_at = time.monotonic()
         final = await asyncio.to_thread(live.wait_for_state, bot_id, "ended")
@@ -212,10 +213,14 @@ def test_kept_speech_audio_is_stored_per_utterance_and_deleted_with_the_data(liv
             recording_settings={"record_async_transcription_audio_chunks": True},
         )
         await asyncio.to_thread(live.wait_for_state, bot["id"], "joined_recording")
-        await asyncio.sleep(0.5)
+        await alice.wait_for(alice.connected_to_bot)
         pcm = read_pcm_48k(flite_wav(tmp_path, "kept", "the quarterly numbers look good"))
         alice.say(pcm)
-        await asyncio.sleep(len(pcm) / 48000 + 1.0)
+
+        def transcribed():
+            return live.http.get(f"/api/v1/bots/{bot['id']}/transcript").json()
+
+        await asyncio.to_thread(live.wait_until, transcribed, 60, "the utterance")
         await asyncio.to_thread(live.http.post, f"/api/v1/bots/{bot['id']}/leave")
         await asyncio.to_thread(live.wait_for_state, bot["id"], "ended")
         await alice.leave()

@@ -139,14 +139,16 @@ def test_a_failing_callback_does_not_stop_the_worker(tmp_path: Path):
 
 
 def test_closing_early_counts_what_was_not_transcribed(tmp_path: Path):
-    async def scenario(server):
+    async def scenario(server: FakeServer):
         provider = provider_for(server)
         transcriber = SegmentTranscriber(
             provider, Results().on_result, work_dir=tmp_path, max_memory_seconds=1.0
         )
         for i in range(4):
             transcriber.submit(make_segment(i))
-        await asyncio.sleep(0.2)  # the first one is in flight
+        async with asyncio.timeout(10):  # until the first one is in flight
+            while not server.requests:
+                await asyncio.sleep(0.01)
         stats = await transcriber.aclose()
         await provider.aclose()
         return stats

@@ -128,6 +128,13 @@ class TestParticipant:
         frames = [pcm for arrived, pcm in self.heard.get(uuid, []) if arrived >= since_s]
         return np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
 
+    def connected_to_bot(self) -> bool:
+        """Media flows between this participant and a bot in the room (ICE and DTLS are up)."""
+        bots = [p["uuid"] for p in self.joined if p.get("role") == "bot"]
+        return any(
+            uuid in self._pcs and self._pcs[uuid].connectionState == "connected" for uuid in bots
+        )
+
     async def wait_for(self, condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
         async with asyncio.timeout(timeout_s):
             while not condition():
