@@ -20,6 +20,7 @@ from sitin.context import AppContext
 from sitin.db.migrate import upgrade
 from sitin.db.tables import metadata
 from support.launcher import StandInLauncher
+from support.moto import CREDENTIALS, S3Server, moto_s3
 from support.projects import Project, create_project
 from support.settings import ROOM_URL, make_settings
 
@@ -137,3 +138,13 @@ def new_bot(client: TestClient, project: Project):
         return response.json()
 
     return create
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    """A moto_server on 127.0.0.1 for this module's tests, with boto3's credentials in the
+    environment (inherited by ``sitin serve`` subprocesses)."""
+    with pytest.MonkeyPatch.context() as env, moto_s3() as server:
+        for name, value in CREDENTIALS.items():
+            env.setenv(name, value)
+        yield server

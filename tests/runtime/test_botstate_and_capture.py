@@ -8,6 +8,7 @@ from sqlalchemy import insert, select
 
 from sitin.core.states import BotState, EventSubType, EventType
 from sitin.core.timefmt import utcnow
+from sitin.db import sealing
 from sitin.db.tables import audio_segments, bot_commands, bots, utterances
 from sitin.runtime import botstate
 from sitin.runtime.capture_writer import CaptureWriter
@@ -123,9 +124,11 @@ def test_capture_writer_stores_what_the_meeting_said(ctx, new_bot, client, proje
     assert [(u["speaker_uuid"], u["timestamp_ms"]) for u in transcript] == [(hostile, T0 + 100)]
     assert transcript[0]["transcription"]["transcript"] == "hello everyone"
     with ctx.db.read() as conn:
-        failures = conn.execute(
+        sealed = conn.execute(
             select(utterances.c.failure_data).where(utterances.c.bot_id == bot_id)
         ).scalars()
+        opener = sealing.Opener(bot_id, ctx.keys.key_for_reading(bot_id))
+        failures = [opener.json(value, sealing.UTTERANCE_FAILURE) for value in sealed]
         assert sorted(failures, key=bool) == [None, {"reason": "quota exceeded"}]
 
     with ctx.db.read() as conn:
