@@ -46,7 +46,11 @@ class FuzzTarget:
 
     def _bot(self, project_id: str, index: int) -> str:
         body = {"meeting_url": "http://127.0.0.1:8000/rooms/fuzz", "bot_name": f"Fuzz {index}"}
-        bot_id = bot_service.create_bot(self.ctx, project_id=project_id, body=body).row["id"]
+        spec = bot_service.validate_new_bot(self.ctx, body)
+        with self.ctx.db.write() as tx:
+            bot_id = bot_service.create_bot(self.ctx, tx, project_id=project_id, spec=spec).row[
+                "id"
+            ]
         events = [EventType.JOINED_MEETING, EventType.RECORDING_PERMISSION_GRANTED][:index]
         for event in events:
             with self.ctx.db.write() as tx:

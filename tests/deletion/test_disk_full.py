@@ -37,9 +37,9 @@ def test_delete_data_on_a_full_disk_is_a_503_that_changed_nothing(tmp_path: Path
     prepared = tmp_path / "prepared"
     ctx = build_context(Settings(data_dir=prepared, secret_key="full"), launcher=StandInLauncher())
     project = create_project(ctx, "full")
-    bot_id = bot_service.create_bot(
-        ctx, project_id=project.id, body={"meeting_url": ROOM_URL, "bot_name": "N"}
-    ).row["id"]
+    spec = bot_service.validate_new_bot(ctx, {"meeting_url": ROOM_URL, "bot_name": "N"})
+    with ctx.db.write() as tx:
+        bot_id = bot_service.create_bot(ctx, tx, project_id=project.id, spec=spec).row["id"]
     ended_bot_with_data(ctx, bot_id, utterances=UTTERANCES, blobs=3, project_id=project.id)
     ctx.close()  # the last connection checkpoints the WAL into the database file
 

@@ -41,7 +41,9 @@ def orphan_ctx(tmp_path: Path, database_url: str, request) -> Iterator[AppContex
 
 def _bot(ctx: AppContext, project_id: str) -> str:
     body = {"meeting_url": ROOM_URL, "bot_name": "N"}
-    return bot_service.create_bot(ctx, project_id=project_id, body=body).row["id"]
+    spec = bot_service.validate_new_bot(ctx, body)
+    with ctx.db.write() as tx:
+        return bot_service.create_bot(ctx, tx, project_id=project_id, spec=spec).row["id"]
 
 
 def _wait_until(condition, timeout: float = 30.0) -> None:

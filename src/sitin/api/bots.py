@@ -1,6 +1,8 @@
-"""``/api/v1/bots…``: every route of Attendee's Bots API. Each handler parses, calls one
-function, and returns."""
+"""``/api/v1/bots…``: every route of Attendee's Bots API. Each handler parses, opens the
+transaction (``ctx.db.write()`` / ``ctx.db.read()``), calls one service or query function with it,
+and returns."""
 
+import time
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +24,7 @@ from sitin.api.pagination import PAGE_SIZE, decode_cursor, render_page
 from sitin.api.responses import JsonResponse
 from sitin.context import AppContext
 from sitin.core.errors import BotNotFound, NotFound
+from sitin.core.output_media import validate_output_audio
 from sitin.core.states import BOT_STATES
 from sitin.core.timefmt import parse_wire
 from sitin.db import bots, meeting_data
@@ -63,7 +66,9 @@ def _datetime_param(
     summary="Create a bot",
 )
 def create_bot(ctx: Context, project_id: ProjectId, body: JsonBody):
-    created = bot_service.create_bot(ctx, project_id=project_id, body=body)
+    spec = bot_service.validate_new_bot(ctx, body)
+    with ctx.db.write() as tx:
+        created = bot_service.create_bot(ctx, tx, project_id=project_id, spec=spec)
     return JsonResponse(serializers.bot(created.row, created.events), status_code=201)
 
 
@@ -140,7 +145,8 @@ def _get_bot_body(ctx, key: str, bot_id: str) -> dict[str, Any]:
     summary="Update a bot (all fields while scheduled; metadata at any time)",
 )
 def patch_bot(ctx: Context, project_id: ProjectId, object_id: str, body: JsonBody):
-    patched = bot_service.patch_bot(ctx, project_id=project_id, bot_id=object_id, body=body)
+    with ctx.db.write() as tx:
+        patched = bot_service.patch_bot(ctx, tx, project_id=project_id, bot_id=object_id, body=body)
     return JsonResponse(serializers.bot(patched.row, patched.events))
 
 
@@ -152,7 +158,8 @@ def patch_bot(ctx: Context, project_id: ProjectId, object_id: str, body: JsonBod
     summary="Delete a scheduled bot",
 )
 def delete_bot(ctx: Context, project_id: ProjectId, object_id: str):
-    bot_service.delete_scheduled_bot(ctx, project_id=project_id, bot_id=object_id)
+    with ctx.db.write() as tx:
+        bot_service.delete_scheduled_bot(tx, project_id=project_id, bot_id=object_id)
     return Response(status_code=200)
 
 
@@ -163,7 +170,8 @@ def delete_bot(ctx: Context, project_id: ProjectId, object_id: str):
     summary="Make the bot leave the meeting",
 )
 def leave(ctx: Context, project_id: ProjectId, object_id: str):
-    leaving = bot_service.leave(ctx, project_id=project_id, bot_id=object_id)
+    with ctx.db.write() as tx:
+        leaving = bot_service.leave(ctx, tx, project_id=project_id, bot_id=object_id)
     return JsonResponse(serializers.bot(leaving.row, leaving.events))
 
 
@@ -314,7 +322,8 @@ def chat_messages(
     summary="Send a chat message from the bot",
 )
 def send_chat_message(ctx: Context, project_id: ProjectId, object_id: str, body: JsonBody):
-    bot_service.send_chat_message(ctx, project_id=project_id, bot_id=object_id, body=body)
+    with ctx.db.write() as tx:
+        bot_service.send_chat_message(ctx, tx, project_id=project_id, bot_id=object_id, body=body)
     return Response(status_code=200)
 
 
@@ -325,10 +334,7 @@ def send_chat_message(ctx: Context, project_id: ProjectId, object_id: str, body:
     summary="Pause the recording",
 )
 def pause_recording(ctx: Context, project_id: ProjectId, object_id: str):
-    confirmed = bot_service.set_recording_paused(
-        ctx, project_id=project_id, bot_id=object_id, paused=True
-    )
-    return JsonResponse(serializers.bot(confirmed.row, confirmed.events))
+    return _change_recording(ctx, project_id, object_id, paused=True)
 
 
 @router.post(
@@ -338,10 +344,24 @@ def pause_recording(ctx: Context, project_id: ProjectId, object_id: str):
     summary="Resume a paused recording",
 )
 def resume_recording(ctx: Context, project_id: ProjectId, object_id: str):
-    confirmed = bot_service.set_recording_paused(
-        ctx, project_id=project_id, bot_id=object_id, paused=False
-    )
-    return JsonResponse(serializers.bot(confirmed.row, confirmed.events))
+    return _change_recording(ctx, project_id, object_id, paused=False)
+
+
+def _change_recording(ctx: AppContext, project_id: str, bot_id: str, *, paused: bool):
+    """Ask the running bot, then wait briefly for it to confirm (as Attendee): each look is a
+    read of its own, so the bot's change is seen as soon as it commits."""
+    with ctx.db.write() as tx:
+        change = bot_service.request_recording_change(
+            ctx, tx, project_id=project_id, bot_id=bot_id, paused=paused
+        )
+    deadline = time.monotonic() + bot_service.PAUSE_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        with ctx.db.read() as conn:
+            confirmed = bot_service.recording_confirmed(conn, project_id=project_id, change=change)
+        if confirmed is not None:
+            return JsonResponse(serializers.bot(confirmed.row, confirmed.events))
+    raise bot_service.unconfirmed(change)
 
 
 @router.post(
@@ -383,7 +403,9 @@ def _delete_data(ctx, key: str, bot_id: str) -> JsonResponse:
     summary="Play an mp3 or wav file into the meeting",
 )
 def output_audio(ctx: Context, project_id: ProjectId, object_id: str, body: JsonBody):
-    bot_service.output_audio(ctx, project_id=project_id, bot_id=object_id, body=body)
+    audio = validate_output_audio(body)  # the body first, as Attendee
+    with ctx.db.write() as tx:
+        bot_service.output_audio(ctx, tx, project_id=project_id, bot_id=object_id, audio=audio)
     return Response(status_code=200)
 
 
@@ -396,7 +418,8 @@ def output_audio(ctx: Context, project_id: ProjectId, object_id: str, body: Json
     summary="Speak text into the meeting",
 )
 def speech(ctx: Context, project_id: ProjectId, object_id: str, body: JsonBody):
-    bot_service.speech(ctx, project_id=project_id, bot_id=object_id, body=body)
+    with ctx.db.write() as tx:
+        bot_service.speech(ctx, tx, project_id=project_id, bot_id=object_id, body=body)
     return Response(status_code=200)
 
 
@@ -407,7 +430,8 @@ def speech(ctx: Context, project_id: ProjectId, object_id: str, body: JsonBody):
     summary="Show an image: always 400, rooms carry no video",
 )
 def output_image(ctx: Context, project_id: ProjectId, object_id: str):
-    bot_service.refuse_video(ctx, project_id=project_id, bot_id=object_id, what="an image")
+    with ctx.db.read() as conn:
+        bot_service.refuse_video(conn, project_id=project_id, bot_id=object_id, what="an image")
 
 
 @router.post(
@@ -417,4 +441,5 @@ def output_image(ctx: Context, project_id: ProjectId, object_id: str):
     summary="Play a video: always 400, rooms carry no video",
 )
 def output_video(ctx: Context, project_id: ProjectId, object_id: str):
-    bot_service.refuse_video(ctx, project_id=project_id, bot_id=object_id, what="a video")
+    with ctx.db.read() as conn:
+        bot_service.refuse_video(conn, project_id=project_id, bot_id=object_id, what="a video")
