@@ -11,9 +11,10 @@ from pathlib import Path
 import aioice.ice
 import pytest
 
-from support.janus import JANUS_API_HOST, JanusMeeting, JanusServer, janus_server
+from sitin.testing.janus import JANUS_API_HOST, JanusServer, janus_server
+from sitin.testing.netns import NetworkNamespace, gather_ice_on, network_namespace
+from support.janus import JanusMeeting
 from support.live import start_live
-from support.netns import NetworkNamespace, network_namespace
 
 
 @pytest.fixture
@@ -33,15 +34,9 @@ def janus(namespace: NetworkNamespace, tmp_path: Path) -> Iterator[JanusServer]:
 def janus_meeting(
     janus: JanusServer, namespace: NetworkNamespace, tmp_path: Path, monkeypatch
 ) -> Iterator[JanusMeeting]:
-    """A live sitin (API and worker, in this process) inside the namespace with Janus.
-
-    The bot's peer connections gather ICE on Janus's veth address only. Offering both ends of
-    the pair, aiortc's checks from the other end went unanswered: a property of this two-ended
-    test network (no real host has it), so it is set here and not in sitin."""
-    monkeypatch.setattr(
-        aioice.ice,
-        "get_host_addresses",
-        lambda use_ipv4, use_ipv6: [namespace.server_address] if use_ipv4 else [],
-    )
+    """A live sitin (API and worker, in this process) inside the namespace with Janus; its peer
+    connections gather ICE on Janus's veth address only (netns.gather_ice_on)."""
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", aioice.ice.get_host_addresses)
+    gather_ice_on(namespace.server_address)  # undone by monkeypatch after the test
     with start_live(tmp_path, outbound_hosts=JANUS_API_HOST) as live:  # as an operator would
         yield JanusMeeting(namespace, janus, live)

@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import select
 
+from sitin.core.timefmt import parse_wire
+from sitin.db.tables import bot_chat_message_requests
 from sitin.runtime.adapters.janus.client import JanusSession
-from support.bot_logs import log_messages
+from support.bot_logs import bot_logs, log_messages
 from support.janus import JanusMeeting
+from support.speech import decode_mono
 
 JOINED = "joined_recording"
 
@@ -154,3 +158,54 @@ def test_people_who_only_watch_are_participants_and_the_bot_leaves_when_alone(
         ("left_meeting", None),
         ("post_processing_completed", None),
     ], types
+
+
+def test_a_room_without_a_textroom_has_no_chat_but_the_bot_records(
+    janus_meeting: JanusMeeting,
+) -> None:
+    """A VideoRoom with no TextRoom of the same id: the bot joins and records all the same, says
+    in its log that the meeting has no chat, and a chat message it is asked to send fails with a
+    log entry saying why (nothing waits for a chat that is not there)."""
+    live = janus_meeting.live
+    room = janus_meeting.new_room(textroom=False)
+    for plugin, exists in (("videoroom", True), ("textroom", False)):
+        asked = {"request": "exists", "textroom": "exists", "room": room}
+        assert (
+            janus_meeting.janus.plugin_request(f"janus.plugin.{plugin}", asked)["exists"] is exists
+        )
+    bot = live.create_bot(
+        meeting_url=janus_meeting.janus.meeting_url(room), recording_settings={"format": "mp3"}
+    )
+    bot_id = bot["id"]
+    live.wait_for_state(bot_id, JOINED, timeout=30)
+    assert any(
+        entry.level == "warning" and "no chat" in entry.message
+        for entry in bot_logs(live.ctx, bot_id)
+    ), bot_logs(live.ctx, bot_id)
+
+    sent = live.http.post(f"/api/v1/bots/{bot_id}/send_chat_message", json={"message": "hello"})
+    assert sent.status_code == 200, sent.text
+
+    def request_state() -> str | None:
+        with live.ctx.db.read() as conn:
+            state = conn.execute(
+                select(bot_chat_message_requests.c.state).where(
+                    bot_chat_message_requests.c.bot_id == bot_id
+                )
+            ).scalar_one()
+        return state if state != "pending" else None
+
+    assert live.wait_until(request_state, 30, "the chat request handled") == "failed"
+    errors = log_messages(live.ctx, bot_id, level="error")
+    assert errors == [f"a chat message could not be sent: Janus room {room} has no TextRoom chat"]
+    assert live.bot(bot_id)["state"] == JOINED  # still in the meeting, still recording
+
+    assert live.http.post(f"/api/v1/bots/{bot_id}/leave").status_code == 200
+    ended = live.wait_for_state(bot_id, "ended", timeout=30)
+    assert ended["recording_state"] == "complete"
+    recording = live.http.get(f"/api/v1/bots/{bot_id}/recording").json()
+    audio, rate = decode_mono(live.download(recording["url"]))
+    times = {e["type"]: parse_wire(e["created_at"]) for e in ended["events"]}
+    in_meeting_s = (times["left_meeting"] - times["recording_permission_granted"]).total_seconds()
+    assert abs(len(audio) / rate - in_meeting_s) <= 1.5, (len(audio) / rate, in_meeting_s)
+    assert live.http.get(f"/api/v1/bots/{bot_id}/chat_messages").json()["results"] == []

@@ -18,7 +18,7 @@ from sitin.runtime.adapters.janus.client import (
     Message,
     event_data,
 )
-from support.janus import ADMIN_KEY, JanusServer
+from sitin.testing.janus import ADMIN_KEY, JanusServer
 
 VIDEOROOM = "janus.plugin.videoroom"
 EVENT_TIMEOUT_S = 10.0

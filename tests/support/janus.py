@@ -1,233 +1,40 @@
-"""A real Janus (Debian's `janus` package) for tests, in a network namespace of its own.
-
-Janus will not gather ICE candidates on loopback alone, so it runs in a namespace with a veth
-pair (support/netns.py): ICE on the veth's server end, its WebSocket API on 127.0.0.1 inside the
-namespace. The configuration is a copy of /etc/janus with only what the tests use switched on
-(VideoRoom, TextRoom, the WebSocket transport). `janus_demo_site` serves Janus's own demo pages
-(`janus-demos`) inside the namespace, pointed at that Janus.
-"""
+"""Janus for tests: a bot-in-Janus meeting (namespace, Janus, live sitin), Janus's own demo pages
+served inside the namespace (`janus_demo_site`, for Chromium), and a listening person in a room.
+Janus itself and the namespace are in sitin.testing (shared with the benchmarks)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import http.server
 import itertools
-import json
-import shutil
-import subprocess
 import threading
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import websockets
+import numpy as np
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from sitin.outbound import OutboundGuard
+from sitin.runtime.adapters.janus.client import JanusHandle, JanusSession, event_data
+from sitin.testing.janus import VIDEOROOM, WS_PORT, JanusServer
+from sitin.testing.netns import NetworkNamespace
 from support.live import Live
-from support.netns import NetworkNamespace
 
-CONFIG_SOURCE = Path("/etc/janus")
 DEMOS = Path("/usr/share/janus/demos")
-WS_PORT = 8188
-JANUS_API_HOST = f"127.0.0.1:{WS_PORT}"  # the Janus API inside the namespace
 DEMO_PORT = 8080
-ADMIN_KEY = "sitin-test-admin-key"  # required to create rooms, so no stranger can
-UNUSED_PLUGINS = [
-    *("sip", "nosip", "streaming", "lua", "duktape", "voicemail", "recordplay"),
-    *("audiobridge", "echotest", "videocall"),
-]
-UNUSED_TRANSPORTS = ["http", "mqtt", "nanomsg", "rabbitmq", "pfunix"]
-UNUSED_EVENT_HANDLERS = ["gelfevh", "mqttevh", "nanomsgevh", "rabbitmqevh", "sampleevh", "wsevh"]
 
 
-def require_janus() -> None:
-    """Fail (never skip) when Janus or its demo pages are not installed."""
-    if shutil.which("janus") is None or not (DEMOS / "videoroomtest.html").exists():
-        raise RuntimeError("Janus is missing: apt-get install -y janus janus-demos")
-
-
-@dataclass
-class JanusServer:
-    namespace: NetworkNamespace
-    config_dir: Path
-    log_path: Path
-    process: subprocess.Popen | None = None
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{WS_PORT}"
-
-    def meeting_url(self, room: int | str, pin: str | None = None) -> str:
-        url = f"{self.ws_url}/?room={room}"
-        return url + (f"&pin={pin}" if pin else "")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def start(self, timeout_s: float = 20.0) -> None:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            self.namespace.command(
-                "janus",
-                "--configs-folder",
-                str(self.config_dir),
-                "--config",
-                str(self.config_dir / "janus.jcfg"),
-                "--disable-colors",
-            ),  # fmt: skip
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout_s
-        while "JANUS WebSockets transport plugin initialized" not in self.log():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"Janus did not start:\n{self.log()[-4000:]}")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    # ---- rooms (called from a thread inside the namespace) -------------------------------
-
-    def create_room(self, room: int, *, pin: str | None = None, publishers: int = 10) -> None:
-        """A VideoRoom and a TextRoom with the same id (and pin)."""
-        # the demo page always sends video: a low bitrate cap keeps that cheap on a loaded machine
-        videoroom = {"request": "create", "room": room, "publishers": publishers,
-                     "audiocodec": "opus", "bitrate": 64_000, "admin_key": ADMIN_KEY}  # fmt: skip
-        textroom = {"request": "create", "room": room, "admin_key": ADMIN_KEY}
-        if pin:
-            videoroom["pin"] = textroom["pin"] = pin
-        self.plugin_request("janus.plugin.videoroom", videoroom)
-        self.plugin_request("janus.plugin.textroom", {**textroom, "textroom": "create"})
-
-    def destroy_room(self, room: int) -> None:
-        """Destroy the VideoRoom (everyone in it gets `destroyed`) and its TextRoom."""
-        self.plugin_request("janus.plugin.videoroom", {"request": "destroy", "room": room})
-        self.plugin_request(
-            "janus.plugin.textroom", {"request": "destroy", "textroom": "destroy", "room": room}
-        )
-
-    def plugin_request(self, plugin: str, body: dict[str, Any]) -> dict[str, Any]:
-        return asyncio.run(_plugin_request(self.ws_url, plugin, body))
-
-
-async def _plugin_request(ws_url: str, plugin: str, body: dict[str, Any]) -> dict[str, Any]:
-    """One synchronous plugin request on a session of its own (test set-up, not the adapter)."""
-    async with websockets.connect(ws_url, subprotocols=["janus-protocol"], proxy=None) as ws:
-
-        async def call(message: dict[str, Any]) -> dict[str, Any]:
-            message["transaction"] = uuid.uuid4().hex
-            await ws.send(json.dumps(message))
-            while True:
-                reply = json.loads(await ws.recv())
-                if reply.get("transaction") == message["transaction"] and reply["janus"] != "ack":
-                    if reply["janus"] == "error":
-                        raise RuntimeError(f"Janus refused {message}: {reply}")
-                    return reply
-
-        session = (await call({"janus": "create"}))["data"]["id"]
-        handle = await call({"janus": "attach", "session_id": session, "plugin": plugin})
-        handle_id = handle["data"]["id"]
-        reply = await call(
-            {"janus": "message", "session_id": session, "handle_id": handle_id, "body": body}
-        )
-        await call({"janus": "destroy", "session_id": session})
-        data = reply["plugindata"]["data"]
-        if "error" in data:
-            raise RuntimeError(f"{plugin} refused {body}: {data}")
-        return data
-
-
-def write_config(target: Path, namespace: NetworkNamespace) -> Path:
-    """A copy of Debian's Janus configuration, reduced to what the tests use."""
-    shutil.copytree(CONFIG_SOURCE, target)
-    lib = next(Path("/usr/lib").glob("*/janus/plugins")).parent  # multiarch: x86_64-linux-gnu…
-    disabled_plugins = ",".join(f"libjanus_{name}.so" for name in UNUSED_PLUGINS)
-    disabled_transports = ",".join(f"libjanus_{name}.so" for name in UNUSED_TRANSPORTS)
-    disabled_events = ",".join(f"libjanus_{name}.so" for name in UNUSED_EVENT_HANDLERS)
-    (target / "janus.jcfg").write_text(
-        f"""general: {{
-    configs_folder = "{target}"
-    plugins_folder = "{lib}/plugins"
-    transports_folder = "{lib}/transports"
-    events_folder = "{lib}/events"
-    loggers_folder = "{lib}/loggers"
-    debug_level = 4
-    admin_secret = "{uuid.uuid4().hex}"
-    session_timeout = 60
-    interface = "{namespace.server_address}"
-}}
-media: {{
-    rtp_port_range = "20000-20999"
-}}
-nat: {{
-    ice_enforce_list = "{namespace.server_interface}"
-    ignore_mdns = true
-}}
-plugins: {{
-    disable = "{disabled_plugins}"
-}}
-transports: {{
-    disable = "{disabled_transports}"
-}}
-loggers: {{
-    disable = "libjanus_jsonlog.so"
-}}
-events: {{
-    broadcast = false
-    disable = "{disabled_events}"
-}}
-"""
-    )
-    (target / "janus.transport.websockets.jcfg").write_text(
-        f"""general: {{
-    json = "plain"
-    ws = true
-    ws_port = {WS_PORT}
-    ws_ip = "127.0.0.1"
-    wss = false
-}}
-admin: {{
-    admin_ws = false
-    admin_wss = false
-}}
-"""
-    )
-    # No preconfigured rooms: each test creates the rooms it needs (with the admin key).
-    (target / "janus.plugin.videoroom.jcfg").write_text(
-        f'general: {{\n    admin_key = "{ADMIN_KEY}"\n}}\n'
-    )
-    (target / "janus.plugin.textroom.jcfg").write_text(
-        f'general: {{\n    json = "plain"\n    admin_key = "{ADMIN_KEY}"\n}}\n'
-    )
-    return target
-
-
-@contextmanager
-def janus_server(namespace: NetworkNamespace, work_dir: Path) -> Iterator[JanusServer]:
-    """Janus started in `namespace`, stopped (and its files left for a failure report) after."""
-    require_janus()
-    work_dir.mkdir(parents=True, exist_ok=True)
-    config = write_config(work_dir / "janus-config", namespace)
-    server = JanusServer(namespace, config, work_dir / "janus.log")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def require_demos() -> None:
+    """Fail (never skip) when Janus's demo pages are not installed."""
+    if not (DEMOS / "videoroomtest.html").exists():
+        raise RuntimeError("Janus's demo pages are missing: apt-get install -y janus-demos")
 
 
 @dataclass
@@ -239,10 +46,11 @@ class JanusMeeting:
     live: Live
     _rooms: Iterator[int] = field(default_factory=lambda: itertools.count(1001))
 
-    def new_room(self, pin: str | None = None) -> int:
-        """A VideoRoom and a TextRoom with the same (new) id, and the pin if given."""
+    def new_room(self, pin: str | None = None, *, textroom: bool = True) -> int:
+        """A VideoRoom and (unless `textroom` is False) a TextRoom with the same (new) id, and
+        the pin if given."""
         room = next(self._rooms)
-        self.janus.create_room(room, pin=pin)
+        self.janus.create_room(room, pin=pin, textroom=textroom)
         return room
 
 
@@ -277,6 +85,7 @@ class _DemoHandler(http.server.SimpleHTTPRequestHandler):
 @contextmanager
 def janus_demo_site() -> Iterator[str]:
     """Serve /usr/share/janus/demos on 127.0.0.1 (call it inside the namespace); yield its URL."""
+    require_demos()
     handler = functools.partial(_DemoHandler, directory=str(DEMOS))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", DEMO_PORT), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -287,3 +96,100 @@ def janus_demo_site() -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+# ---- a person in a Janus room -----------------------------------------------------------
+
+
+class JanusListener:
+    """A person in a Janus VideoRoom who listens: joins as a publisher without media (so the
+    bot sees them), subscribes to every other publisher's audio on a peer connection of its own
+    and keeps what it hears, per publisher id, as (arrival epoch s, 48 kHz mono int16) frames.
+
+    It is an aiortc peer on sitin's Janus client (tested on its own in test_janus_client.py);
+    what it checks is the bot's side: who publishes and what their stream carries."""
+
+    def __init__(self, janus: JanusServer, room: int, name: str, guard: OutboundGuard) -> None:
+        self._janus, self._room, self.name, self._guard = janus, room, name, guard
+        self.publishers: dict[str, str] = {}  # publisher id -> display name
+        self.heard: dict[str, list[tuple[float, np.ndarray]]] = {}
+        self._session: JanusSession | None = None
+        self._private_id: int | None = None
+        self._subscriptions: dict[str, tuple[JanusHandle, RTCPeerConnection]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def join(self) -> None:
+        self._session = await JanusSession.open(self._janus.ws_url, guard=self._guard)
+        handle = await self._session.attach(VIDEOROOM, self._on_event)
+        joined, _ = await handle.request(
+            {"request": "join", "ptype": "publisher", "room": self._room, "display": self.name}
+        )
+        self._private_id = joined.get("private_id")
+        await self._saw(joined.get("publishers") or [])
+
+    def publisher_named(self, display: str) -> str | None:
+        return next((pid for pid, name in self.publishers.items() if name == display), None)
+
+    def heard_from(self, uuid: str, since_s: float = 0.0) -> np.ndarray:
+        """Everything heard from publisher `uuid` that arrived after epoch `since_s`."""
+        frames = [pcm for arrived, pcm in self.heard.get(uuid, []) if arrived >= since_s]
+        return np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
+
+    async def wait_for(self, condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+        async with asyncio.timeout(timeout_s):
+            while not condition():
+                await asyncio.sleep(0.02)
+
+    async def leave(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for _, pc in self._subscriptions.values():
+            await pc.close()
+        if self._session is not None:
+            await self._session.close()
+
+    def _on_event(self, message: dict[str, Any]) -> None:
+        publishers = event_data(message).get("publishers")
+        if isinstance(publishers, list):
+            task = asyncio.create_task(self._saw(publishers))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _saw(self, publishers: list[dict[str, Any]]) -> None:
+        for publisher in publishers:
+            feed = str(publisher["id"])
+            self.publishers[feed] = publisher.get("display", "")
+            if feed not in self._subscriptions:
+                await self._subscribe(publisher["id"])
+
+    async def _subscribe(self, feed: int) -> None:
+        assert self._session is not None
+        handle = await self._session.attach(VIDEOROOM, lambda message: None)
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self._subscriptions[str(feed)] = (handle, pc)
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            if track.kind == "audio":
+                task = asyncio.create_task(self._listen(str(feed), track))
+                self._tasks.add(task)
+
+        body = {"request": "join", "ptype": "subscriber", "room": self._room,
+                "streams": [{"feed": feed}]}  # fmt: skip
+        if self._private_id is not None:
+            body["private_id"] = self._private_id
+        _, offer = await handle.request(body)
+        assert offer is not None, "Janus offered no SDP for the subscription"
+        await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], offer["type"]))
+        await pc.setLocalDescription(await pc.createAnswer())
+        answer = {"type": "answer", "sdp": pc.localDescription.sdp, "trickle": False}
+        await handle.request({"request": "start", "room": self._room}, answer)
+
+    async def _listen(self, feed: str, track: MediaStreamTrack) -> None:
+        heard = self.heard.setdefault(feed, [])
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                samples = frame.to_ndarray().reshape(-1, len(frame.layout.channels))
+                heard.append((time.time(), samples.mean(axis=1).astype(np.int16)))

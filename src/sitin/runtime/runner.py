@@ -23,7 +23,13 @@ from sitin.datadir import bot_work_dir
 from sitin.db import bots, capture
 from sitin.db.capture import DataDeleted
 from sitin.runtime import botstate
-from sitin.runtime.adapters.base import CouldNotJoin, MeetingAdapter, MeetingEnded, MeetingEvent
+from sitin.runtime.adapters.base import (
+    ChatNotSent,
+    CouldNotJoin,
+    MeetingAdapter,
+    MeetingEnded,
+    MeetingEvent,
+)
 from sitin.runtime.adapters.platforms import AdapterFactory, open_adapter
 from sitin.runtime.autoleave import AutoLeave
 from sitin.runtime.bot_pipeline import build_pipeline, provider_accounts
@@ -156,6 +162,9 @@ class BotRunner:
             return
         await self._start_capture(bot)
         await self._record(EventType.RECORDING_PERMISSION_GRANTED)
+        if not adapter.chat_available:
+            await self._log("warning", "chat", "this meeting has no chat: chat messages are "
+                            "neither captured nor sent")  # fmt: skip
         self._speaker = BotSpeaker(
             adapter.play_audio,
             accounts=lambda: asyncio.to_thread(provider_accounts, self.ctx, bot["project_id"]),
@@ -253,6 +262,9 @@ class BotRunner:
             try:
                 for target in targets:
                     await adapter.send_chat(request["message"], target)
+            except ChatNotSent as exc:
+                failure = str(exc)
+                await self._log("error", "chat", f"a chat message could not be sent: {exc}")
             except Exception as exc:  # the room connection failed mid-send
                 failure = type(exc).__name__
                 await self._log("error", "chat", f"a chat message could not be sent ({failure})")

@@ -42,6 +42,11 @@ class CouldNotJoin(Exception):
         self.detail = detail
 
 
+class ChatNotSent(Exception):
+    """The meeting cannot carry this chat message (it has no chat, or the recipient is not in
+    it). The message names the reason, never the text, so it can go into the bot's log."""
+
+
 @dataclass(frozen=True)
 class MeetingEnded:
     """The meeting is over for the bot. "room_empty" only says that everyone else left (auto-leave
@@ -80,9 +85,15 @@ class MeetingAdapter(abc.ABC):
     def participants(self) -> list[ParticipantJoined]:
         """Everyone in the meeting now except the bot itself (as last reported by the platform)."""
 
+    @property
+    def chat_available(self) -> bool:
+        """Whether this meeting has a chat the bot reads and writes."""
+        return True
+
     @abc.abstractmethod
     async def send_chat(self, text: str, to_uuid: str | None = None) -> None:
-        """Send a chat message to everyone, or only to the participant `to_uuid`."""
+        """Send a chat message to everyone, or only to the participant `to_uuid`; ChatNotSent
+        when the meeting cannot carry it."""
 
     def play_audio(self, pcm: np.ndarray) -> None:
         """Queue meeting-rate mono int16 samples to be spoken after what is already queued."""

@@ -3,7 +3,8 @@
 aioice never offers the loopback address, and browsers offer every interface they have. When a
 room is served on the loopback interface we therefore (1) make aioice gather only 127.0.0.1 and
 (2) drop the remote candidates that are not 127.0.0.1, so that every connectivity check goes over
-loopback. This is the only place in sitin that patches aioice.
+loopback. This is the only place in the service that patches aioice (sitin.testing.netns does
+it too, for tests and benchmarks in a network namespace).
 """
 
 from __future__ import annotations

@@ -134,6 +134,19 @@ class OutboundAudio:
         self._tracks.discard(track)
 
 
+class OutboundVoice:
+    """`MeetingAdapter.play_audio` / `clear_audio` for a WebRTC adapter whose outgoing audio
+    tracks all come from its `voice` (put first in the adapter's bases)."""
+
+    voice: OutboundAudio
+
+    def play_audio(self, pcm: np.ndarray) -> None:
+        self.voice.play(pcm)
+
+    def clear_audio(self) -> float:
+        return self.voice.clear()
+
+
 class _PeerTrack(MediaStreamTrack):
     kind = "audio"
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import numpy as np
 import websockets
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
@@ -39,7 +38,7 @@ from sitin.runtime.adapters.base import (
     ParticipantLeft,
 )
 from sitin.runtime.adapters.media import consume_audio, now_ms
-from sitin.runtime.adapters.outbound import OutboundAudio
+from sitin.runtime.adapters.outbound import OutboundAudio, OutboundVoice
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +68,7 @@ class _Remote:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
 
-class RoomAdapter(MeetingAdapter):
+class RoomAdapter(OutboundVoice, MeetingAdapter):
     def __init__(
         self, meeting_url: str, bot_name: str, sink: EventSink, *, guard: OutboundGuard
     ) -> None:
@@ -84,7 +83,7 @@ class RoomAdapter(MeetingAdapter):
         self._remotes: dict[str, _Remote] = {}
         self._had_humans = False
         self._leaving = False
-        self._voice = OutboundAudio(self._on_played)
+        self.voice = OutboundAudio(lambda pcm, at_ms: self._emit(BotSpoke(pcm, at_ms)))
 
     @property
     def participants(self) -> list[ParticipantJoined]:
@@ -137,7 +136,7 @@ class RoomAdapter(MeetingAdapter):
                 await self._reader
         for remote_uuid in list(self._remotes):
             await self._drop_remote(remote_uuid)
-        await self._voice.stop()
+        await self.voice.stop()
         log.info("left room")
 
     async def send_chat(self, text: str, to_uuid: str | None = None) -> None:
@@ -145,15 +144,6 @@ class RoomAdapter(MeetingAdapter):
         if to_uuid is not None:
             message["to"] = to_uuid
         await self._send(message)
-
-    def play_audio(self, pcm: np.ndarray) -> None:
-        self._voice.play(pcm)
-
-    def clear_audio(self) -> float:
-        return self._voice.clear()
-
-    def _on_played(self, pcm: np.ndarray, timestamp_ms: float) -> None:
-        self._emit(BotSpoke(pcm, timestamp_ms))
 
     # ---- signaling ---------------------------------------------------------------------
 
@@ -291,7 +281,7 @@ class RoomAdapter(MeetingAdapter):
 
     def _speak_to(self, remote_uuid: str, pc: RTCPeerConnection) -> None:
         remote = self._remotes[remote_uuid]
-        remote.voice = self._voice.track()
+        remote.voice = self.voice.track()
         pc.addTrack(remote.voice)
 
     def _remote_description(self, sdp: str, kind: str) -> RTCSessionDescription:

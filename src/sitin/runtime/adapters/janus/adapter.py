@@ -1,11 +1,13 @@
 """JanusAdapter: the bot in a Janus VideoRoom meeting (`ws(s)://host/path?room=<id>[&pin=<pin>]`).
 
-The bot joins the VideoRoom as a publisher under its bot name and publishes one audio stream (so
-people see it, and so it can speak); it subscribes to each other publisher's audio on a peer
-connection of its own, which gives every person's audio separately. The participant list comes
-from `listparticipants` (checked again every few seconds, which also catches people who never
-publish) and from the `publishers` / `leaving` / `unpublished` / `kicked` events. Chat goes
-through the TextRoom plugin's room of the same id over a data channel, when there is one.
+The bot joins the VideoRoom as a publisher under its bot name and publishes one audio stream:
+people see it, and hear it speak (adapters/outbound.py: silence until something is played). It
+subscribes to each other publisher's audio on a peer connection of its own, which gives every
+person's audio separately. The participant list comes from `listparticipants` (checked again
+every few seconds, which also catches people who never publish) and from the `publishers` /
+`leaving` / `unpublished` / `kicked` events. Chat goes through the TextRoom plugin's room of the
+same id over a data channel, when there is one; without it the bot records all the same, and
+`send_chat` raises ChatNotSent.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import AudioStreamTrack, MediaStreamTrack
+from aiortc.mediastreams import MediaStreamTrack
 
 from sitin.core.meeting_urls import InvalidMeetingUrl, janus_meeting
 from sitin.outbound import OutboundGuard
@@ -28,6 +30,7 @@ from sitin.runtime.adapters.base import (
     MEETING_FULL,
     MEETING_NOT_FOUND,
     UNABLE_TO_CONNECT,
+    ChatNotSent,
     CouldNotJoin,
     EventSink,
     MeetingAdapter,
@@ -43,7 +46,8 @@ from sitin.runtime.adapters.janus.client import (
     event_data,
 )
 from sitin.runtime.adapters.media import consume_audio, now_ms
-from sitin.runtime.frames import ChatReceived, ParticipantJoined, ParticipantLeft
+from sitin.runtime.adapters.outbound import OutboundAudio, OutboundVoice
+from sitin.runtime.frames import BotSpoke, ChatReceived, ParticipantJoined, ParticipantLeft
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +86,9 @@ class _Subscription:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
 
-class JanusAdapter(MeetingAdapter):
+class JanusAdapter(OutboundVoice, MeetingAdapter):
     def __init__(
-        self,
-        meeting_url: str,
-        bot_name: str,
-        sink: EventSink,
-        *,
-        guard: OutboundGuard,
-        microphone: MediaStreamTrack | None = None,
+        self, meeting_url: str, bot_name: str, sink: EventSink, *, guard: OutboundGuard
     ) -> None:
         try:
             self.meeting = janus_meeting(meeting_url)
@@ -100,7 +98,7 @@ class JanusAdapter(MeetingAdapter):
         self._guard = guard
         self.uuid: str | None = None  # the bot's own VideoRoom id, known after join()
         self._sink = sink
-        self._microphone = microphone or AudioStreamTrack()  # silence until something speaks
+        self.voice = OutboundAudio(lambda pcm, at_ms: self._emit(BotSpoke(pcm, at_ms)))
         self._session: JanusSession | None = None
         self._publisher: JanusHandle | None = None
         self._publisher_pc: RTCPeerConnection | None = None
@@ -174,7 +172,7 @@ class JanusAdapter(MeetingAdapter):
     async def _publish(self) -> None:
         assert self._publisher is not None
         pc = self._publisher_pc = _peer_connection()
-        pc.addTransceiver(self._microphone, direction="sendonly")
+        pc.addTransceiver(self.voice.track(), direction="sendonly")
         await pc.setLocalDescription(await pc.createOffer())
         _, answer = await self._publisher.request({"request": "publish"}, _jsep(pc))
         if answer is None:
@@ -389,14 +387,18 @@ class JanusAdapter(MeetingAdapter):
         person = self._add_person(f"{CHAT_ONLY}{username}", display or username)
         return person.info.uuid if person is not None else None
 
+    @property
+    def chat_available(self) -> bool:
+        return self._chat is not None
+
     async def send_chat(self, text: str, to_uuid: str | None = None) -> None:
         if self._chat is None:
-            raise RuntimeError("this Janus room has no TextRoom chat")
+            raise ChatNotSent(f"Janus room {self.meeting.room} has no TextRoom chat")
         to_username = None
         if to_uuid is not None:
             to_username = self._chat.username_of(self._people.get(to_uuid))
             if to_username is None:
-                raise RuntimeError(f"participant {to_uuid} is not in the room's chat")
+                raise ChatNotSent(f"participant {to_uuid} is not in the room's chat")
         await self._chat.send(text, to_username)
 
     # ---- leaving -------------------------------------------------------------------------
@@ -418,6 +420,7 @@ class JanusAdapter(MeetingAdapter):
                 await asyncio.wait_for(self._publisher.request({"request": "leave"}), 3)
         if self._publisher_pc is not None:
             await self._publisher_pc.close()
+        await self.voice.stop()
         if session is not None:
             await session.close()
         log.info("left Janus room")

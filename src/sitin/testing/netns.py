@@ -1,6 +1,6 @@
-"""A private network namespace for a test: loopback up and a veth pair whose two ends both live
-inside it, so WebRTC peers have a non-loopback address to meet on while nothing leaves the
-namespace. Needs root (CI runs as root) and `ip` (iproute2).
+"""A private network namespace for a test or benchmark: loopback up and a veth pair whose two ends
+both live inside it, so WebRTC peers have a non-loopback address to meet on while nothing leaves
+the namespace. Needs root (CI runs as root) and `ip` (iproute2).
 
 `entered()` moves the calling thread into the namespace (and back): sockets it opens, threads it
 starts and processes it spawns afterwards are inside; the rest of the test process is not.
@@ -16,6 +16,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+import aioice.ice
 
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -93,3 +95,11 @@ def network_namespace(subnet: str = "10.77.0") -> Iterator[NetworkNamespace]:
         yield namespace
     finally:
         subprocess.run(["ip", "netns", "delete", namespace.name], capture_output=True)
+
+
+def gather_ice_on(address: str) -> None:
+    """Make every aiortc peer connection in this process offer `address` only (the namespace's
+    server end). Offering both ends of the pair, aiortc's checks from the other end went
+    unanswered: a property of this two-ended network (no real host has it), so sitin itself
+    never does this."""
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [address] if use_ipv4 else []
