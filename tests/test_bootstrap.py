@@ -13,7 +13,7 @@ from sitin.db import bots
 from sitin.db.bot_events import record_event
 from sitin.db.engine import Database
 from sitin.db.tables import webhook_delivery_attempts
-from sitin.webhooks import service
+from sitin.services import webhooks as webhook_service
 from support.projects import create_project
 from support.settings import ROOM_URL, make_settings
 
@@ -21,7 +21,7 @@ from support.settings import ROOM_URL, make_settings
 def _joining_bot_with_state_webhook(ctx) -> str:
     project = create_project(ctx, "acme")
     with ctx.db.write() as tx:
-        service.create_subscription(
+        webhook_service.create_subscription(
             tx,
             ctx.outbound,
             project_id=project.id,

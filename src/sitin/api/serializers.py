@@ -1,6 +1,7 @@
 """Rows to Attendee's JSON shapes (key order as Attendee's serializers). Chat messages and
 participant events share their builders with the webhooks, which carry the same shapes."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
@@ -77,3 +78,30 @@ def chat_message(row: RowMapping) -> dict[str, Any]:
         sender_user_uuid=row["sender_user_uuid"],
         additional_data=row["additional_data"],
     )
+
+
+def webhook_subscription(row: RowMapping) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "url": row["url"],
+        "triggers": row["triggers"],
+        "is_active": row["is_active"],
+        "created_at": to_wire(row["created_at"]),
+    }
+
+
+def webhook_delivery(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An attempt row of ``db.webhook_deliveries.bot_page`` (payload opened)."""
+    return {
+        "idempotency_key": row["id"],
+        "webhook_id": row["subscription_id"],
+        "url": row["url"],
+        "trigger": row["trigger"],
+        "status": row["status"],
+        "attempt_count": row["attempt_count"],
+        "attempts": row["attempts"] or [],
+        "next_attempt_at": to_wire(row["next_attempt_at"]) if row["status"] == "pending" else None,
+        "succeeded_at": to_wire(row["succeeded_at"]),
+        "created_at": to_wire(row["created_at"]),
+        "payload": row["payload"],
+    }

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict
 
-from sitin.api import schemas
+from sitin.api import schemas, serializers
 from sitin.api.deps import Context, JsonBody, ProjectId, reject_null_characters
 from sitin.api.errors import ApiError
 from sitin.api.pagination import PAGE_SIZE, decode_cursor, render_page
@@ -15,9 +15,10 @@ from sitin.api.responses import JsonResponse
 from sitin.core.errors import BotNotFound
 from sitin.core.timefmt import to_wire
 from sitin.core.triggers import WEBHOOK_TRIGGERS
-from sitin.db import bots
+from sitin.db import bots, webhook_deliveries
 from sitin.db.sealing import Opener
-from sitin.webhooks import service, signing
+from sitin.services import webhooks as webhook_service
+from sitin.webhooks import signing
 
 router = APIRouter(tags=["Webhooks"], dependencies=[Depends(reject_null_characters)])
 
@@ -107,10 +108,10 @@ MAX_OVERLAP_SECONDS = 30 * 24 * 3600
 def list_webhooks(request: Request, ctx: Context, project_id: ProjectId, cursor: str | None = None):
     position = decode_cursor(cursor)
     with ctx.db.read() as conn:
-        page = service.list_subscriptions(
+        page = webhook_service.list_subscriptions(
             conn, project_id=project_id, position=position, limit=PAGE_SIZE
         )
-    return JsonResponse(render_page(request, page, service.render_subscription))
+    return JsonResponse(render_page(request, page, serializers.webhook_subscription))
 
 
 @router.post(
@@ -127,8 +128,10 @@ def list_webhooks(request: Request, ctx: Context, project_id: ProjectId, cursor:
 )
 def create_webhook(ctx: Context, project_id: ProjectId, body: JsonBody):
     with ctx.db.write() as tx:
-        row = service.create_subscription(tx, ctx.outbound, project_id=project_id, body=body)
-    return JsonResponse(service.render_subscription(row), status_code=201)
+        row = webhook_service.create_subscription(
+            tx, ctx.outbound, project_id=project_id, body=body
+        )
+    return JsonResponse(serializers.webhook_subscription(row), status_code=201)
 
 
 # Declared before /api/v1/webhooks/{webhook_id} so "secret" is not taken for an id.
@@ -202,8 +205,8 @@ def _render_secret(secret: str, expiries: list) -> dict[str, Any]:
 )
 def get_webhook(ctx: Context, project_id: ProjectId, webhook_id: str):
     with ctx.db.read() as conn:
-        row = service.get_subscription(conn, project_id=project_id, webhook_id=webhook_id)
-    return JsonResponse(service.render_subscription(row))
+        row = webhook_service.get_subscription(conn, project_id=project_id, webhook_id=webhook_id)
+    return JsonResponse(serializers.webhook_subscription(row))
 
 
 @router.patch(
@@ -220,10 +223,10 @@ def get_webhook(ctx: Context, project_id: ProjectId, webhook_id: str):
 )
 def update_webhook(ctx: Context, project_id: ProjectId, webhook_id: str, body: JsonBody):
     with ctx.db.write() as tx:
-        row = service.update_subscription(
+        row = webhook_service.update_subscription(
             tx, ctx.outbound, project_id=project_id, webhook_id=webhook_id, body=body
         )
-    return JsonResponse(service.render_subscription(row))
+    return JsonResponse(serializers.webhook_subscription(row))
 
 
 @router.delete(
@@ -234,7 +237,7 @@ def update_webhook(ctx: Context, project_id: ProjectId, webhook_id: str, body: J
 )
 def delete_webhook(ctx: Context, project_id: ProjectId, webhook_id: str):
     with ctx.db.write() as tx:
-        service.delete_subscription(tx, project_id=project_id, webhook_id=webhook_id)
+        webhook_service.delete_subscription(tx, project_id=project_id, webhook_id=webhook_id)
     return Response(status_code=200)
 
 
@@ -251,8 +254,8 @@ def list_webhook_deliveries(
     with ctx.db.read() as conn:
         if bots.get(conn, project_id=project_id, bot_id=object_id) is None:
             raise BotNotFound(object_id)
-        page = service.list_deliveries(conn, bot_id=object_id, position=position, limit=PAGE_SIZE)
-    opener = Opener(object_id, ctx.keys.key_for_reading(object_id))
-    return JsonResponse(
-        render_page(request, page, lambda row: service.render_delivery(row, opener))
-    )
+        opener = Opener(object_id, ctx.keys.key_for_reading(object_id))
+        page = webhook_deliveries.bot_page(
+            conn, bot_id=object_id, opener=opener, position=position, limit=PAGE_SIZE
+        )
+    return JsonResponse(render_page(request, page, serializers.webhook_delivery))

@@ -6,7 +6,8 @@ from sitin.cli.options import data_dir_option, find_project, open_context, proje
 from sitin.core.errors import FieldErrors, WebhookNotFound
 from sitin.core.timefmt import to_wire
 from sitin.core.triggers import WEBHOOK_TRIGGERS
-from sitin.webhooks import service, signing
+from sitin.services import webhooks as webhook_service
+from sitin.webhooks import signing
 
 
 @click.group("webhooks")
@@ -25,7 +26,7 @@ def list_command(project_name: str) -> None:
         position = None
         while True:
             with ctx.db.read() as conn:
-                page = service.list_subscriptions(
+                page = webhook_service.list_subscriptions(
                     conn, project_id=project_id, position=position, limit=100
                 )
             for row in page.rows:
@@ -54,7 +55,7 @@ def create_command(url: str, triggers: tuple[str, ...], project_name: str) -> No
         try:
             with ctx.db.write() as tx:
                 project_id = find_project(tx.conn, project_name)["id"]
-                row = service.create_subscription(
+                row = webhook_service.create_subscription(
                     tx, ctx.outbound, project_id=project_id, body=body
                 )
         except FieldErrors as exc:
@@ -72,7 +73,9 @@ def delete_command(webhook_id: str, project_name: str) -> None:
         try:
             with ctx.db.write() as tx:
                 project_id = find_project(tx.conn, project_name)["id"]
-                service.delete_subscription(tx, project_id=project_id, webhook_id=webhook_id)
+                webhook_service.delete_subscription(
+                    tx, project_id=project_id, webhook_id=webhook_id
+                )
         except WebhookNotFound:
             raise click.ClickException(
                 f"no webhook {webhook_id} in project {project_name}"
@@ -91,7 +94,7 @@ def set_active_command(webhook_id: str, active: bool, project_name: str) -> None
         try:
             with ctx.db.write() as tx:
                 project_id = find_project(tx.conn, project_name)["id"]
-                service.update_subscription(
+                webhook_service.update_subscription(
                     tx,
                     ctx.outbound,
                     project_id=project_id,

@@ -1,1 +1,2 @@
-"""Database: tables, engines, migrations and the queries several places share."""
+"""Database: tables, engines, migrations and every query sitin runs on its database, one
+module per kind of row."""

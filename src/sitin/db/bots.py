@@ -1,17 +1,31 @@
-"""Bot rows: insert, look up (always scoped to a project), list a page, update, delete."""
+"""Bot rows: insert, look up (scoped to a project for the API), list a page, update, delete;
+the running bot's heartbeat, and the lookups supervision, retention and deletion make."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import RowMapping
 
 from sitin.core.ids import new_id
 from sitin.core.states import BotState, RecordingState, TranscriptionState
 from sitin.core.timefmt import utcnow
 from sitin.db.pagination import Page, Position, keyset_page
-from sitin.db.tables import api_keys, bot_events, bots, recordings
+from sitin.db.tables import api_keys, bot_events, bots, projects, recordings
 
 _BOT_COLUMNS = (
     bots.c.id,
@@ -232,6 +246,98 @@ def update_recording_format(conn: Connection, *, bot_id: str, fmt: str) -> None:
 
 def delete_bot(conn: Connection, *, bot_id: str) -> None:
     conn.execute(delete(bots).where(bots.c.id == bot_id))
+
+
+_PROJECT_AND_METADATA = select(bots.c.project_id, bots.c.metadata).where(
+    bots.c.id == bindparam("bot_id")
+)
+
+
+def project_and_metadata(conn: Connection, *, bot_id: str) -> Row | None:
+    """What a webhook envelope needs of the bot (``project_id``, ``metadata``)."""
+    return conn.execute(_PROJECT_AND_METADATA, {"bot_id": bot_id}).first()
+
+
+def lock_state_shared(conn: Connection, *, bot_id: str) -> BotState | None:
+    """The bot's state under a share lock (PostgreSQL; SQLite's writers are serialised): a
+    delete_data, which locks the row exclusively, cannot run between this read and the commit."""
+    state = conn.execute(
+        select(bots.c.state).where(bots.c.id == bot_id).with_for_update(read=True)
+    ).scalar_one_or_none()
+    return BotState(state) if state is not None else None
+
+
+def scheduled_by(conn: Connection, *, horizon: datetime) -> list[Row]:
+    """Scheduled bots whose ``join_at`` is at or before ``horizon`` (``id``, ``join_at``)."""
+    return conn.execute(
+        select(bots.c.id, bots.c.join_at).where(
+            bots.c.state == BotState.SCHEDULED.value, bots.c.join_at <= horizon
+        )
+    ).all()
+
+
+def silent(
+    conn: Connection,
+    *,
+    states: Iterable[BotState],
+    heartbeat_before: datetime,
+    unlaunched_before: datetime,
+) -> list[Row]:
+    """Bots in ``states`` whose last heartbeat is older than ``heartbeat_before``, or that never
+    sent one and last changed before ``unlaunched_before`` (``id``, ``last_heartbeat_at``)."""
+    return conn.execute(
+        select(bots.c.id, bots.c.last_heartbeat_at).where(
+            bots.c.state.in_([state.value for state in states]),
+            or_(
+                bots.c.last_heartbeat_at < heartbeat_before,
+                and_(bots.c.last_heartbeat_at.is_(None), bots.c.updated_at < unlaunched_before),
+            ),
+        )
+    ).all()
+
+
+def states_of(conn: Connection, bot_ids: list[str]) -> dict[str, str]:
+    """The state of each of these bots that exists (keep the list to a few hundred ids)."""
+    rows = conn.execute(select(bots.c.id, bots.c.state).where(bots.c.id.in_(bot_ids)))
+    return {row.id: row.state for row in rows}
+
+
+def ended_with_retention(conn: Connection, *, states: Iterable[BotState], limit: int) -> list[Row]:
+    """Bots in ``states`` that ended and have a retention (their own, else their project's),
+    earliest ended first: ``id``, ``ended_at``, ``retention`` (seconds)."""
+    retention = func.coalesce(bots.c.data_retention_seconds, projects.c.data_retention_seconds)
+    return conn.execute(
+        select(bots.c.id, bots.c.ended_at, retention.label("retention"))
+        .join(projects, projects.c.id == bots.c.project_id)
+        .where(
+            bots.c.state.in_([state.value for state in states]),
+            bots.c.ended_at.is_not(None),
+            retention.is_not(None),
+        )
+        .order_by(bots.c.ended_at)
+        .limit(limit)
+    ).all()
+
+
+def ids_not_data_deleted(conn: Connection) -> set[str]:
+    return set(
+        conn.execute(select(bots.c.id).where(bots.c.state != BotState.DATA_DELETED.value)).scalars()
+    )
+
+
+def record_heartbeat(conn: Connection, *, bot_id: str) -> BotState | None:
+    """Mark the bot alive now (the first heartbeat is kept too); its current state, so the
+    runner notices changes made elsewhere."""
+    now = utcnow()
+    conn.execute(
+        update(bots)
+        .where(bots.c.id == bot_id)
+        .values(
+            last_heartbeat_at=now,
+            first_heartbeat_at=func.coalesce(bots.c.first_heartbeat_at, now),
+        )
+    )
+    return current_state(conn, bot_id=bot_id)
 
 
 def current_state(conn: Connection, *, bot_id: str) -> BotState | None:

@@ -62,9 +62,9 @@ from sitin.db.tables import (
     deletion_journal,
     recordings,
 )
+from sitin.db.webhook_deliveries import CONTENT_DELIVERIES_OF_BOT, scrub_kept_deliveries
 from sitin.faults import checkpoint
 from sitin.storage import StorageError
-from sitin.webhooks.service import CONTENT_DELIVERIES_OF_BOT, scrub_kept_deliveries
 
 log = logging.getLogger(__name__)
 

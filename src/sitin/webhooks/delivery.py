@@ -19,26 +19,24 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Connection
 
 from sitin.context import AppContext
 from sitin.core.states import BotState
 from sitin.core.timefmt import as_utc, utcnow
 from sitin.core.triggers import Trigger
+from sitin.db import bots, webhook_deliveries
 from sitin.db.sealing import Opener
-from sitin.db.tables import bots, webhook_delivery_attempts, webhook_subscriptions
 from sitin.outbound import Purpose, RefusedTarget, UnresolvableTarget
 from sitin.webhooks import signing
 from sitin.webhooks.dispatch import enqueue_all
 from sitin.webhooks.envelope import canonical_json
-from sitin.webhooks.service import open_payload
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "sitin-Webhook/1.0"
 EXCERPT_CHARS = 500
 LEASE_MARGIN = timedelta(seconds=30)  # beyond the request timeout, before a sweep may retake it
-attempts_table = webhook_delivery_attempts
 
 
 @dataclass
@@ -94,44 +92,27 @@ class Deliverer:
         settings = self.ctx.settings
         with self.ctx.db.write() as tx:
             conn = tx.conn
-            row = (
-                conn.execute(
-                    select(
-                        attempts_table,
-                        webhook_subscriptions.c.url,
-                        webhook_subscriptions.c.project_id,
-                    )
-                    .join(webhook_subscriptions)
-                    .where(attempts_table.c.id == attempt_id)
-                    .with_for_update(of=attempts_table)  # a duplicate task waits, sees the lease
-                )
-                .mappings()
-                .first()
-            )
+            row = webhook_deliveries.lock_for_claim(conn, attempt_id=attempt_id)
             if row is None or row["status"] != "pending":
                 return None  # deleted (delete_data, unsubscribed) or already finished
             now = utcnow()
             due = row["next_attempt_at"]
             if due is not None and as_utc(due) > now + timedelta(milliseconds=50):
                 return None  # leased by another worker, or a retry not due yet
-            if row["trigger"] == Trigger.STATE_CHANGE and _older_state_change_pending(conn, row):
+            if row["trigger"] == Trigger.STATE_CHANGE and (
+                webhook_deliveries.older_state_change_pending(conn, row)
+            ):
                 return None  # the older one's completion queues this one
             lease = now + timedelta(seconds=settings.webhook_timeout_seconds) + LEASE_MARGIN
-            conn.execute(
-                update(attempts_table)
-                .where(attempts_table.c.id == attempt_id)
-                .values(next_attempt_at=lease)
-            )
+            webhook_deliveries.update_attempt(conn, attempt_id=attempt_id, next_attempt_at=lease)
             payload = row["payload"]
             if isinstance(payload, str):  # sealed: a content trigger
                 bot_id = row["bot_id"] or ""
                 opener = Opener(bot_id, self.ctx.keys.key_for_reading(bot_id))
-                payload = open_payload(opener, payload)
+                payload = webhook_deliveries.open_payload(opener, payload)
             if payload is None:  # its key is gone: it can never be sent
-                conn.execute(
-                    update(attempts_table)
-                    .where(attempts_table.c.id == attempt_id)
-                    .values(status="failure", next_attempt_at=None)
+                webhook_deliveries.update_attempt(
+                    conn, attempt_id=attempt_id, status="failure", next_attempt_at=None
                 )
                 return None
             secrets = signing.ensure_secrets(conn, settings, project_id=row["project_id"])
@@ -199,12 +180,8 @@ class Deliverer:
         with self.ctx.db.write() as tx:
             conn = tx.conn
             data_deleted = _lock_bot_state(conn, claim.bot_id) in (None, BotState.DATA_DELETED)
-            current = conn.execute(
-                select(attempts_table.c.attempts).where(
-                    attempts_table.c.id == claim.attempt_id, attempts_table.c.status == "pending"
-                )
-            ).first()
-            if current is None:
+            history = webhook_deliveries.pending_history(conn, attempt_id=claim.attempt_id)
+            if history is None:
                 log.info(
                     "webhook attempt %s was deleted while in flight; dropped", claim.attempt_id
                 )
@@ -227,7 +204,7 @@ class Deliverer:
             now = utcnow()
             values: dict[str, Any] = {
                 "attempt_count": claim.attempt_number,
-                "attempts": [*(current.attempts or []), entry],
+                "attempts": [*history, entry],
             }
             if outcome.success:
                 values.update(status="success", succeeded_at=now, next_attempt_at=None)
@@ -236,19 +213,14 @@ class Deliverer:
             else:
                 delay = settings.webhook_retry_base_delay * 2 ** (claim.attempt_number - 1)
                 values["next_attempt_at"] = now + timedelta(seconds=delay)
-            updated = conn.execute(
-                update(attempts_table)
-                .where(
-                    attempts_table.c.id == claim.attempt_id, attempts_table.c.status == "pending"
-                )
-                .values(**values)
-            )
-            if updated.rowcount != 1:
+            if not webhook_deliveries.update_pending(conn, attempt_id=claim.attempt_id, **values):
                 return
             if not final:
                 tx.after_commit(lambda: enqueue_all(queue, [claim.attempt_id], delay=delay))
             elif claim.trigger == Trigger.STATE_CHANGE and claim.bot_id is not None:
-                waiting = _next_state_change(conn, claim)
+                waiting = webhook_deliveries.next_state_change(
+                    conn, subscription_id=claim.subscription_id, bot_id=claim.bot_id
+                )
                 if waiting:
                     tx.after_commit(lambda: enqueue_all(queue, [waiting]))
         log.info(
@@ -269,42 +241,9 @@ def _read_excerpt(response: httpx.Response) -> str:
     return body.decode("utf-8", errors="replace")[:EXCERPT_CHARS]
 
 
-def _lock_bot_state(conn, bot_id: str | None) -> BotState | None:
+def _lock_bot_state(conn: Connection, bot_id: str | None) -> BotState | None:
     """The bot's state under a share lock: delete_data (which locks it exclusively) cannot run
     between this check and the commit."""
     if bot_id is None:
         return BotState.ENDED  # not a bot's delivery: nothing to fence
-    state = conn.execute(
-        select(bots.c.state).where(bots.c.id == bot_id).with_for_update(read=True)
-    ).scalar_one_or_none()
-    return BotState(state) if state is not None else None
-
-
-def _same_stream(row: Any):
-    return and_(
-        attempts_table.c.subscription_id == row["subscription_id"],
-        attempts_table.c.bot_id == row["bot_id"],
-        attempts_table.c.trigger == Trigger.STATE_CHANGE.value,
-        attempts_table.c.status == "pending",
-    )
-
-
-def _older_state_change_pending(conn, row: Any) -> bool:
-    older = or_(
-        attempts_table.c.created_at < row["created_at"],
-        and_(attempts_table.c.created_at == row["created_at"], attempts_table.c.id < row["id"]),
-    )
-    found = conn.execute(
-        select(attempts_table.c.id).where(_same_stream(row), older).limit(1)
-    ).first()
-    return found is not None
-
-
-def _next_state_change(conn, claim: Claim) -> str | None:
-    row = {"subscription_id": claim.subscription_id, "bot_id": claim.bot_id}
-    return conn.execute(
-        select(attempts_table.c.id)
-        .where(_same_stream(row))
-        .order_by(attempts_table.c.created_at, attempts_table.c.id)
-        .limit(1)
-    ).scalar_one_or_none()
+    return bots.lock_state_shared(conn, bot_id=bot_id)

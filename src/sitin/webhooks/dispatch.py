@@ -12,15 +12,15 @@ import logging
 import uuid
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, and_, bindparam, insert, or_, select
+from sqlalchemy import Connection, Row
 
 from sitin.core.states import RecordedEvent
 from sitin.core.timefmt import utcnow
 from sitin.core.triggers import CONTENT_TRIGGERS, Trigger
+from sitin.db import bots, webhook_deliveries, webhook_subscriptions
 from sitin.db.capture import DataDeleted, ensure_capturable, sealing_key
 from sitin.db.engine import Tx
 from sitin.db.sealing import WEBHOOK_PAYLOAD
-from sitin.db.tables import bots, webhook_delivery_attempts, webhook_subscriptions
 from sitin.queue import TaskQueue
 from sitin.webhooks.envelope import build_envelope, state_change_data
 
@@ -36,20 +36,11 @@ class BotRef(NamedTuple):
     metadata: dict[str, Any] | None
 
 
-_subs = webhook_subscriptions
-# The bot's own subscriptions and the project-wide ones, in one query.
-_CANDIDATES = select(_subs).where(
-    or_(
-        _subs.c.bot_id == bindparam("bot_id"),
-        and_(_subs.c.project_id == bindparam("project_id"), _subs.c.bot_id.is_(None)),
-    )
-)
-_BOT_REF = select(bots.c.project_id, bots.c.metadata).where(bots.c.id == bindparam("bot_id"))
-
-
 def subscriptions_for(conn: Connection, *, project_id: str, bot_id: str, trigger: str) -> list[Row]:
     """Active subscriptions for ``trigger``: the bot's own if it has any, else the project's."""
-    candidates = list(conn.execute(_CANDIDATES, {"bot_id": bot_id, "project_id": project_id}))
+    candidates = webhook_subscriptions.candidates_for_bot(
+        conn, project_id=project_id, bot_id=bot_id
+    )
     bot_level = [s for s in candidates if s.bot_id is not None]
     return [s for s in (bot_level or candidates) if s.is_active and trigger in (s.triggers or [])]
 
@@ -67,7 +58,7 @@ def fire(
     if content:
         ensure_capturable(conn, bot_id)
     if bot is None:
-        row = conn.execute(_BOT_REF, {"bot_id": bot_id}).first()
+        row = bots.project_and_metadata(conn, bot_id=bot_id)
         if row is None:
             raise DataDeleted(f"bot {bot_id} does not exist; webhook not fired")
         bot = BotRef(row.project_id, row.metadata)
@@ -107,7 +98,7 @@ def fire(
                 "created_at": now,
             }
         )
-    conn.execute(insert(webhook_delivery_attempts), rows)
+    webhook_deliveries.add_attempts(conn, rows)
     queue = tx.queue
     if queue is None:
         log.warning("no queue bound for this database; %d deliveries wait for the sweep", len(keys))

@@ -17,11 +17,11 @@ from typing import Any
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy import Connection
 
 from sitin.config import Settings
 from sitin.core.timefmt import as_utc, utcnow
-from sitin.db.tables import projects, webhook_secrets
+from sitin.db import webhook_secrets
 from sitin.webhooks.envelope import canonical_json
 
 SIGNATURE_HEADER = "X-Webhook-Signature"
@@ -50,29 +50,17 @@ def verify(secret_b64: str, envelope: dict[str, Any], signature: str) -> bool:
     return hmac.compare_digest(expected, signature.strip())
 
 
-def _valid(now: datetime):
-    return or_(webhook_secrets.c.expires_at.is_(None), webhook_secrets.c.expires_at > now)
-
-
 def valid_secrets(conn: Connection, settings: Settings, *, project_id: str) -> list[bytes]:
     """The project's secrets that still verify, newest first (empty if it has none yet)."""
     fernet = _fernet(settings.resolved_secret_key)
-    rows = conn.execute(
-        select(webhook_secrets.c.secret_encrypted)
-        .where(webhook_secrets.c.project_id == project_id, _valid(utcnow()))
-        .order_by(webhook_secrets.c.id.desc())
-    ).scalars()
-    return [fernet.decrypt(token.encode()) for token in rows]
+    tokens = webhook_secrets.valid_tokens(conn, project_id=project_id, now=utcnow())
+    return [fernet.decrypt(token.encode()) for token in tokens]
 
 
 def _insert_secret(conn: Connection, settings: Settings, project_id: str) -> bytes:
     secret = secrets.token_bytes(SECRET_BYTES)
     token = _fernet(settings.resolved_secret_key).encrypt(secret).decode()
-    conn.execute(
-        insert(webhook_secrets).values(
-            project_id=project_id, secret_encrypted=token, created_at=utcnow(), expires_at=None
-        )
-    )
+    webhook_secrets.add(conn, project_id=project_id, token=token)
     return secret
 
 
@@ -82,7 +70,7 @@ def ensure_secrets(conn: Connection, settings: Settings, *, project_id: str) -> 
     if found:
         return found
     # Lock the project so two first deliveries cannot both create a "first" secret.
-    conn.execute(select(projects.c.id).where(projects.c.id == project_id).with_for_update())
+    webhook_secrets.lock_project(conn, project_id=project_id)
     found = valid_secrets(conn, settings, project_id=project_id)
     return found or [_insert_secret(conn, settings, project_id)]
 
@@ -100,32 +88,17 @@ def rotate_secret(
         settings.webhook_secret_overlap_seconds if overlap_seconds is None else overlap_seconds
     )
     now = utcnow()
-    conn.execute(select(projects.c.id).where(projects.c.id == project_id).with_for_update())
-    conn.execute(
-        delete(webhook_secrets).where(
-            webhook_secrets.c.project_id == project_id, webhook_secrets.c.expires_at <= now
-        )
-    )
-    expires = now + timedelta(seconds=overlap)
-    conn.execute(
-        update(webhook_secrets)
-        .where(
-            webhook_secrets.c.project_id == project_id,
-            or_(webhook_secrets.c.expires_at.is_(None), webhook_secrets.c.expires_at > expires),
-        )
-        .values(expires_at=expires)
+    webhook_secrets.lock_project(conn, project_id=project_id)
+    webhook_secrets.expire_all(
+        conn, project_id=project_id, now=now, expires=now + timedelta(seconds=overlap)
     )
     return base64.b64encode(_insert_secret(conn, settings, project_id)).decode()
 
 
 def secret_expiries(conn: Connection, *, project_id: str) -> list[datetime | None]:
     """When each valid secret stops verifying, newest first (None: the current one)."""
-    rows = conn.execute(
-        select(webhook_secrets.c.expires_at)
-        .where(webhook_secrets.c.project_id == project_id, _valid(utcnow()))
-        .order_by(webhook_secrets.c.id.desc())
-    ).scalars()
-    return [as_utc(value) if value else None for value in rows]
+    expiries = webhook_secrets.valid_expiries(conn, project_id=project_id, now=utcnow())
+    return [as_utc(value) if value else None for value in expiries]
 
 
 def signature_headers(signing_secrets: list[bytes], envelope: dict[str, Any]) -> dict[str, str]:

@@ -4,11 +4,9 @@
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select
-
 from sitin.context import AppContext
 from sitin.core.timefmt import utcnow
-from sitin.db.tables import webhook_delivery_attempts
+from sitin.db import webhook_deliveries
 from sitin.queue import PeriodicRunner
 from sitin.webhooks.delivery import Deliverer
 from sitin.webhooks.dispatch import DELIVER_TASK, enqueue_all
@@ -34,18 +32,9 @@ def register_periodic(ctx: AppContext, runner: PeriodicRunner) -> None:
 def requeue_lost_deliveries(ctx: AppContext) -> int:
     """Queue again the pending attempts whose task was lost (a crash between commit and enqueue,
     a worker dying mid-delivery). Running a delivery twice is safe: the claim checks the row."""
-    attempts = webhook_delivery_attempts
     with ctx.db.read() as conn:
-        ids = list(
-            conn.execute(
-                select(attempts.c.id)
-                .where(
-                    attempts.c.status == "pending",
-                    attempts.c.next_attempt_at <= utcnow() - SWEEP_GRACE,
-                )
-                .order_by(attempts.c.next_attempt_at)
-                .limit(SWEEP_BATCH)
-            ).scalars()
+        ids = webhook_deliveries.lost_pending(
+            conn, due_before=utcnow() - SWEEP_GRACE, limit=SWEEP_BATCH
         )
     if ids:
         log.info("re-queueing %d webhook deliveries whose task was lost", len(ids))

@@ -1,0 +1,171 @@
+"""Webhook delivery attempts: one row per (event, subscription), written when a webhook fires,
+claimed and updated by the deliverer, listed for diagnosis, and removed or scrubbed by
+delete_data. A content trigger's payload is sealed under the bot's data key."""
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy.engine import RowMapping
+
+from sitin.core.scrub import safe_event_metadata
+from sitin.core.triggers import Trigger
+from sitin.db.pagination import Page, Position, keyset_page
+from sitin.db.sealing import WEBHOOK_PAYLOAD, Opener
+from sitin.db.tables import webhook_delivery_attempts as attempts
+from sitin.db.tables import webhook_subscriptions as subs
+
+PENDING = "pending"
+
+
+def add_attempts(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert attempt rows (all columns given; ``webhooks.dispatch.fire`` builds them)."""
+    conn.execute(insert(attempts), rows)
+
+
+def open_payload(opener: Opener, payload: Any) -> Any:
+    """A content trigger's payload is sealed under the bot's key; a state change's is plain."""
+    if isinstance(payload, str):
+        return opener.json(payload, WEBHOOK_PAYLOAD)
+    return payload
+
+
+def bot_page(
+    conn: Connection, *, bot_id: str, opener: Opener, position: Position | None, limit: int
+) -> Page:
+    """A page of the bot's attempts with their subscription's URL, payloads opened."""
+    query = (
+        select(attempts, subs.c.url)
+        .join(subs, subs.c.id == attempts.c.subscription_id)
+        .where(attempts.c.bot_id == bot_id)
+    )
+    page = keyset_page(
+        conn, query, attempts.c.created_at, attempts.c.id, position=position, limit=limit
+    )
+    rows = [{**row, "payload": open_payload(opener, row["payload"])} for row in page.rows]
+    return replace(page, rows=rows)
+
+
+# --- the deliverer ---------------------------------------------------------------------------
+
+
+def lock_for_claim(conn: Connection, *, attempt_id: str) -> RowMapping | None:
+    """The attempt with its subscription's URL and project, locked: a duplicate task waits for
+    this transaction and then sees the lease."""
+    return (
+        conn.execute(
+            select(attempts, subs.c.url, subs.c.project_id)
+            .join(subs)
+            .where(attempts.c.id == attempt_id)
+            .with_for_update(of=attempts)
+        )
+        .mappings()
+        .first()
+    )
+
+
+def _same_stream(subscription_id: str, bot_id: str | None):
+    """Pending state changes to one subscription for one bot: delivered in order."""
+    return and_(
+        attempts.c.subscription_id == subscription_id,
+        attempts.c.bot_id == bot_id,
+        attempts.c.trigger == Trigger.STATE_CHANGE.value,
+        attempts.c.status == PENDING,
+    )
+
+
+def older_state_change_pending(conn: Connection, row: RowMapping) -> bool:
+    """Whether a state change created before ``row`` in its stream is still pending."""
+    older = or_(
+        attempts.c.created_at < row["created_at"],
+        and_(attempts.c.created_at == row["created_at"], attempts.c.id < row["id"]),
+    )
+    found = conn.execute(
+        select(attempts.c.id)
+        .where(_same_stream(row["subscription_id"], row["bot_id"]), older)
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def next_state_change(conn: Connection, *, subscription_id: str, bot_id: str) -> str | None:
+    """The oldest pending state change of the stream, if any."""
+    return conn.execute(
+        select(attempts.c.id)
+        .where(_same_stream(subscription_id, bot_id))
+        .order_by(attempts.c.created_at, attempts.c.id)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def update_attempt(conn: Connection, *, attempt_id: str, **values: Any) -> None:
+    conn.execute(update(attempts).where(attempts.c.id == attempt_id).values(**values))
+
+
+def pending_history(conn: Connection, *, attempt_id: str) -> list[dict] | None:
+    """The attempt's history if it is still pending; None if it was deleted or finished."""
+    row = conn.execute(
+        select(attempts.c.attempts).where(attempts.c.id == attempt_id, attempts.c.status == PENDING)
+    ).first()
+    return None if row is None else (row.attempts or [])
+
+
+def update_pending(conn: Connection, *, attempt_id: str, **values: Any) -> bool:
+    """Update the attempt only if still pending; whether it was (delete_data may have removed
+    it while in flight: the outcome then changes nothing)."""
+    updated = conn.execute(
+        update(attempts)
+        .where(attempts.c.id == attempt_id, attempts.c.status == PENDING)
+        .values(**values)
+    )
+    return updated.rowcount == 1
+
+
+def lost_pending(conn: Connection, *, due_before: datetime, limit: int) -> list[str]:
+    """Pending attempts due before ``due_before`` (their queued task was lost), oldest first."""
+    return list(
+        conn.execute(
+            select(attempts.c.id)
+            .where(attempts.c.status == PENDING, attempts.c.next_attempt_at <= due_before)
+            .order_by(attempts.c.next_attempt_at)
+            .limit(limit)
+        ).scalars()
+    )
+
+
+# --- delete_data -----------------------------------------------------------------------------
+
+# Every delivery attempt of a bot except its bot.state_change ones: those carry meeting content.
+# delete_data runs this in its fenced transaction (pending ones are thereby cancelled, and an
+# in-flight one finds no row to update).
+CONTENT_DELIVERIES_OF_BOT = delete(attempts).where(
+    attempts.c.bot_id == bindparam("bot_id"),
+    attempts.c.trigger != Trigger.STATE_CHANGE.value,
+)
+_KEPT_DELIVERIES = select(attempts.c.id, attempts.c.payload, attempts.c.attempts).where(
+    attempts.c.bot_id == bindparam("bot_id")
+)
+_SCRUB_DELIVERY = (
+    update(attempts)
+    .where(attempts.c.id == bindparam("attempt_id"))
+    .values(payload=bindparam("scrubbed_payload"), attempts=bindparam("scrubbed_attempts"))
+)
+
+
+def scrub_kept_deliveries(conn: Connection, bot_id: str) -> None:
+    """For delete_data, after CONTENT_DELIVERIES_OF_BOT: reduce the kept (state_change) payloads'
+    event metadata to the allow-list and drop the receivers' response excerpts."""
+    for row in conn.execute(_KEPT_DELIVERIES, {"bot_id": bot_id}):
+        payload = dict(row.payload or {})
+        data = dict(payload.get("data") or {})
+        data["event_metadata"] = safe_event_metadata(data.get("event_metadata"))
+        payload["data"] = data
+        history = [
+            {key: item for key, item in entry.items() if key != "response_excerpt"}
+            for entry in row.attempts or []
+        ]
+        conn.execute(
+            _SCRUB_DELIVERY,
+            {"attempt_id": row.id, "scrubbed_payload": payload, "scrubbed_attempts": history},
+        )
