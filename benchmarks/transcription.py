@@ -50,6 +50,7 @@ import httpx
 import numpy as np
 from faster_whisper.audio import decode_audio
 
+from sitin.encryption import DataKey
 from sitin.runtime.pipeline.speech import SegmenterOptions, SpeakerSegmenters, SpeechSegmenter
 from sitin.runtime.pipeline.transcriber import SegmentTranscriber
 from sitin.transcription.base import SpeechSegment
@@ -189,7 +190,11 @@ async def pipeline_latency(
 
     with tempfile.TemporaryDirectory() as work_dir:
         transcriber = SegmentTranscriber(
-            provider, on_result, work_dir=Path(work_dir), concurrency=concurrency
+            provider,
+            on_result,
+            work_dir=Path(work_dir),
+            seal_with=DataKey.generate(),
+            concurrency=concurrency,
         )
         segmenters = SpeakerSegmenters(options)
         frame = 48 * FRAME_MS
@@ -559,7 +564,10 @@ async def live(
             shift = frame * round(frames * bot / bots)
             streams = {s: np.roll(pcm[: frames * frame], shift) for s, pcm in tracks.items()}
             transcriber = SegmentTranscriber(
-                provider, on_result_of(bot), work_dir=Path(work_dir) / str(bot)
+                provider,
+                on_result_of(bot),
+                work_dir=Path(work_dir) / str(bot),
+                seal_with=DataKey.generate(),
             )
             pipelines.append((streams, SpeakerSegmenters(input_rate=input_rate), transcriber))
         t0 = time.monotonic()

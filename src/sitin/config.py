@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     scheduler_interval: float = Field(1.0, gt=0)
     reaper_interval: float = Field(5.0, gt=0)
     max_bots_per_worker: int = Field(40, ge=1)
+    # seconds of a bot's transcription backlog held in memory; past it, segments wait on disk
+    # (sealed under the bot's data key) until the provider catches up
+    transcription_memory_seconds: float = Field(120.0, ge=0)
     api_threads: int = Field(40, ge=1)  # the API's threads for blocking routes (writes mostly)
     api_read_threads: int = Field(4, ge=1)  # threads of the read routes (PostgreSQL only)
     worker_threads: int = Field(8, ge=1)  # a worker's task threads (sitin worker --threads)

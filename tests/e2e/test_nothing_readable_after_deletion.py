@@ -1,16 +1,23 @@
 """After a real meeting (two participants, chat, transcript, recording, webhooks delivered to a
-local receiver), no file sitin writes holds the meeting in plaintext: not before delete_data
-(content is sealed at rest), not right after its 200, not after a clean shutdown. Every file under
-the data directory is scanned byte for byte: the databases with their ``-wal`` and ``-shm``, the
-queue, the key store, the blobs and the bots' temporary folders."""
+local receiver), no file sitin writes holds the meeting in plaintext: not while the bot is in the
+meeting (the recording being encoded and the spilled transcription backlog are sealed scratch
+files under ``work/<bot_id>/``), not before delete_data (content is sealed at rest), not right
+after its 200, not after a clean shutdown. Every file under the data directory is scanned byte
+for byte: the databases with their ``-wal`` and ``-shm``, the queue, the key store, the blobs and
+the bots' temporary folders — and the scan is shown to find a planted plaintext copy."""
 
 import asyncio
+import threading
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
+from sitin.transcription.wav import encode_wav
 from support.live import start_live
 from support.peers import TestParticipant
+from support.plaintext import hits_in, plaintext_hits
 from support.speech import flite_wav, read_pcm_48k
 from webhooks.receiver import run_receiver
 
@@ -19,22 +26,65 @@ CHAT = "the password for the vault is marmalade"
 # Names chosen to occur nowhere else: a hit can only be a copy of the meeting.
 SPEAKER, LISTENER = "Zebulon", "Philippa"
 WORDS = ("northwind", "acquisition", "november")
+NEEDLES = (SPEAKER, LISTENER, CHAT, *WORDS)
 
 
-def plaintext_hits(data_dir: Path) -> list[str]:
-    """``file: needle`` for every captured value found in any file (any case, UTF-8 or UTF-16)."""
-    needles = [SPEAKER, LISTENER, CHAT, *WORDS]
-    hits = []
-    for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
-        data = path.read_bytes().lower()
-        for needle in needles:
-            for encoded in (needle.lower().encode(), needle.lower().encode("utf-16-le")):
-                if encoded in data:
-                    hits.append(f"{path.relative_to(data_dir)}: {needle}")
-    return hits
+class ScanDuringMeeting:
+    """Scans the whole data directory over and over in a thread while the meeting runs, noting
+    every hit and which of the bot's temporary files it saw (with content on disk)."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+        self.hits: set[str] = set()
+        self.work_files: set[str] = set()
+        self.scans = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="plaintext-scan", daemon=True)
+
+    def __enter__(self) -> "ScanDuringMeeting":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            work = self.data_dir / "work"
+            if work.exists():
+                for path in work.rglob("*"):
+                    try:
+                        if path.is_file() and path.stat().st_size > 0:
+                            self.work_files.add(str(path.relative_to(work)))
+                    except FileNotFoundError:
+                        pass
+            if self.data_dir.exists():
+                self.hits.update(plaintext_hits(self.data_dir, NEEDLES))
+            self.scans += 1
+            self._stop.wait(0.02)  # pacing only: the machine is shared
 
 
-async def _meeting(live, tmp_path: Path, hook_url: str) -> str:
+def test_the_scan_finds_every_kind_of_plaintext_copy(tmp_path):
+    """The scan can fail: a name, the chat in UTF-16, an mp3 and a WAV planted in plaintext."""
+    (tmp_path / "work" / "b").mkdir(parents=True)
+    (tmp_path / "name.txt").write_text(f"speaker: {SPEAKER.upper()}")
+    (tmp_path / "chat.bin").write_bytes(CHAT.encode("utf-16-le"))
+    (tmp_path / "work" / "b" / "segment.wav").write_bytes(encode_wav(np.zeros(1600, np.float32)))
+    with av.open(str(tmp_path / "work" / "b" / "recording.mp3"), "w", format="mp3") as out:
+        stream = out.add_stream("libmp3lame", rate=48000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 4800), np.int16), "s16", "mono")
+        frame.sample_rate = 48000
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    hits = plaintext_hits(tmp_path, NEEDLES)
+    assert f"name.txt: {SPEAKER}" in hits
+    assert f"chat.bin: {CHAT}" in hits
+    assert "work/b/segment.wav: WAV header" in hits
+    assert any(hit.startswith("work/b/recording.mp3: ") for hit in hits)
+
+
+async def _meeting(live, tmp_path: Path, hook_url: str, scan: ScanDuringMeeting) -> str:
     speaker = TestParticipant(live.base_url, "board", SPEAKER)
     listener = TestParticipant(live.base_url, "board", LISTENER)
     await speaker.join()
@@ -63,6 +113,11 @@ async def _meeting(live, tmp_path: Path, hook_url: str) -> str:
         return utterances if utterances and chat else None
 
     await asyncio.to_thread(live.wait_until, transcribed, 90, "transcript and chat")
+
+    def recording_on_disk():  # the encoder has sealed pages of the recording to disk
+        return f"{bot['id']}/recording.mp3" in scan.work_files
+
+    await asyncio.to_thread(live.wait_until, recording_on_disk, 60, "recording pages on disk")
     await asyncio.to_thread(live.http.post, f"/api/v1/bots/{bot['id']}/leave")
     await asyncio.to_thread(live.wait_for_state, bot["id"], "ended", timeout=60)
     await speaker.leave()
@@ -71,11 +126,22 @@ async def _meeting(live, tmp_path: Path, hook_url: str) -> str:
 
 
 @pytest.mark.slow
-def test_no_plaintext_of_the_meeting_in_any_file_before_or_after_delete_data(tmp_path):
+def test_no_plaintext_of_the_meeting_in_any_file_during_before_or_after_delete_data(tmp_path):
     data_dir = tmp_path / "data"
+    # Every segment waits on disk for its turn: the spilled backlog is part of what is scanned.
     with run_receiver() as receiver:
-        with start_live(tmp_path, allow_insecure_webhooks=True) as live:
-            bot_id = asyncio.run(_meeting(live, tmp_path, receiver.url))
+        with start_live(
+            tmp_path, allow_insecure_webhooks=True, transcription_memory_seconds=0
+        ) as live:
+            with ScanDuringMeeting(data_dir) as scan:
+                bot_id = asyncio.run(_meeting(live, tmp_path, receiver.url, scan))
+            assert scan.hits == set()  # while the bot was in the meeting
+            assert f"{bot_id}/recording.mp3" in scan.work_files
+            assert any(name.startswith(f"{bot_id}/backlog/") for name in scan.work_files), (
+                scan.work_files
+            )
+            assert not (data_dir / "work" / bot_id).exists()  # gone once the bot ended
+
             # The API and the webhooks saw the meeting in plaintext, as clients always did.
             transcript = live.http.get(f"/api/v1/bots/{bot_id}/transcript").json()
             assert any(w in transcript[0]["transcription"]["transcript"].lower() for w in WORDS)
@@ -83,12 +149,14 @@ def test_no_plaintext_of_the_meeting_in_any_file_before_or_after_delete_data(tmp
                 lambda: any(d.trigger == "transcript.update" for d in receiver.deliveries)
             )
             recording = live.http.get(f"/api/v1/bots/{bot_id}/recording").json()
-            assert len(live.download(recording["url"])) > 1000
+            downloaded = live.download(recording["url"])
+            # the download is the plaintext mp3, with the marks the scan looks for on disk
+            assert len(downloaded) > 1000 and hits_in(downloaded, ()) != []
 
-            assert plaintext_hits(data_dir) == []  # sealed at rest
+            assert plaintext_hits(data_dir, NEEDLES) == []  # sealed at rest
 
             deleted = live.http.post(f"/api/v1/bots/{bot_id}/delete_data")
             assert deleted.status_code == 200, deleted.text
-            assert plaintext_hits(data_dir) == []
+            assert plaintext_hits(data_dir, NEEDLES) == []
             assert live.http.get(f"/api/v1/bots/{bot_id}/transcript").json() == []
-        assert plaintext_hits(data_dir) == []  # after a clean shutdown
+        assert plaintext_hits(data_dir, NEEDLES) == []  # after a clean shutdown

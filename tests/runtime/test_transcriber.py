@@ -7,10 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
+from sitin.encryption import DataKey
 from sitin.runtime.pipeline.transcriber import SegmentTranscriber
 from sitin.transcription.base import SpeechSegment, TranscriptionFailed
 from sitin.transcription.openai import OpenAITranscriptionProvider
+from sitin.transcription.wav import encode_wav
 from transcription.fake_asr_servers import FakeServer, Reply, openai_verbose_json
+
+KEY = DataKey.generate()  # what the bot's scratch files are sealed under
 
 
 def make_segment(index: int, seconds: float = 1.0) -> SpeechSegment:
@@ -45,12 +49,13 @@ def test_slow_provider_backlog_spills_to_disk_and_drains_in_order(tmp_path: Path
         provider = provider_for(server)
         work_dir = tmp_path / "spill"
         transcriber = SegmentTranscriber(
-            provider, results.on_result, work_dir=work_dir, max_memory_seconds=2.5
+            provider, results.on_result, work_dir=work_dir, seal_with=KEY, max_memory_seconds=2.5
         )
         first_batch = [make_segment(i) for i in range(10)]
         for segment in first_batch:
             transcriber.submit(segment)  # capture goes on: submit never waits
         spilled_files = sorted(p.name for p in work_dir.iterdir())
+        spilled_bytes = [p.read_bytes() for p in sorted(work_dir.iterdir())]
         memory_after_submit = transcriber.memory_seconds
         backlog_after_submit = transcriber.backlog_seconds
 
@@ -63,14 +68,27 @@ def test_slow_provider_backlog_spills_to_disk_and_drains_in_order(tmp_path: Path
 
         stats = await transcriber.drain()
         await provider.aclose()
-        return results, stats, spilled_files, memory_after_submit, backlog_after_submit, work_dir
+        return (
+            results,
+            stats,
+            (spilled_files, spilled_bytes),
+            memory_after_submit,
+            backlog_after_submit,
+            work_dir,
+        )
 
     with FakeServer(slow) as server:
-        results, stats, spilled, memory, backlog, work_dir = asyncio.run(scenario(server))
+        results, stats, (spilled, stored), memory, backlog, work_dir = asyncio.run(scenario(server))
 
     assert memory <= 2.5
     assert backlog > 10
     assert len(spilled) == 8 and stats.spilled >= 8
+    # Spilled audio is sealed under the bot's key: no WAV header, none of the samples on disk.
+    spilled_pcm = [encode_wav(make_segment(i).samples)[44:] for i in range(2, 10)]
+    for data in stored:
+        assert not data.startswith(b"RIFF") and b"WAVE" not in data
+        assert not any(pcm[:256] in data for pcm in spilled_pcm)
+    assert any(pcm[:256] in encode_wav(make_segment(2).samples) for pcm in spilled_pcm)
     assert (stats.done, stats.failed, stats.abandoned) == (13, 0, 0)
     expected = [make_segment(i) for i in range(13)]
     assert [seg.start_ms for seg, _, _ in results.delivered] == [s.start_ms for s in expected]
@@ -125,7 +143,7 @@ def test_a_failing_callback_does_not_stop_the_worker(tmp_path: Path):
 
     async def scenario(server):
         provider = provider_for(server)
-        transcriber = SegmentTranscriber(provider, on_result, work_dir=tmp_path)
+        transcriber = SegmentTranscriber(provider, on_result, work_dir=tmp_path, seal_with=KEY)
         for i in range(3):
             transcriber.submit(make_segment(i))
         stats = await transcriber.drain()
@@ -142,7 +160,7 @@ def test_closing_early_counts_what_was_not_transcribed(tmp_path: Path):
     async def scenario(server: FakeServer):
         provider = provider_for(server)
         transcriber = SegmentTranscriber(
-            provider, Results().on_result, work_dir=tmp_path, max_memory_seconds=1.0
+            provider, Results().on_result, work_dir=tmp_path, seal_with=KEY, max_memory_seconds=1.0
         )
         for i in range(4):
             transcriber.submit(make_segment(i))
@@ -165,6 +183,7 @@ async def run_once(server, results, work_dir, segments, max_attempts=3):
         provider,
         results.on_result,
         work_dir=work_dir,
+        seal_with=KEY,
         max_attempts=max_attempts,
         retry_delay_s=0.01,
     )
@@ -185,7 +204,7 @@ def test_segments_in_flight_together_are_still_delivered_in_submission_order(tmp
         results = Results()
         provider = provider_for(server)
         transcriber = SegmentTranscriber(
-            provider, results.on_result, work_dir=tmp_path, concurrency=4
+            provider, results.on_result, work_dir=tmp_path, seal_with=KEY, concurrency=4
         )
         for i in range(6):
             transcriber.submit(make_segment(i))
@@ -199,3 +218,32 @@ def test_segments_in_flight_together_are_still_delivered_in_submission_order(tmp
     assert [seg.start_ms for seg, _, _ in results.delivered] == [
         make_segment(i).start_ms for i in range(6)
     ]
+
+
+def test_a_spilled_segment_altered_on_disk_fails_alone_and_the_rest_is_transcribed(
+    tmp_path: Path,
+):
+    async def scenario(server: FakeServer):
+        results = Results()
+        provider = provider_for(server)
+        work_dir = tmp_path / "spill"
+        transcriber = SegmentTranscriber(
+            provider, results.on_result, work_dir=work_dir, seal_with=KEY, max_memory_seconds=0
+        )
+        async with asyncio.timeout(10):
+            for i in range(3):
+                transcriber.submit(make_segment(i))
+            victim = sorted(work_dir.iterdir())[1]
+            data = bytearray(victim.read_bytes())
+            data[-1] ^= 0x01  # one bit of the tag
+            victim.write_bytes(bytes(data))
+            stats = await transcriber.drain()
+        await provider.aclose()
+        return results, stats
+
+    with FakeServer(openai_verbose_json) as server:
+        results, stats = asyncio.run(scenario(server))
+    assert (stats.done, stats.failed) == (2, 1)
+    failures = [failure for _, _, failure in results.delivered]
+    assert failures[0] is None and failures[2] is None
+    assert "could not be read back" in failures[1].reason

@@ -7,6 +7,7 @@ import re
 import subprocess
 import wave
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import numpy as np
@@ -49,11 +50,11 @@ def microphone_wav(
     return path
 
 
-def read_pcm_48k(path: Path) -> np.ndarray:
-    """Any audio file PyAV can read, as 48 kHz mono int16 samples."""
+def read_pcm_48k(source: Path | BinaryIO) -> np.ndarray:
+    """Any audio file PyAV can read (a path, or a binary file object), as 48 kHz mono int16."""
     resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
     chunks = []
-    with av.open(str(path)) as container:
+    with av.open(str(source) if isinstance(source, str | Path) else source) as container:
         for frame in container.decode(audio=0):
             chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
     chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))

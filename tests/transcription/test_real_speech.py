@@ -9,6 +9,7 @@ import asyncio
 import numpy as np
 import pytest
 
+from sitin.encryption import DataKey
 from sitin.runtime.pipeline.speech import SpeakerSegmenters
 from sitin.runtime.pipeline.transcriber import SegmentTranscriber
 from sitin.transcription.offline import OfflineWhisperProvider
@@ -70,7 +71,9 @@ def test_live_pipeline_hears_every_turn_of_a_real_meeting_once(tmp_path):
         ]
 
     async def run():
-        transcriber = SegmentTranscriber(OfflineWhisperProvider(), on_result, work_dir=tmp_path)
+        transcriber = SegmentTranscriber(
+            OfflineWhisperProvider(), on_result, work_dir=tmp_path, seal_with=DataKey.generate()
+        )
         for segment in segments_of(scene):
             transcriber.submit(segment)
         await transcriber.drain()

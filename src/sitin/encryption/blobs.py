@@ -10,6 +10,7 @@ import os
 import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag
 
@@ -80,14 +81,18 @@ def seal_bytes(key: DataKey, blob_key: str, data: bytes) -> bytes:
     return b"".join([sealer.header(), *sealer.update(data), sealer.close()])
 
 
-def seal_file(key: DataKey, blob_key: str, source: Path, target: Path) -> int:
-    """Write ``source`` sealed to ``target`` (mode 0600); returns the plaintext size."""
+def seal_file(key: DataKey, blob_key: str, source: Path | BinaryIO, target: Path) -> int:
+    """Write ``source`` (a file, or a binary reader read to its end) sealed to ``target`` (mode
+    0600); returns the plaintext size."""
+    if isinstance(source, Path):
+        with open(source, "rb") as reader:
+            return seal_file(key, blob_key, reader, target)
     sealer = BlobSealer(key, blob_key)
     size = 0
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(source, "rb") as src, os.fdopen(fd, "wb") as out:
+    with os.fdopen(fd, "wb") as out:
         out.write(sealer.header())
-        while block := src.read(CHUNK_BYTES):
+        while block := source.read(CHUNK_BYTES):
             size += len(block)
             for chunk in sealer.update(block):
                 out.write(chunk)

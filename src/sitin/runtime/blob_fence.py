@@ -14,7 +14,8 @@ from sitin.db import capture
 from sitin.db.capture import DataDeleted
 from sitin.db.engine import Database, Tx
 from sitin.encryption import KeyDestroyed
-from sitin.storage import BlobStore
+from sitin.encryption.scratch import SealedScratchFile
+from sitin.storage.sealed import SealedBlobStore
 
 # Writes the blob's row(s) in the fenced transaction, given the stored size in bytes.
 RecordBlob = Callable[[Tx, int], None]
@@ -22,14 +23,16 @@ RecordBlob = Callable[[Tx, int], None]
 
 def store_blob(
     db: Database,
-    blobs: BlobStore,
+    blobs: SealedBlobStore,
     *,
     bot_id: str,
     key: str,
-    content: bytes | Path,
+    content: bytes | Path | SealedScratchFile,
     record: RecordBlob,
 ) -> int:
     """Store `content` under `key` (inside the bot's prefix) and its row; returns the size.
+
+    A scratch file (reopened for reading) is read from where it stands.
 
     Raises DataDeleted, with nothing of the bot left in storage, once its data was deleted.
     """
@@ -39,7 +42,9 @@ def store_blob(
         with db.read() as conn:
             capture.ensure_capturable(conn, bot_id)  # before anything is written
         try:
-            if isinstance(content, Path):
+            if isinstance(content, SealedScratchFile):
+                size = blobs.put_stream(key, content, spool=content.path)
+            elif isinstance(content, Path):
                 size = blobs.put_file(key, content)
             else:
                 size = blobs.put_bytes(key, content)

@@ -4,7 +4,9 @@
                  (unless format "none")  (unless transcription is "none")
 
 The recording is taken through the deletion fence when the pipeline ends; a provider that cannot
-be built (a missing API key, …) still yields an utterance per segment, each marked failed.
+be built (a missing API key, …) still yields an utterance per segment, each marked failed. What
+the stages keep on disk while the bot runs (the recording being encoded, the spilled backlog) is
+sealed under the bot's data key, in the bot's own work folder.
 """
 
 import asyncio
@@ -15,6 +17,7 @@ from typing import Any
 from sitin.context import AppContext
 from sitin.db import capture, credentials
 from sitin.db.capture import DataDeleted
+from sitin.encryption import DataKey, KeyDestroyed
 from sitin.runtime import botstate
 from sitin.runtime.blob_fence import store_blob
 from sitin.runtime.capture_writer import CaptureWriter
@@ -56,7 +59,10 @@ async def build_pipeline(
         PauseGate(keep_chat_when_paused=recording["record_chat_messages_when_paused"])
     ]
     provider = await _provider(ctx, bot_id, settings, project_id)  # first: it may load a model
-    recorder = open_recorder(work_dir / f"recording.{recording['format']}", recording["format"])
+    key = await asyncio.to_thread(scratch_key, ctx, bot_id)
+    recorder = open_recorder(
+        work_dir / f"recording.{recording['format']}", recording["format"], seal_with=key
+    )
     if recorder is not None:
 
         async def store(finished: Recorder) -> None:
@@ -65,7 +71,14 @@ async def build_pipeline(
         stages.append(RecordingStage(recorder, store))
     if provider is not None:
         stages.append(SegmentationStage(SpeakerSegmenters()))
-        stages.append(TranscriptionStage(provider, work_dir=work_dir / "backlog"))
+        stages.append(
+            TranscriptionStage(
+                provider,
+                work_dir=work_dir / "backlog",
+                seal_with=key,
+                max_memory_seconds=ctx.settings.transcription_memory_seconds,
+            )
+        )
     stages.append(
         CaptureWriter(
             ctx,
@@ -75,6 +88,18 @@ async def build_pipeline(
         )
     )
     return Pipeline(stages)
+
+
+def scratch_key(ctx: AppContext, bot_id: str) -> DataKey:
+    """The key the bot's scratch files are sealed under: its data key (made on first use). If
+    the data was deleted already, a throwaway key: nothing of this run will be kept (the fence
+    refuses every write), and its scratch files are unreadable from the start."""
+    try:
+        with ctx.db.read() as conn:
+            capture.ensure_capturable(conn, bot_id)
+        return ctx.keys.key_for_writing(bot_id)
+    except (DataDeleted, KeyDestroyed):
+        return DataKey.generate()
 
 
 def store_recording(ctx: AppContext, bot_id: str, recorder: Recorder) -> None:
@@ -90,8 +115,9 @@ def store_recording(ctx: AppContext, bot_id: str, recorder: Recorder) -> None:
             first_buffer_timestamp_ms=int(recorder.start_ms),
         )
 
-    with contextlib.suppress(DataDeleted):  # the deletion won: nothing of the recording is kept
-        store_blob(ctx.db, ctx.blobs, bot_id=bot_id, key=key, content=recorder.path, record=record)
+    # DataDeleted: the deletion won, nothing of the recording is kept
+    with contextlib.suppress(DataDeleted), recorder.open_recording() as recording:
+        store_blob(ctx.db, ctx.blobs, bot_id=bot_id, key=key, content=recording, record=record)
 
 
 async def _provider(

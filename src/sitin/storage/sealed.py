@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from sitin.encryption import ContentUnreadable, KeyStore
 from sitin.encryption.blobs import (
@@ -64,6 +65,19 @@ class SealedBlobStore:
         sealed = Path(path).with_name(Path(path).name + SEALING_SUFFIX)
         try:
             size = seal_file(data_key, key, Path(path), sealed)
+            self.backend.put_file(key, sealed)
+        finally:
+            with suppress(FileNotFoundError):
+                os.unlink(sealed)
+        return size
+
+    def put_stream(self, key: str, source: BinaryIO, *, spool: Path) -> int:
+        """Upload what ``source`` reads (to its end); its sealed copy waits next to ``spool``
+        while it uploads. Returns the plaintext size."""
+        data_key = self.keys.key_for_writing(bot_of(key))
+        sealed = Path(spool).with_name(Path(spool).name + SEALING_SUFFIX)
+        try:
+            size = seal_file(data_key, key, source, sealed)
             self.backend.put_file(key, sealed)
         finally:
             with suppress(FileNotFoundError):

@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from sitin.core.audio import MEETING_SAMPLE_RATE
+from sitin.encryption import DataKey
 from sitin.rooms.routes import room_registry, router
 from sitin.runtime.adapters.base import (
     MEETING_NOT_FOUND,
@@ -32,6 +33,8 @@ from support.peers import TestParticipant
 from support.servers import serve
 from support.settings import LOOPBACK_GUARD
 from support.speech import flite_wav, read_pcm_48k, rms_dbfs
+
+KEY = DataKey.generate()  # what the bot's scratch files are sealed under
 
 PROMPT_S = 5.0  # "promptly": far below the ~30 s ICE consent timeout
 SPOKEN_S = 15.0  # a spoken sentence and the silence after it arrive within this
@@ -90,7 +93,7 @@ def test_bot_sees_people_chat_and_each_speakers_audio(
 ) -> None:
     alice_pcm = read_pcm_48k(flite_wav(tmp_path, "alice", "Hello, this is Alice with the budget."))
     bob_pcm = read_pcm_48k(flite_wav(tmp_path, "bob", "Bob here, the review is on Tuesday."))
-    recorder = Recorder(tmp_path / "meeting.webm", "webm", latency_ms=500)
+    recorder = Recorder(tmp_path / "meeting.webm", "webm", seal_with=KEY, latency_ms=500)
     events = Events(recorder)
 
     async def scenario() -> None:
@@ -186,7 +189,8 @@ def test_bot_sees_people_chat_and_each_speakers_audio(
     # The recording: everything from its start to close, less the 0.5 s pause, mixed.
     expected_s = (closed_at - recorder.start_ms) / 1000
     assert expected_s - 0.6 < duration < expected_s - 0.4
-    mix = read_pcm_48k(tmp_path / "meeting.webm")
+    with recorder.open_recording() as recording:
+        mix = read_pcm_48k(recording)
     assert len(mix) / MEETING_SAMPLE_RATE == pytest.approx(duration, abs=0.06)
     alice_at = round((alice_from - recorder.start_ms / 1000 + 0.2) * MEETING_SAMPLE_RATE)
     assert rms_dbfs(mix[alice_at : alice_at + MEETING_SAMPLE_RATE]) > -40

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from sitin.core.audio import MEETING_SAMPLE_RATE
+from sitin.encryption import DataKey
 from sitin.runtime.frames import (
     AudioFrame,
     AudioOut,
@@ -37,6 +38,8 @@ from sitin.transcription.base import Transcription, TranscriptionFailed, Transcr
 from support.pipeline import feed, kinds
 from support.speech import read_pcm_48k, rms_dbfs
 from transcription.speech_audio import requires_flite, silence_16k, speech_16k, to_48k_int16
+
+KEY = DataKey.generate()  # what the bot's scratch files are sealed under
 
 FRAME = 960  # 20 ms at the meeting rate
 START_MS = 1_700_000_000_000.0
@@ -87,11 +90,14 @@ def test_pause_gate_holds_back_what_is_said_while_paused(keep_chat):
 
 def test_recording_stage_records_the_audio_passes_it_on_and_stores_the_file(tmp_path: Path):
     start_ms = now_ms() - 2000  # 2 s of tone that "arrived" just now; the file ends at close
-    recorder = Recorder(tmp_path / "meeting.webm", "webm", start_ms=start_ms, latency_ms=60_000)
+    recorder = Recorder(
+        tmp_path / "meeting.webm", "webm", seal_with=KEY, start_ms=start_ms, latency_ms=60_000
+    )
     stored: list[Recorder] = []
 
     async def store(finished: Recorder) -> None:
-        assert finished.path.stat().st_size > 0  # closed and finalised before it is stored
+        with finished.open_recording() as recording:  # closed and finalised before it is stored
+            assert recording.size > 0
         stored.append(finished)
 
     # paused from 0.5 s to 1.0 s: 1.5 s of the 2 s are kept
@@ -103,7 +109,8 @@ def test_recording_stage_records_the_audio_passes_it_on_and_stores_the_file(tmp_
 
     assert kinds(out).count("AudioFrame") == 100  # a tap: every frame moves on
     assert stored == [recorder]
-    pcm = read_pcm_48k(recorder.path)
+    with recorder.open_recording() as recording:
+        pcm = read_pcm_48k(recording)
     assert 1.45 < len(pcm) / MEETING_SAMPLE_RATE < 1.5 + late_s + 0.06
     assert rms_dbfs(pcm[MEETING_SAMPLE_RATE // 10 : MEETING_SAMPLE_RATE]) > -20
 
@@ -173,7 +180,7 @@ def test_transcription_gives_one_utterance_per_segment_before_the_end(tmp_path: 
     chat = ChatReceived("alice", "hi", 5)
     frames = [segment("alice", 0), chat, segment("refused", 10), segment("alice", 20, 0.5)]
 
-    out = feed(TranscriptionStage(provider, work_dir=tmp_path), frames=frames)
+    out = feed(TranscriptionStage(provider, work_dir=tmp_path, seal_with=KEY), frames=frames)
 
     assert out[0] == chat  # other frames move on at once; utterances follow when answered
     utterances = [f for f in out if isinstance(f, Utterance)]

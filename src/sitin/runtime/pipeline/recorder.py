@@ -2,7 +2,9 @@
 
 The event loop only hands frames over (`push`, non-blocking); a dedicated thread mixes them and
 encodes with PyAV, trailing real time by `latency_ms` so that late frames still land in place.
-Paused spans are cut out of the file, so it is shorter by the time spent paused.
+Paused spans are cut out of the file, so it is shorter by the time spent paused. The file being
+encoded is a sealed scratch file under the bot's data key: no plaintext audio is ever on disk;
+`open_recording()` reads the finished recording back.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import av
 import numpy as np
 
 from sitin.core.audio import MEETING_SAMPLE_RATE
+from sitin.encryption import DataKey
+from sitin.encryption.scratch import SealedScratchFile
 from sitin.runtime.frames import AudioFrame
 from sitin.runtime.pipeline.mixer import Mixer
 
@@ -51,11 +55,13 @@ def now_ms() -> float:
     return time.time() * 1000
 
 
-def open_recorder(path: str | Path, fmt: str, **options: float) -> Recorder | None:
+def open_recorder(
+    path: str | Path, fmt: str, *, seal_with: DataKey, **options: float
+) -> Recorder | None:
     """A started Recorder for `fmt` in FORMATS, or None for "none"."""
     if fmt == "none":
         return None
-    return Recorder(path, fmt, **options)
+    return Recorder(path, fmt, seal_with=seal_with, **options)
 
 
 class Recorder:
@@ -64,6 +70,7 @@ class Recorder:
         path: str | Path,
         fmt: str,
         *,
+        seal_with: DataKey,
         start_ms: float | None = None,
         latency_ms: float = 1000.0,
     ) -> None:
@@ -82,7 +89,7 @@ class Recorder:
         self._samples_written = 0
         self._error: BaseException | None = None
         self._closed = False
-        self._output = _Output(self.path, ENCODINGS[fmt])
+        self._output = _Output(self.path, ENCODINGS[fmt], seal_with)
         self._thread = threading.Thread(target=self._run, name=f"recorder-{fmt}", daemon=True)
         self._thread.start()
 
@@ -125,6 +132,12 @@ class Recorder:
     async def aclose(self, end_ms: float | None = None) -> float:
         end_ms = now_ms() if end_ms is None else end_ms
         return await asyncio.to_thread(self.close, end_ms)
+
+    def open_recording(self) -> SealedScratchFile:
+        """The finished recording's plaintext, read from the start (after close())."""
+        if not self._closed or self._thread.is_alive():
+            raise RuntimeError("the recording is still being written; close() it first")
+        return self._output.file.reopen()
 
     # ---- the recorder thread -----------------------------------------------------------
 
@@ -178,11 +191,12 @@ class Recorder:
 
 
 class _Output:
-    """The PyAV container being written: mono 48 kHz, one audio stream."""
+    """The PyAV container being written (mono 48 kHz, one audio stream) into a sealed file."""
 
-    def __init__(self, path: Path, encoding: Encoding) -> None:
+    def __init__(self, path: Path, encoding: Encoding, key: DataKey) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._container = av.open(str(path), "w", format=encoding.container)
+        self.file = SealedScratchFile(path, key)
+        self._container = av.open(self.file, "w", format=encoding.container)
         self._stream = self._container.add_stream(
             encoding.codec, rate=MEETING_SAMPLE_RATE, layout="mono", options=dict(encoding.options)
         )
@@ -200,9 +214,11 @@ class _Output:
         for packet in self._stream.encode(None):
             self._container.mux(packet)
         self._container.close()
+        self.file.close()
 
     def abandon(self) -> None:
         try:
             self._container.close()
         except Exception:
             log.warning("could not close the failed recording")
+        self.file.close()

@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from sitin.encryption import DataKey
 from sitin.runtime.frames import (
     AudioFrame,
     AudioOut,
@@ -139,9 +140,16 @@ class TranscriptionStage(Stage):
     segment comes out exactly once as an Utterance, with its text or the reason it failed."""
 
     def __init__(
-        self, provider: TranscriptionProvider, *, work_dir: Path, **options: float
+        self,
+        provider: TranscriptionProvider,
+        *,
+        work_dir: Path,
+        seal_with: DataKey,
+        **options: float,
     ) -> None:
-        self.transcriber = SegmentTranscriber(provider, self._deliver, work_dir=work_dir, **options)
+        self.transcriber = SegmentTranscriber(
+            provider, self._deliver, work_dir=work_dir, seal_with=seal_with, **options
+        )
 
     async def process(self, frame: Frame) -> None:
         if isinstance(frame, SpeechSegment):

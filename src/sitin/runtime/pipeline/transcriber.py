@@ -1,8 +1,9 @@
 """Transcribe speech segments in the background without ever holding up audio capture.
 
 `submit()` never blocks: segments wait in a FIFO backlog. At most `max_memory_seconds` of waiting
-audio stays in memory; past that, segments are written to WAV files in `work_dir` and read back
-when their turn comes, so a slow or unreachable provider costs disk, not RAM, and nothing is lost.
+audio stays in memory; past that, segments are written to WAV files in `work_dir`, sealed under
+the bot's data key (`seal_with`), and read back when their turn comes, so a slow or unreachable
+provider costs disk, not RAM, nothing is lost, and no plaintext audio is left on disk.
 Retryable failures are retried a few times with exponential backoff; every segment ends in exactly
 one `on_result(segment, transcription, None)` or `on_result(segment, None, failure)` call, in
 submission order. Up to `concurrency` segments are with the provider at once (by default what the
@@ -21,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sitin.encryption import ContentUnreadable, DataKey
+from sitin.encryption.scratch import read_sealed, write_sealed
 from sitin.transcription.base import (
     SAMPLE_RATE,
     SpeechSegment,
@@ -28,7 +31,7 @@ from sitin.transcription.base import (
     TranscriptionFailed,
     TranscriptionProvider,
 )
-from sitin.transcription.wav import read_wav, write_wav
+from sitin.transcription.wav import decode_wav, encode_wav
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +62,13 @@ class _Ticket:
     turn: asyncio.Future[None] | None = None  # done once the ticket before this one is delivered
     delivered: asyncio.Future[None] | None = None
 
-    async def load(self) -> SpeechSegment:
+    async def load(self, key: DataKey) -> SpeechSegment:
         samples = self.samples
         if samples is None:
             assert self.path is not None
-            samples = await asyncio.to_thread(read_wav, self.path)
+            samples, rate = decode_wav(await asyncio.to_thread(read_sealed, self.path, key))
+            if rate != SAMPLE_RATE:
+                raise ValueError(f"{self.path.name}: expected {SAMPLE_RATE} Hz, found {rate} Hz")
         return SpeechSegment(self.speaker_uuid, self.start_ms, samples)
 
     def discard_file(self) -> None:
@@ -78,6 +83,7 @@ class SegmentTranscriber:
         on_result: ResultCallback,
         *,
         work_dir: Path,
+        seal_with: DataKey,
         max_memory_seconds: float = 120.0,
         max_attempts: int = 3,
         retry_delay_s: float = 1.0,
@@ -86,6 +92,7 @@ class SegmentTranscriber:
         self.provider = provider
         self.on_result = on_result
         self.work_dir = Path(work_dir)
+        self._key = seal_with
         self.max_memory_seconds = max_memory_seconds
         self.max_attempts = max(1, max_attempts)
         self.retry_delay_s = retry_delay_s
@@ -158,7 +165,7 @@ class SegmentTranscriber:
         path = self.work_dir / f"segment-{next(self._sequence):08d}.wav"
         try:
             self.work_dir.mkdir(parents=True, exist_ok=True)
-            write_wav(path, samples)
+            write_sealed(path, self._key, encode_wav(samples))
         except OSError as error:
             log.error("could not spill a segment to %s (%s); keeping it in memory", path, error)
             path.unlink(missing_ok=True)
@@ -186,8 +193,8 @@ class SegmentTranscriber:
 
     async def _handle(self, ticket: _Ticket) -> None:
         try:
-            segment = await ticket.load()
-        except (OSError, ValueError) as error:
+            segment = await ticket.load(self._key)
+        except (OSError, ValueError, ContentUnreadable) as error:
             log.error("could not read back spilled segment %s: %s", ticket.path, error)
             segment = SpeechSegment(ticket.speaker_uuid, ticket.start_ms, np.zeros(0, np.float32))
             failure = TranscriptionFailed("spilled audio could not be read back", retryable=False)
