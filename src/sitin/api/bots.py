@@ -30,9 +30,10 @@ from sitin.core.timefmt import parse_wire
 from sitin.db import bots, meeting_data
 from sitin.db.api_keys import hash_key
 from sitin.db.bots import BotFilters
-from sitin.db.pagination import Position
+from sitin.db.pagination import Page, Position
 from sitin.deletion import purge
 from sitin.services import bots as bot_service
+from sitin.services import shredded
 from sitin.services.bots import require_bot
 
 router = APIRouter(
@@ -115,7 +116,12 @@ def _bots_page(ctx: AppContext, key: str, filters: BotFilters, position: Positio
             conn, project_id=project_id, filters=filters, position=position, limit=PAGE_SIZE
         )
         events = bots.events_for(conn, [row["id"] for row in page.rows])
-    return page, [serializers.bot(row, events[row["id"]]) for row in page.rows]
+    destroyed = shredded.destroyed_keys(ctx, page.rows)
+    seen = [
+        shredded.as_seen(bots.BotView(row, events[row["id"]]), destroyed.get(row["id"]))
+        for row in page.rows
+    ]
+    return page, [serializers.bot(view.row, view.events) for view in seen]
 
 
 @router.get(
@@ -134,7 +140,9 @@ def _get_bot_body(ctx, key: str, bot_id: str) -> dict[str, Any]:
         if found is None:
             project_of_key(conn, key)  # 401 for a bad key, else the bot is not found
             raise BotNotFound(bot_id)
-    return serializers.bot(found.row, found.events)
+    destroyed = shredded.destroyed_keys(ctx, [found.row]).get(bot_id)
+    seen = shredded.as_seen(found, destroyed)
+    return serializers.bot(seen.row, seen.events)
 
 
 @router.patch(
@@ -190,16 +198,18 @@ async def transcript(
 
 def _transcript(ctx: AppContext, key: str, bot_id: str, after: datetime | None) -> list[dict]:
     with ctx.db.read() as conn:
-        require_bot(conn, project_of_key(conn, key), bot_id)
+        bot = require_bot(conn, project_of_key(conn, key), bot_id)
         if meeting_data.recording(conn, bot_id=bot_id) is None:
             raise NotFound("No recording found for bot", bot_id)
-        rows = meeting_data.transcript(
-            conn, bot_id=bot_id, key=ctx.keys.key_for_reading(bot_id), updated_after=after
-        )
+        data_key = ctx.keys.key_for_reading(bot_id)
+        if data_key is None and shredded.is_shredded(ctx, bot):
+            return []
+        rows = meeting_data.transcript(conn, bot_id=bot_id, key=data_key, updated_after=after)
     return [serializers.utterance(row) for row in rows]
 
 
 RECORDING_URL_SECONDS = 1800
+NOTHING = Page([], None, None)  # what a bot whose key is destroyed shows on every list
 
 
 @router.get(
@@ -210,11 +220,13 @@ RECORDING_URL_SECONDS = 1800
 )
 def recording(ctx: Context, project_id: ProjectId, object_id: str):
     with ctx.db.read() as conn:
-        require_bot(conn, project_id, object_id)
+        bot = require_bot(conn, project_id, object_id)
         row = meeting_data.recording(conn, bot_id=object_id)
     if row is None:
         raise NotFound("No recording found for bot", object_id)
-    if row["blob_key"] is None:
+    if row["blob_key"] is None or (
+        ctx.keys.key_for_reading(object_id) is None and shredded.is_shredded(ctx, bot)
+    ):
         raise NotFound("No recording file found for bot", object_id)
     url = ctx.blobs.download_url(row["blob_key"], expires_in=RECORDING_URL_SECONDS)
     return JsonResponse({"url": url, "start_timestamp_ms": row["first_buffer_timestamp_ms"]})
@@ -239,11 +251,14 @@ def participants(
         raise ApiError(400, {"error": "Invalid is_host value. Use true or false."})
     position = decode_cursor(cursor)
     with ctx.db.read() as conn:
-        require_bot(conn, project_id, object_id)
+        bot = require_bot(conn, project_id, object_id)
+        data_key = ctx.keys.key_for_reading(object_id)
+        if data_key is None and shredded.is_shredded(ctx, bot):
+            return JsonResponse(render_page(request, NOTHING, serializers.participant))
         page = meeting_data.participants_page(
             conn,
             bot_id=object_id,
-            key=ctx.keys.key_for_reading(object_id),
+            key=data_key,
             is_host=None if is_host is None else is_host == "true",
             participant_id=id,
             position=position,
@@ -271,11 +286,14 @@ def participant_events(
     before_dt = _datetime_param("before", before)
     position = decode_cursor(cursor)
     with ctx.db.read() as conn:
-        require_bot(conn, project_id, object_id)
+        bot = require_bot(conn, project_id, object_id)
+        data_key = ctx.keys.key_for_reading(object_id)
+        if data_key is None and shredded.is_shredded(ctx, bot):
+            return JsonResponse(render_page(request, NOTHING, serializers.participant_event))
         page = meeting_data.participant_events_page(
             conn,
             bot_id=object_id,
-            key=ctx.keys.key_for_reading(object_id),
+            key=data_key,
             after=after_dt,
             before=before_dt,
             position=position,
@@ -301,11 +319,14 @@ def chat_messages(
     after = _datetime_param("updated_after", updated_after)
     position = decode_cursor(cursor)
     with ctx.db.read() as conn:
-        require_bot(conn, project_id, object_id)
+        bot = require_bot(conn, project_id, object_id)
+        data_key = ctx.keys.key_for_reading(object_id)
+        if data_key is None and shredded.is_shredded(ctx, bot):
+            return JsonResponse(render_page(request, NOTHING, serializers.chat_message))
         page = meeting_data.chat_messages_page(
             conn,
             bot_id=object_id,
-            key=ctx.keys.key_for_reading(object_id),
+            key=data_key,
             created_after=after,
             position=position,
             limit=PAGE_SIZE,

@@ -16,7 +16,7 @@ from sitin.db.tables import (
     recordings,
     webhook_delivery_attempts,
 )
-from sitin.encryption.keystore import LIVE
+from sitin.encryption.keystore import DESTROYED, LIVE
 
 BOTS_PARENT = "bots/"
 
@@ -33,7 +33,14 @@ def remaining_data(ctx: AppContext, bot_id: str) -> list[str]:
         if state is None:
             raise LookupError(f"no bot {bot_id}")
         if state != BotState.DATA_DELETED:
-            raise NotDataDeleted(f"bot {bot_id} is in state {state}, not data_deleted")
+            # A database restored from a backup taken before the deletion brings back the bot's
+            # old state and rows; its destroyed key says it was deleted.
+            if ctx.keys.status([bot_id]).get(bot_id) != DESTROYED:
+                raise NotDataDeleted(f"bot {bot_id} is in state {state}, not data_deleted")
+            remains.append(
+                f"the database says state {state} but its data key is destroyed (restored from "
+                "a backup taken before delete_data?); call delete_data again to purge it"
+            )
         for table in CAPTURED_TABLES:
             count = conn.execute(
                 select(func.count()).select_from(table).where(table.c.bot_id == bot_id)

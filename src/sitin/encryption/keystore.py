@@ -13,6 +13,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import (
@@ -33,7 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from sitin.core.timefmt import utcnow
+from sitin.core.timefmt import as_utc, utcnow
 from sitin.encryption.aead import DataKey, MasterKeys
 
 CACHE_SIZE = 4096
@@ -125,6 +126,27 @@ class KeyStore:
             if cached is None:
                 return None
         return None if cached is _TOMBSTONE else cached
+
+    def destroyed_at(self, bot_ids: Iterable[str]) -> dict[str, datetime]:
+        """When each of ``bot_ids`` had its key destroyed, for those whose key is destroyed (a
+        bot restored from a backup taken before its delete_data reads as data-deleted)."""
+        wanted = []
+        for bot_id in bot_ids:
+            cached = self._cached(bot_id)
+            if cached is None or cached is _TOMBSTONE:  # a live cached key: not destroyed
+                wanted.append(bot_id)
+        found: dict[str, datetime] = {}
+        if not wanted:
+            return found
+        query = select(data_keys.c.bot_id, data_keys.c.destroyed_at).where(
+            data_keys.c.wrapped.is_(None)
+        )
+        with self._ready().connect() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                for row in conn.execute(query.where(data_keys.c.bot_id.in_(chunk))):
+                    found[row.bot_id] = as_utc(row.destroyed_at)
+        return found
 
     def status(self, bot_ids: Iterable[str] | None = None) -> dict[str, str]:
         """``live`` or ``destroyed`` per bot id the store knows (all of them when ``None``)."""
