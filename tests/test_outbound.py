@@ -112,19 +112,35 @@ def test_a_listed_network_is_checked_on_what_the_name_resolved_to():
         narrow.resolve("http://localhost:9/rooms/a", Purpose.MEETING)
 
 
-def test_public_only_purposes_need_tls_and_the_setting_lifts_webhooks_only():
-    guard = OutboundGuard(allow_insecure_webhooks=True)
+@pytest.mark.parametrize(
+    "settings",
+    [{"allow_insecure_targets": True}, {"allow_insecure_webhooks": True}],
+    ids=["SITIN_ALLOW_INSECURE_TARGETS", "the older SITIN_ALLOW_INSECURE_WEBHOOKS"],
+)
+def test_the_insecure_setting_lifts_webhooks_and_realtime_websockets_only(settings):
+    guard = OutboundGuard.from_settings(Settings(**settings))
     guard.check_url("http://127.0.0.1:9/hook", Purpose.WEBHOOK)
+    guard.check_url("ws://127.0.0.1:9/audio", Purpose.REALTIME)
+    guard.check_url("ws://localhost:9/audio", Purpose.REALTIME)
+    assert guard.resolve("ws://localhost:9/audio", Purpose.REALTIME).address in ("127.0.0.1", "::1")
     for purpose, url in (
         (Purpose.PROVIDER, "http://127.0.0.1:9/v1"),
-        (Purpose.REALTIME, "ws://127.0.0.1:9/audio"),
         (Purpose.MEETING, "http://127.0.0.1:9/rooms/a"),
     ):
         with pytest.raises(RefusedTarget):
             guard.check_url(url, purpose)
+
+
+def test_public_only_purposes_need_tls_and_name_the_setting_that_lifts_it():
+    strict = OutboundGuard()
+    for url in ("ws://127.0.0.1:9/audio", "wss://127.0.0.1:9/audio", "wss://localhost/audio"):
+        with pytest.raises(RefusedTarget, match="SITIN_ALLOW_INSECURE_TARGETS"):
+            strict.check_url(url, Purpose.REALTIME)
     with pytest.raises(RefusedTarget, match="wss://"):
-        OutboundGuard().check_url("ws://93.184.216.34/audio", Purpose.REALTIME)
-    OutboundGuard().check_url("wss://93.184.216.34/audio", Purpose.REALTIME)
+        strict.check_url("ws://93.184.216.34/audio", Purpose.REALTIME)
+    strict.check_url("wss://93.184.216.34/audio", Purpose.REALTIME)
+    with pytest.raises(RefusedTarget, match="SITIN_ALLOW_INSECURE_WEBHOOKS"):
+        strict.check_url("http://127.0.0.1:9/hook", Purpose.WEBHOOK)
 
 
 def test_an_unresolvable_host_is_its_own_refusal_and_async_resolution_agrees():

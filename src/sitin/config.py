@@ -52,7 +52,14 @@ class Settings(BaseSettings):
     keystore_url: str | None = None
     master_key: str | None = None  # wraps the data keys; default: derived from the secret key
     previous_master_keys: str = ""  # comma-separated, still unwrap while `sitin keystore rewrap`
-    allow_insecure_webhooks: bool = False  # http:// and private targets; localhost development only
+    # http:// and ws:// and private or loopback webhook and realtime-websocket targets; local
+    # development only (allow_insecure_webhooks: the older name, the same effect).
+    allow_insecure_targets: bool = False
+    allow_insecure_webhooks: bool = False
+    # A realtime-audio websocket that fails or drops is retried this often, this far apart (the
+    # count starts again once a connection opened); 0 attempts: never retried.
+    realtime_reconnect_attempts: int = Field(30, ge=0, le=10_000)
+    realtime_reconnect_delay: float = Field(2.0, gt=0, le=3600)
     # Hosts bots, webhooks and providers may connect to beyond the defaults (see sitin.outbound):
     # "host", "host:port", "*.domain", IP addresses, CIDR networks; comma-separated.
     outbound_hosts: str = ""
@@ -120,6 +127,10 @@ class Settings(BaseSettings):
                     f"would never use that endpoint; set both or neither"
                 )
         return self
+
+    @property
+    def insecure_targets_allowed(self) -> bool:
+        return self.allow_insecure_targets or self.allow_insecure_webhooks
 
     @property
     def fault_points(self) -> frozenset[str]:

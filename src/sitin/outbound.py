@@ -13,7 +13,8 @@ Two rules, chosen by the ``Purpose``:
   listen address) or a host the operator listed in ``SITIN_OUTBOUND_HOSTS``; nothing else, so a
   bot is never a port scanner, not even of the public internet;
 - everything else must resolve to public addresses only and use TLS (https://, wss://), unless
-  the host is listed. ``SITIN_ALLOW_INSECURE_WEBHOOKS`` lifts both for webhooks (localhost
+  the host is listed. ``SITIN_ALLOW_INSECURE_TARGETS`` (or its older name
+  ``SITIN_ALLOW_INSECURE_WEBHOOKS``) lifts both for webhooks and realtime websockets (localhost
   development only).
 
 ``SITIN_OUTBOUND_HOSTS`` is a comma-separated list of ``host``, ``host:port``, ``*.domain``,
@@ -36,7 +37,11 @@ IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 HOSTS_SETTING = "SITIN_OUTBOUND_HOSTS"
-INSECURE_WEBHOOKS_SETTING = "SITIN_ALLOW_INSECURE_WEBHOOKS"
+INSECURE_SETTING = "SITIN_ALLOW_INSECURE_TARGETS"
+INSECURE_WEBHOOKS_SETTING = "SITIN_ALLOW_INSECURE_WEBHOOKS"  # the older name; the same effect
+# Plain http:// / ws:// and private or loopback destinations, for local development only. Never
+# lifts the rules for meeting servers or provider endpoints (the operator lists those).
+LIFTABLE = ("webhook", "realtime")
 
 DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 TLS_SCHEMES = {"https", "wss"}
@@ -225,18 +230,20 @@ class OutboundGuard:
         *,
         listed: Sequence[HostRule] = (),
         own: Sequence[HostRule] = (),
+        allow_insecure: bool = False,
         allow_insecure_webhooks: bool = False,
     ) -> None:
         self.listed = tuple(listed)
         self.own = tuple(own)
-        self.allow_insecure_webhooks = allow_insecure_webhooks
+        # webhooks and realtime websockets alike (allow_insecure_webhooks: the older name)
+        self.allow_insecure = allow_insecure or allow_insecure_webhooks
 
     @classmethod
     def from_settings(cls, settings) -> OutboundGuard:
         return cls(
             listed=parse_host_rules(settings.outbound_hosts),
             own=own_origins(public_url=settings.public_url, host=settings.host, port=settings.port),
-            allow_insecure_webhooks=settings.allow_insecure_webhooks,
+            allow_insecure=settings.insecure_targets_allowed,
         )
 
     # ---- the API ---------------------------------------------------------------------------
@@ -326,7 +333,7 @@ class OutboundGuard:
         return any(r.network is not None and r.port in (None, port) for r in self.listed)
 
     def _lifted(self, purpose: Purpose) -> bool:
-        return purpose is Purpose.WEBHOOK and self.allow_insecure_webhooks
+        return purpose.value in LIFTABLE and self.allow_insecure
 
     def _named(self, hostname: str, port: int) -> bool:
         """Listed or own by name (or by literal address)."""
@@ -353,18 +360,14 @@ class OutboundGuard:
         if scheme in TLS_SCHEMES:
             return
         secure = "wss://" if purpose is Purpose.REALTIME else "https://"
-        hint = f" or {INSECURE_WEBHOOKS_SETTING}=true" if purpose is Purpose.WEBHOOK else ""
+        hint = f" or {_insecure_hint()}" if purpose.value in LIFTABLE else ""
         raise RefusedTarget(
             f"{purpose.noun} must start with {secure} (plain {scheme}:// only to a host listed "
             f"in {HOSTS_SETTING}{hint})"
         )
 
     def _refuse_private(self, purpose: Purpose, hostname: str, address: str) -> RefusedTarget:
-        hint = (
-            f", or {INSECURE_WEBHOOKS_SETTING}=true for development"
-            if purpose is Purpose.WEBHOOK
-            else ""
-        )
+        hint = f", or {_insecure_hint()} for development" if purpose.value in LIFTABLE else ""
         return RefusedTarget(
             f"{purpose.noun} host {hostname} resolves to the non-public address {address}; only "
             f"public addresses are allowed unless the host is listed in {HOSTS_SETTING}{hint}"
@@ -379,3 +382,7 @@ class OutboundGuard:
     def _unresolvable(self, purpose: Purpose, hostname: str, exc) -> UnresolvableTarget:
         reason = getattr(exc, "strerror", None) or "no address"
         return UnresolvableTarget(f"cannot resolve {purpose.noun} host {hostname}: {reason}")
+
+
+def _insecure_hint() -> str:
+    return f"{INSECURE_SETTING}=true (or the older {INSECURE_WEBHOOKS_SETTING}=true)"

@@ -1,7 +1,12 @@
 """A bot's pipeline, put together from its settings: which stages it runs, in which order.
 
-    PauseGate ─► RecordingStage ─► SegmentationStage ─► TranscriptionStage ─► CaptureWriter
-                 (unless format "none")  (unless transcription is "none")
+    PauseGate ─► RealtimeAudioStage ─► PlaybackStage ─► RecordingStage ─► SegmentationStage
+                 (with websocket_settings)                (unless format     (unless transcription
+                                                           "none")            is "none")
+              ─► TranscriptionStage ─► CaptureWriter
+
+The bot's voice (AudioOut from speech, output_audio and the realtime websocket) reaches the
+meeting only through the PlaybackStage; BotSpoke (what was played) goes on to the recording.
 
 The recording is taken through the deletion fence when the pipeline ends; a provider that cannot
 be built (a missing API key, …) still yields an utterance per segment, each marked failed. What
@@ -15,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sitin.context import AppContext
+from sitin.core import realtime_audio
 from sitin.db import capture, credentials
 from sitin.db.capture import DataDeleted
 from sitin.encryption import DataKey, KeyDestroyed
@@ -22,10 +28,12 @@ from sitin.runtime import botstate
 from sitin.runtime.blob_fence import store_blob
 from sitin.runtime.capture_writer import CaptureWriter
 from sitin.runtime.pipeline.base import Pipeline, Stage
+from sitin.runtime.pipeline.realtime import RealtimeAudioStage
 from sitin.runtime.pipeline.recorder import Recorder, open_recorder
 from sitin.runtime.pipeline.speech import SpeakerSegmenters
 from sitin.runtime.pipeline.stages import (
     PauseGate,
+    PlaybackStage,
     RecordingStage,
     SegmentationStage,
     TranscriptionStage,
@@ -51,13 +59,40 @@ class UnavailableProvider(TranscriptionProvider):
 
 
 async def build_pipeline(
-    ctx: AppContext, bot_id: str, *, settings: dict[str, Any], project_id: str, work_dir: Path
+    ctx: AppContext,
+    bot_id: str,
+    *,
+    settings: dict[str, Any],
+    project_id: str,
+    work_dir: Path,
+    playback: PlaybackStage | None = None,
 ) -> Pipeline:
-    """The bot's stages, linked (not started): call when capture begins."""
+    """The bot's stages, linked (not started): call when capture begins. Without `playback`
+    (the meeting adapter's voice) the bot says nothing."""
     recording = settings["recording_settings"]
     stages: list[Stage] = [
         PauseGate(keep_chat_when_paused=recording["record_chat_messages_when_paused"])
     ]
+    streams = realtime_audio.streams(settings.get("websocket_settings"))
+    if streams:
+
+        async def report(level: str, message: str) -> None:
+            await asyncio.to_thread(
+                botstate.log, ctx, bot_id, level=level, entry_type="realtime_audio", message=message
+            )
+
+        stages.append(
+            RealtimeAudioStage(
+                bot_id,
+                streams,
+                guard=ctx.outbound,
+                report=report,
+                reconnect_attempts=ctx.settings.realtime_reconnect_attempts,
+                reconnect_delay_s=ctx.settings.realtime_reconnect_delay,
+            )
+        )
+    if playback is not None:
+        stages.append(playback)
     provider = await _provider(ctx, bot_id, settings, project_id)  # first: it may load a model
     key = await asyncio.to_thread(scratch_key, ctx, bot_id)
     recorder = open_recorder(

@@ -9,12 +9,15 @@ into other frames (see ``runtime/pipeline/stage.py`` for the one stage interface
     capture      ParticipantJoined, ParticipantLeft, ChatReceived, SpeechStart, SpeechStop
     control      RecordingPaused, RecordingResumed, EndOfStream
     audio out    AudioOut          audio the bot plays into the meeting (meeting rate, int16 mono)
+                 ClearAudioOut     barge-in: drop every AudioOut made before it, at once
+                 BotSpoke          20 ms of the bot's voice as it was played (for the recording)
 
 Timestamps are epoch milliseconds on the adapter's clock (the capture time of the first sample).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -82,13 +85,26 @@ class AudioFrame:
 
 @dataclass(frozen=True, eq=False)
 class AudioOut:
-    """Audio the bot plays into the meeting, in order: meeting rate, mono int16."""
+    """Audio the bot plays into the meeting, in order: meeting rate, mono int16.
+
+    `made_at` (monotonic s) lets a barge-in drop audio made before it that is still on its way.
+    """
 
     pcm: np.ndarray = field(repr=False)
+    made_at: float = field(default_factory=time.monotonic)
 
     @property
     def duration_ms(self) -> float:
         return len(self.pcm) * 1000 / MEETING_SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class ClearAudioOut:
+    """Barge-in: the bot stops talking now; every AudioOut made before `at` is dropped (what the
+    meeting adapter has queued, and what is still on its way through the pipeline)."""
+
+    at: float = field(default_factory=time.monotonic)
+    reason: str = "barge-in"
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,6 +159,8 @@ Frame = (
     | RecordingResumed
     | EndOfStream
     | AudioOut
+    | ClearAudioOut
+    | BotSpoke
 )
 
 __all__ = [
@@ -151,6 +169,7 @@ __all__ = [
     "BotSpoke",
     "CaptureEvent",
     "ChatReceived",
+    "ClearAudioOut",
     "EndOfStream",
     "Frame",
     "ParticipantJoined",

@@ -33,9 +33,10 @@ from sitin.runtime.adapters.base import (
 from sitin.runtime.adapters.platforms import AdapterFactory, open_adapter
 from sitin.runtime.autoleave import AutoLeave
 from sitin.runtime.bot_pipeline import build_pipeline, provider_accounts
-from sitin.runtime.frames import AudioFrame, RecordingPaused, RecordingResumed
+from sitin.runtime.frames import AudioFrame, AudioOut, RecordingPaused, RecordingResumed
 from sitin.runtime.pipeline.base import Pipeline
 from sitin.runtime.pipeline.recorder import now_ms
+from sitin.runtime.pipeline.stages import PlaybackStage
 from sitin.runtime.speaker import BotSpeaker
 
 log = logging.getLogger(__name__)
@@ -160,16 +161,16 @@ class BotRunner:
                 await self._record(EventType.LEFT_MEETING)
                 await self._record(EventType.POST_PROCESSING_COMPLETED)
             return
+        self._speaker = BotSpeaker(
+            self._say,
+            accounts=lambda: asyncio.to_thread(provider_accounts, self.ctx, bot["project_id"]),
+            report=lambda message: self._log("error", "speech", message),
+        )
         await self._start_capture(bot)
         await self._record(EventType.RECORDING_PERMISSION_GRANTED)
         if not adapter.chat_available:
             await self._log("warning", "chat", "this meeting has no chat: chat messages are "
                             "neither captured nor sent")  # fmt: skip
-        self._speaker = BotSpeaker(
-            adapter.play_audio,
-            accounts=lambda: asyncio.to_thread(provider_accounts, self.ctx, bot["project_id"]),
-            report=lambda message: self._log("error", "speech", message),
-        )
         await self._send_chat_requests()
         await self._take_output_requests()
         await self._meeting_loop()
@@ -179,12 +180,20 @@ class BotRunner:
 
     async def _start_capture(self, bot) -> None:
         settings = bot["settings"]
+        adapter = self._adapter
+        playback = PlaybackStage(
+            adapter.play_audio,
+            adapter.clear_audio,
+            report=lambda message: self._log("error", "speech", message),
+            on_clear=self._speaker.interrupt if self._speaker is not None else lambda: None,
+        )
         pipeline = await build_pipeline(
             self.ctx,
             self.bot_id,
             settings=settings,
             project_id=bot["project_id"],
             work_dir=self._work_dir,
+            playback=playback,
         )
         self._autoleave = AutoLeave.from_settings(
             settings["automatic_leave_settings"], joined_at=time.monotonic()
@@ -196,6 +205,11 @@ class BotRunner:
             pipeline.put(self._early_audio.popleft())
         self._pipeline = pipeline
         pipeline.start()
+
+    def _say(self, pcm) -> None:
+        """The speaker's audio, on its way to the meeting through the pipeline's playback."""
+        if self._pipeline is not None:
+            self._pipeline.put(AudioOut(pcm))
 
     async def _meeting_loop(self) -> None:
         last_poll = time.monotonic()

@@ -1,7 +1,9 @@
 """The bot's voice requests (POST output_audio and speech), played into the meeting one after
 another: files are decoded, text is synthesised piece by piece, both resampled to meeting audio
-and queued on the adapter, which plays them without gaps. Failures become bot log entries that
-name what went wrong, never the content."""
+and handed to `play` (the runner puts them into the pipeline as AudioOut: the PlaybackStage queues
+them on the adapter, which plays them without gaps). A barge-in (`interrupt`) drops the request
+being spoken and those waiting. Failures become bot log entries that name what went wrong, never
+the content."""
 
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from sitin.core.transcription_settings import ProviderAccount
-from sitin.runtime.adapters.outbound import OutputQueueFull
 from sitin.runtime.audio_out import Resampler, UnplayableAudio, decode_file
 from sitin.text_to_speech.base import SpeechFailed
 from sitin.text_to_speech.factory import build_engine
@@ -42,10 +43,14 @@ class BotSpeaker:
             self._task = asyncio.create_task(self._run(), name="bot-speaker")
         self._requests.put_nowait(request)
 
-    def cancel_pending(self) -> None:
-        """Barge-in: forget requests not yet started (the adapter drops what is queued)."""
+    def interrupt(self) -> None:
+        """Barge-in: stop the request being spoken and forget those waiting (the playback stage
+        drops what was already queued)."""
         while not self._requests.empty():
             self._requests.get_nowait()
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
 
     async def aclose(self) -> None:
         if self._task is not None:
@@ -62,8 +67,6 @@ class BotSpeaker:
                     await self._play_file(request["container"], request["data"])
                 else:
                     await self._speak(request["text"], request["settings"] or {})
-            except OutputQueueFull as exc:
-                await self._report(f"{request['kind']} request dropped: {exc}")
             except Exception:  # a bug here must not silence the bot for the rest of the meeting
                 log.exception("output request failed")
                 await self._report(f"{request['kind']} request failed unexpectedly")

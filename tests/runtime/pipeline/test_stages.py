@@ -11,10 +11,12 @@ import pytest
 
 from sitin.core.audio import MEETING_SAMPLE_RATE
 from sitin.encryption import DataKey
+from sitin.runtime.adapters.outbound import OutboundAudio
 from sitin.runtime.frames import (
     AudioFrame,
     AudioOut,
     ChatReceived,
+    ClearAudioOut,
     Frame,
     ParticipantJoined,
     ParticipantLeft,
@@ -200,15 +202,44 @@ def test_transcription_gives_one_utterance_per_segment_before_the_end(tmp_path: 
 
 
 def test_playback_plays_the_bots_audio_in_order_and_passes_the_rest_on():
-    played: list[AudioOut] = []
-
-    async def play(frame: AudioOut) -> None:
-        await asyncio.sleep(0)
-        played.append(frame)
-
+    voice = OutboundAudio()
     first, second = AudioOut(tone(0.02)), AudioOut(tone(0.04))
     chat = ChatReceived("alice", "hi", 5)
-    out = feed(PlaybackStage(play), frames=[first, chat, second])
-    assert played == [first, second]
+    out = feed(
+        PlaybackStage(voice.play, voice.clear, report=_no_report), frames=[first, chat, second]
+    )
+    assert voice.queued_ms == pytest.approx(60)
+    assert np.array_equal(voice._take_frame(), first.pcm)
     assert second.duration_ms == pytest.approx(40)
     assert out == [chat]
+
+
+async def _no_report(message: str) -> None:
+    raise AssertionError(message)
+
+
+def test_barge_in_drops_what_is_queued_and_what_is_still_on_its_way():
+    voice = OutboundAudio()
+    interrupted: list[bool] = []
+    reports: list[str] = []
+
+    async def report(message: str) -> None:
+        reports.append(message)
+
+    made_before = AudioOut(tone(0.5))
+    clear = ClearAudioOut()
+    after = AudioOut(tone(0.1))
+    playback = PlaybackStage(
+        voice.play, voice.clear, report=report, on_clear=lambda: interrupted.append(True)
+    )
+    feed(playback, frames=[AudioOut(tone(2.0)), clear, made_before, after])
+    assert voice.queued_ms == pytest.approx(100), "only what was made after the barge-in"
+    assert playback.dropped_ms == pytest.approx(2500)
+    assert interrupted == [True]
+
+    full = OutboundAudio()
+    refusing = PlaybackStage(full.play, full.clear, report=report)
+    too_long = AudioOut(np.zeros(16 * 60 * MEETING_SAMPLE_RATE, dtype=np.int16))
+    feed(refusing, frames=[too_long, too_long, AudioOut(tone(0.1))])
+    assert full.queued_ms == pytest.approx(100)
+    assert len(reports) == 1 and "more than 900 s of audio" in reports[0]

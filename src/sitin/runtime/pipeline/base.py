@@ -3,9 +3,10 @@
 A stage receives each frame (``runtime/frames.py``) through ``process(frame)`` and pushes what
 moves on with ``await self.emit(frame)``: the frames it makes, and every frame it does not take
 out of the stream, in the order they came. It may also emit later from a task of its own (the
-transcription stage emits an Utterance when the provider answers). ``EndOfStream`` comes last: a
-stage finishes its work (flush, drain, close) before passing it on, so once it has left the last
-stage every earlier frame has been handled everywhere.
+transcription stage emits an Utterance when the provider answers). A stage that works on its own
+as well (a connection, a clock) begins in ``start()``, before the first frame. ``EndOfStream``
+comes last: a stage finishes its work (flush, drain, close) before passing it on, so once it has
+left the last stage every earlier frame has been handled everywhere.
 
 ``Pipeline`` links each stage's emit to the next stage's process. Calls into one stage never
 overlap (each stage has a lock), so a stage handles one frame at a time even when its upstream
@@ -44,6 +45,9 @@ class Stage(abc.ABC):
 
     async def emit(self, frame: Frame) -> None:
         await self._emit(frame)
+
+    async def start(self) -> None:  # noqa: B027 (most stages have no work of their own)
+        """Begin the stage's own work (tasks, connections); called once, before any frame."""
 
     @abc.abstractmethod
     async def process(self, frame: Frame) -> None:
@@ -87,6 +91,11 @@ class Pipeline:
             self._task.cancel()
 
     async def _run(self) -> None:
+        for stage in self.stages:
+            try:
+                await stage.start()
+            except Exception:  # the stage still gets its frames; what it failed to start is lost
+                log.exception("%s failed to start", type(stage).__name__)
         while True:
             frame = await self._inbox.get()
             await self._first(frame)

@@ -7,7 +7,10 @@
                         BotSpoke (consumed)         at EndOfStream hands the file to `store`
     SegmentationStage   AudioFrame (consumed)       SpeechSegment, per participant (silero VAD)
     TranscriptionStage  SpeechSegment (consumed)    Utterance, once the provider has answered
-    PlaybackStage       AudioOut (consumed)         -; plays the audio into the meeting
+    RealtimeAudioStage  AudioFrame (a tap)          AudioOut, ClearAudioOut from the user's
+                        (in pipeline/realtime.py)   server; streams the meeting's audio to it
+    PlaybackStage       AudioOut, ClearAudioOut     -; the one way the bot's voice reaches the
+                        (consumed)                  meeting (speech, output_audio, realtime)
 
 The capture stage that writes events and utterances to the database is ``CaptureWriter``
 (``runtime/capture_writer.py``). Blocking work (VAD, encoding, uploads) never runs on the loop.
@@ -20,12 +23,16 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import numpy as np
+
 from sitin.encryption import DataKey
+from sitin.runtime.adapters.outbound import OutputQueueFull
 from sitin.runtime.frames import (
     AudioFrame,
     AudioOut,
     BotSpoke,
     ChatReceived,
+    ClearAudioOut,
     EndOfStream,
     Frame,
     RecordingPaused,
@@ -172,13 +179,48 @@ class TranscriptionStage(Stage):
 
 
 class PlaybackStage(Stage):
-    """Plays the bot's own audio into the meeting, in order, through `play` (an adapter's)."""
+    """Everything the bot says goes through here, in order, to the meeting adapter's queue
+    (`play`), which plays it without gaps. A ClearAudioOut (barge-in) empties that queue at once
+    (`clear`), drops every AudioOut made before it that is still arriving, and tells `on_clear`
+    (the speaker forgets the requests it has not finished)."""
 
-    def __init__(self, play: Callable[[AudioOut], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        play: Callable[[np.ndarray], None],
+        clear: Callable[[], float],
+        *,
+        report: Callable[[str], Awaitable[None]],
+        on_clear: Callable[[], None] = lambda: None,
+    ) -> None:
         self._play = play
+        self._clear = clear
+        self._report = report
+        self._on_clear = on_clear
+        self._cleared_at = float("-inf")
+        self._refusing = False  # the adapter's queue is full: reported once until it takes again
+        self.dropped_ms = 0.0  # audio dropped by barge-in, and refused by a full queue
 
     async def process(self, frame: Frame) -> None:
         if isinstance(frame, AudioOut):
-            await self._play(frame)
+            if frame.made_at >= self._cleared_at:
+                await self._queue(frame)
+            else:
+                self.dropped_ms += frame.duration_ms
+            return
+        if isinstance(frame, ClearAudioOut):
+            self._cleared_at = max(self._cleared_at, frame.at)
+            self.dropped_ms += self._clear()
+            self._on_clear()
             return
         await self.emit(frame)
+
+    async def _queue(self, frame: AudioOut) -> None:
+        try:
+            self._play(frame.pcm)
+        except OutputQueueFull as exc:
+            self.dropped_ms += frame.duration_ms
+            if not self._refusing:
+                self._refusing = True
+                await self._report(f"the bot's audio is being dropped: {exc}")
+        else:
+            self._refusing = False
