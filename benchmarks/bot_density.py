@@ -29,7 +29,19 @@ Figures, over a measuring window while every bot is in joined_recording:
 - end s: from "leave" to every bot ended; a transcribing bot first drains its backlog, so a
   growing backlog shows here.
 Steps continue while the workers keep up (dropped audio <= 1 %); the first step that does not is
-shown and ends the run.
+shown and ends the run (for that platform).
+
+`--platforms room,janus` puts the same load into Janus VideoRoom meetings as well, step by step
+beside sitin's own rooms in the same run (room step N, then Janus step N), and prints the two
+side by side. The run then happens inside a private network namespace with a real Janus in it
+(sitin.testing: the set-up the Janus tests use; needs root, `ip` and Debian's `janus`): every
+process of the benchmark runs in the namespace, the participants publish their voices in a
+VideoRoom each (Janus forwards them to the bot's subscriptions) and the bots' workers gather ICE
+on the namespace's Janus-side address. Janus's own CPU is shown apart (janus%), as the
+participants' is:
+
+    .venv/bin/python benchmarks/bot_density.py --platforms room,janus --counts 5,10,20 \
+        --transcribed 2,4
 """
 
 from __future__ import annotations
@@ -55,10 +67,18 @@ import httpx
 import numpy as np
 from density_participants import FRAME, PILOT_AMPLITUDE, PILOTS_HZ, RATE
 
+from sitin.testing.janus import JANUS_API_HOST, JanusServer, janus_server
+from sitin.testing.netns import network_namespace
+
 SITIN = Path(sys.executable).with_name("sitin")
 PARTICIPANTS = Path(__file__).with_name("density_participants.py")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+# `sitin worker` whose peer connections gather ICE on one address (argv[1]) only
+WORKER_WITH_ICE_ON = (
+    "import sys; from sitin.testing.netns import gather_ice_on; gather_ice_on(sys.argv.pop(1)); "
+    "from sitin.cli import main; sys.argv[0] = 'sitin'; main()"
+)
 
 
 # ---- processes -----------------------------------------------------------------------------
@@ -130,7 +150,7 @@ class Sitin:
     workers: list[subprocess.Popen]
 
     @classmethod
-    def start(cls, data_dir: Path, log_dir: Path) -> Sitin:
+    def start(cls, data_dir: Path, log_dir: Path, outbound_hosts: str = "") -> Sitin:
         port = free_port()
         env = {
             **os.environ,
@@ -139,6 +159,7 @@ class Sitin:
             "SITIN_HOST": "127.0.0.1",
             "SITIN_PORT": str(port),
             "SITIN_HEARTBEAT_INTERVAL": "2",
+            "SITIN_OUTBOUND_HOSTS": outbound_hosts,  # the Janus, as an operator would list it
         }
         serve = subprocess.Popen(
             [str(SITIN), "serve", "--no-worker"],
@@ -158,14 +179,20 @@ class Sitin:
             time.sleep(0.1)
         return cls(serve, url, env, log_dir, [])
 
-    def start_workers(self, count: int, max_bots_each: int) -> list[int]:
-        """`count` worker processes taking at most `max_bots_each` bots; returns their pids."""
+    def start_workers(
+        self, count: int, max_bots_each: int, ice_address: str | None = None
+    ) -> list[int]:
+        """`count` worker processes taking at most `max_bots_each` bots (their peers gathering
+        ICE on `ice_address` only, when given); returns their pids."""
         env = {**self.env, "SITIN_MAX_BOTS_PER_WORKER": str(max_bots_each)}
+        sitin = [str(SITIN)]
+        if ice_address is not None:
+            sitin = [sys.executable, "-c", WORKER_WITH_ICE_ON, ice_address]
         for index in range(count):
             periodic = [] if index == 0 else ["--no-periodic"]
             self.workers.append(
                 subprocess.Popen(
-                    [str(SITIN), "worker", "--threads", "4", *periodic],
+                    [*sitin, "worker", "--threads", "4", *periodic],
                     env=env,
                     stdout=(self.log_dir / f"worker-{index}.log").open("ab"),
                     stderr=subprocess.STDOUT,
@@ -222,6 +249,7 @@ def pilot_coverage(audio: np.ndarray, pilot_hz: int) -> float:
 
 @dataclass
 class Step:
+    platform: str  # "room" (sitin's own rooms) or "janus"
     bots: int
     transcribed: bool
     cpu_percent: float
@@ -235,6 +263,7 @@ class Step:
     end_s: float
     utterances: int
     thread_cpu_percent: dict[str, float]
+    janus_cpu_percent: float = float("nan")  # the Janus server's own CPU (not the bots')
     sender_late_max_ms: float = float("nan")  # the participants' worst stall (not the bots')
     idle_rss_mb: float = float("nan")  # the worker(s) before the bots came
     rss_per_bot_mb: float = float("nan")
@@ -252,8 +281,10 @@ class Benchmark:
         workers: int,
         keep_dir: Path | None = None,
         turn_taking: bool = False,
+        janus: JanusServer | None = None,
     ) -> None:
         self.sitin = sitin
+        self.janus = janus
         self.turn_taking = turn_taking
         self.pilots = PILOTS_HZ if turn_taking else PILOTS_HZ[:2]
         self.keep_dir = keep_dir
@@ -280,19 +311,41 @@ class Benchmark:
                 raise RuntimeError(f"bots not all {state}: {[b['state'] for b in bots.values()]}")
             time.sleep(0.5)
 
-    def run(self, count: int, transcribed: bool) -> Step:
+    def run(self, count: int, transcribed: bool, platform: str = "room") -> Step:
         self._step += 1
-        rooms = [f"density-{self._step}-{i}" for i in range(count)]
+        ice_address = None
+        if platform == "janus":
+            assert self.janus is not None, "Janus rooms need a Janus"
+            rooms = [str(self._step * 1000 + i) for i in range(count)]
+            for room in rooms:
+                self.janus.create_room(int(room), publishers=len(self.pilots) + 2)
+            meeting_urls = [self.janus.meeting_url(room) for room in rooms]
+            people = ["--janus", self.janus.namespace.server_address, self.janus.ws_url, *rooms]
+            ice_address = self.janus.namespace.server_address
+        else:
+            rooms = [f"density-{self._step}-{i}" for i in range(count)]
+            meeting_urls = [f"{self.sitin.url}/rooms/{room}" for room in rooms]
+            people = [self.sitin.url, *rooms]
         worker_pids = self.sitin.start_workers(
-            self.workers, max_bots_each=-(-count // self.workers)
+            self.workers, max_bots_each=-(-count // self.workers), ice_address=ice_address
         )
         try:
-            return self._with_participants(count, transcribed, rooms, worker_pids)
+            step = self._with_participants(count, transcribed, meeting_urls, people, worker_pids)
+            step.platform = platform
+            return step
         finally:
             self.sitin.stop_workers()
+            if platform == "janus":
+                for room in rooms:
+                    self.janus.destroy_room(int(room))
 
     def _with_participants(
-        self, count: int, transcribed: bool, rooms: list[str], worker_pids: list[int]
+        self,
+        count: int,
+        transcribed: bool,
+        meeting_urls: list[str],
+        people: list[str],
+        worker_pids: list[int],
     ) -> Step:
         idle_rss = sum(rss_mb(pid) for pid in worker_pids)
         participants = subprocess.Popen(
@@ -300,8 +353,7 @@ class Benchmark:
                 sys.executable,
                 str(PARTICIPANTS),
                 *(["--turn-taking"] if self.turn_taking else []),
-                self.sitin.url,
-                *rooms,
+                *people,
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -310,7 +362,7 @@ class Benchmark:
         try:
             if participants.stdout.readline().strip() != "ready":
                 raise RuntimeError("participants did not join")
-            step = self._measure(count, transcribed, rooms, worker_pids, participants.pid)
+            step = self._measure(count, transcribed, meeting_urls, worker_pids, participants.pid)
             step.idle_rss_mb = idle_rss
             step.rss_per_bot_mb = (step.rss_mb - idle_rss) / count
             participants.stdin.close()
@@ -330,17 +382,17 @@ class Benchmark:
         self,
         count: int,
         transcribed: bool,
-        rooms: list[str],
+        meeting_urls: list[str],
         worker_pids: list[int],
         people_pid: int,
     ) -> Step:
         extra = {} if transcribed else {"transcription_settings": {"none": {}}}
         bot_ids = []
-        for room in rooms:
+        for meeting_url in meeting_urls:
             response = self.api.post(
                 "/api/v1/bots",
                 json={
-                    "meeting_url": f"{self.sitin.url}/rooms/{room}",
+                    "meeting_url": meeting_url,
                     "bot_name": "Notetaker",
                     "recording_settings": {"format": "mp3"},
                     **extra,
@@ -357,7 +409,8 @@ class Benchmark:
         def threads() -> dict[int, float]:
             return {tid: cpu for pid in worker_pids for tid, cpu in cpu_by_thread(pid).items()}
 
-        groups = (worker_pids, [self.sitin.serve.pid], [people_pid])
+        janus_pids = [self.janus.process.pid] if self.janus and self.janus.process else []
+        groups = (worker_pids, [self.sitin.serve.pid], [people_pid], janus_pids)
         cpu_before = [sum(cpu_seconds(pid) for pid in group) for group in groups]
         threads_before = threads()
         window_ms = [time.time() * 1000, 0.0]
@@ -405,11 +458,13 @@ class Benchmark:
             if transcribed:
                 utterances += len(self.api.get(f"/api/v1/bots/{bot_id}/transcript").json())
         return Step(
+            platform="room",
             bots=count,
             transcribed=transcribed,
             cpu_percent=cpu[0],
             serve_cpu_percent=cpu[1],
             participants_cpu_percent=cpu[2],
+            janus_cpu_percent=cpu[3] if janus_pids else float("nan"),
             rss_mb=peak_rss,
             dropped_percent=float(np.mean(dropped)),
             worst_dropped_percent=float(np.max(dropped)),
@@ -427,15 +482,15 @@ def _seconds_between(start: str, end: str) -> float:
     return (parse_wire(end) - parse_wire(start)).total_seconds()
 
 
-def print_table(steps: list[Step], workers: int) -> None:
+def print_table(steps: list[Step], workers: int, platform: str) -> None:
     print(
-        f"\n{workers} worker process(es); CPU % of one core (200 % = both cores); "
-        "RSS summed over the workers; MB/bot above the idle workers"
+        f"\n{PLATFORM_NAMES[platform]}: {workers} worker process(es); CPU % of one core "
+        "(200 % = both cores); RSS summed over the workers; MB/bot above the idle workers"
     )
     header = (
         f"{'bots':>4} {'transcribe':>10} {'worker CPU%':>11} {'per bot':>7} {'idle MB':>7} "
         f"{'RSS MB':>7} {'MB/bot':>6} {'dropped%':>8} {'worst%':>7} {'rec/meet':>8} "
-        f"{'join s':>6} {'end s':>6} {'serve%':>6} {'people%':>7} {'utts':>5}"
+        f"{'join s':>6} {'end s':>6} {'serve%':>6} {'people%':>7} {'janus%':>6} {'utts':>5}"
     )
     print(header)
     print("-" * len(header))
@@ -446,11 +501,67 @@ def print_table(steps: list[Step], workers: int) -> None:
             f"{s.rss_per_bot_mb:>6.1f} {s.dropped_percent:>8.2f} {s.worst_dropped_percent:>7.2f} "
             f"{s.recorded_ratio:>8.3f} {s.join_s:>6.1f} {s.end_s:>6.1f} "
             f"{s.serve_cpu_percent:>6.1f} {s.participants_cpu_percent:>7.1f} "
-            f"{s.utterances if s.transcribed else '-':>5}"
+            f"{s.janus_cpu_percent:>6.1f} {s.utterances if s.transcribed else '-':>5}"
         )
     keeping_up = [s.bots for s in steps if s.real_time and not s.transcribed]
     if keeping_up:
         print(f"\nlargest N in real time (<= 1 % audio lost), record only: {max(keeping_up)}")
+
+
+PLATFORM_NAMES = {"room": "sitin's own rooms", "janus": "Janus VideoRoom"}
+
+
+def bots_per_two_cores(steps: list[Step], transcribed: bool) -> float | None:
+    """200 % over the worker CPU per bot of the largest step that kept up (None: none did).
+
+    An estimate from the measured cost per bot; the steps themselves show where it holds."""
+    kept_up = [s for s in steps if s.transcribed == transcribed and s.real_time]
+    if not kept_up:
+        return None
+    largest = max(kept_up, key=lambda s: s.bots)
+    return 200 / (largest.cpu_percent / largest.bots)
+
+
+def print_side_by_side(steps: list[Step], platforms: list[str]) -> None:
+    """Each step of every platform next to the same step in the others, as measured in this run."""
+    print("\nside by side (same run, each Janus step right after the room step of the same N)")
+    columns = "".join(f" | {name:>25}" for name in platforms)
+    print(f"{'':>4} {'':>10}{columns}")
+    header = f"{'bots':>4} {'transcribe':>10}" + " | CPU%/bot MB/bot dropped%" * len(platforms)
+    if len(platforms) == 2:
+        header += f" | {'CPU ' + platforms[1] + '/' + platforms[0]:>14}"
+    print(header)
+    print("-" * len(header))
+    keys = sorted({(s.transcribed, s.bots) for s in steps})
+    for transcribed, bots in keys:
+        found = {s.platform: s for s in steps if (s.transcribed, s.bots) == (transcribed, bots)}
+        row = f"{bots:>4} {'offline' if transcribed else 'none':>10}"
+        for platform in platforms:
+            s = found.get(platform)
+            row += (
+                f" | {s.cpu_percent / s.bots:>8.1f} {s.rss_per_bot_mb:>6.1f} "
+                f"{s.dropped_percent:>8.2f}"
+                if s
+                else f" | {'-':>8} {'-':>6} {'-':>8}"
+            )
+        if len(platforms) == 2 and all(p in found for p in platforms):
+            first, second = (found[p] for p in platforms)
+            row += f" | {second.cpu_percent / first.cpu_percent:>14.2f}"
+        print(row)
+    print("\nbots per 2 cores (200 % / worker CPU per bot at the largest step that kept up):")
+    for platform in platforms:
+        own = [s for s in steps if s.platform == platform]
+        figures = []
+        for transcribed in (False, True):
+            estimate = bots_per_two_cores(own, transcribed)
+            what = "transcribing" if transcribed else "record-only"
+            if any(s.transcribed == transcribed for s in own):
+                figures.append(f"{what} {estimate:.0f}" if estimate else f"{what} none kept up")
+        print(f"  {PLATFORM_NAMES[platform]}: " + ", ".join(figures))
+
+
+def load_average() -> str:
+    return "/".join(f"{load:.2f}" for load in os.getloadavg())
 
 
 def main() -> None:
@@ -463,35 +574,55 @@ def main() -> None:
     parser.add_argument(
         "--turn-taking", action="store_true", help="four participants per room, real speech"
     )
+    parser.add_argument(
+        "--platforms", default="room", help="room, janus or room,janus (side by side)"
+    )
     args = parser.parse_args()
     counts = [int(c) for c in args.counts.split(",") if c and c != "0"]
     transcribed = [int(c) for c in args.transcribed.split(",") if c and c != "0"]
-    with tempfile.TemporaryDirectory(prefix="sitin-density-") as tmp:
-        sitin = Sitin.start(Path(tmp) / "data", Path(tmp))
+    platforms = [p for p in args.platforms.split(",") if p]
+    if not platforms or set(platforms) - set(PLATFORM_NAMES):
+        parser.error(f"--platforms: a comma-separated list of {', '.join(PLATFORM_NAMES)}")
+    print(f"command: {' '.join(sys.argv)}", flush=True)
+    print(f"load average (1/5/15 min) before: {load_average()} on {os.cpu_count()} CPUs")
+    with tempfile.TemporaryDirectory(prefix="sitin-density-") as tmp, contextlib.ExitStack() as run:
+        janus = None
+        if "janus" in platforms:
+            namespace = run.enter_context(network_namespace())
+            janus = run.enter_context(janus_server(namespace, Path(tmp) / "janus"))
+            run.enter_context(namespace.entered())  # every process started from here is inside
+        outbound_hosts = JANUS_API_HOST if janus else ""
+        sitin = Sitin.start(Path(tmp) / "data", Path(tmp), outbound_hosts)
         steps: list[Step] = []
         try:
             bench = Benchmark(
-                sitin, args.seconds, args.workers, args.keep_recordings, args.turn_taking
+                sitin, args.seconds, args.workers, args.keep_recordings, args.turn_taking, janus
             )
-            for count in counts:
-                step = bench.run(count, transcribed=False)
-                steps.append(step)
-                print(_row_brief(step), flush=True)
-                if not step.real_time:
-                    break
-            for count in transcribed:
-                step = bench.run(count, transcribed=True)
-                steps.append(step)
-                print(_row_brief(step), flush=True)
+            plan = [(count, False) for count in counts] + [(count, True) for count in transcribed]
+            behind: set[str] = set()  # platforms whose last record-only step did not keep up
+            for count, transcribing in plan:
+                for platform in platforms:
+                    if platform in behind and not transcribing:
+                        continue
+                    step = bench.run(count, transcribing, platform)
+                    steps.append(step)
+                    print(_row_brief(step), flush=True)
+                    if not step.real_time and not transcribing:
+                        behind.add(platform)
         finally:
             sitin.stop()
-        print_table(steps, args.workers)
+        for platform in platforms:
+            print_table([s for s in steps if s.platform == platform], args.workers, platform)
+        if len(platforms) > 1:
+            print_side_by_side(steps, platforms)
+    print(f"\nload average (1/5/15 min) after: {load_average()} (a shared machine: noisy figures)")
 
 
 def _row_brief(step: Step) -> str:
     threads = sorted(step.thread_cpu_percent.items(), key=lambda item: -item[1])
     return (
-        f"N={step.bots} {'offline' if step.transcribed else 'none'}: CPU {step.cpu_percent:.0f} %, "
+        f"{step.platform} N={step.bots} {'offline' if step.transcribed else 'none'}: "
+        f"CPU {step.cpu_percent:.0f} %, "
         f"RSS {step.rss_mb:.0f} MB ({step.rss_per_bot_mb:.1f}/bot), "
         f"dropped {step.dropped_percent:.2f} % (senders late <= {step.sender_late_max_ms:.0f} ms); "
         "CPU % by thread: "

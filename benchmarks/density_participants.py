@@ -1,9 +1,12 @@
 """The participants of benchmarks/bot_density.py, in a process of their own.
 
     python benchmarks/density_participants.py [--turn-taking] <sitin url> <room> [<room> ...]
+    python benchmarks/density_participants.py --janus <ice address> <Janus API url> <room id> ...
 
 Two aiortc participants per room join over the room protocol, answer the bot's call and stream
-looping flite speech until stdin closes; with --turn-taking, four participants loop the real
+looping flite speech until stdin closes. With --janus they join Janus VideoRooms instead (run
+inside the benchmark's network namespace), each publishing its voice once; Janus forwards it to
+the bot's subscription. With --turn-taking, four participants loop the real
 human speech meeting of tests/transcription/real_speech.py (taking turns, ~10 % overlap). Each
 voice is Opus-encoded once and the same packets are sent to every peer, so senders cost little
 CPU. Each participant's stream carries a quiet pilot tone of its own (10, 11, 12, 13 kHz, above
@@ -22,6 +25,7 @@ import time
 import wave
 from fractions import Fraction
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import av
 import numpy as np
@@ -30,7 +34,11 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
 from sitin.core.audio import MEETING_SAMPLE_RATE
+from sitin.outbound import OutboundGuard, parse_host_rules
 from sitin.runtime.adapters import loopback
+from sitin.runtime.adapters.janus.client import JanusSession
+from sitin.testing.janus import VIDEOROOM
+from sitin.testing.netns import gather_ice_on
 
 RATE = MEETING_SAMPLE_RATE
 FRAME = 960  # 20 ms
@@ -129,15 +137,47 @@ class LoopingVoice(MediaStreamTrack):
         return packet
 
 
-async def run_participants(base_url: str, rooms: list[str], turn_taking: bool = False) -> None:
-    """Two (or four) participants per room; they answer the bot's call and stream until stdin
-    closes."""
-    loopback.use_loopback_ice()
+async def janus_participant(
+    api_url: str, room: str, name: str, packets: list[bytes], ready, peers: list
+) -> None:
+    """A person publishing their looping voice in a Janus VideoRoom (until cancelled)."""
+    guard = OutboundGuard(listed=parse_host_rules(urlsplit(api_url).netloc))
+    session = await JanusSession.open(api_url, guard=guard)
+    try:
+        handle = await session.attach(VIDEOROOM, lambda message: None)
+        await handle.request({"request": "join", "ptype": "publisher", "room": int(room),
+                              "display": name})  # fmt: skip
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        peers.append(pc)
+        pc.addTransceiver(LoopingVoice(packets), direction="sendonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        offer = {"type": "offer", "sdp": pc.localDescription.sdp, "trickle": False}
+        _, answer = await handle.request({"request": "publish", "audio": True}, offer)
+        assert answer is not None, "Janus answered the publish without SDP"
+        await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
+        ready()
+        await asyncio.Event().wait()
+    finally:
+        await session.close()
+
+
+async def run_participants(
+    base_url: str, rooms: list[str], turn_taking: bool = False, ice_address: str | None = None
+) -> None:
+    """Two (or four) participants per room; they answer the bot's call (or, in Janus rooms when
+    `ice_address` is given, publish) and stream until stdin closes."""
+    if ice_address is None:
+        loopback.use_loopback_ice()
+    else:
+        gather_ice_on(ice_address)
     voices = [opus_packets(loop) for loop in speech_loops(turn_taking)]
 
     peers: list[RTCPeerConnection] = []
 
     async def participant(room: str, name: str, packets: list[bytes], ready) -> None:
+        if ice_address is not None:
+            await janus_participant(base_url, room, name, packets, ready, peers)
+            return
         url = base_url.replace("http://", "ws://") + f"/rooms/{room}/ws"
         async with websockets.connect(url, proxy=None) as ws:
             await ws.send(json.dumps({"type": "join", "name": name}))
@@ -182,4 +222,7 @@ if __name__ == "__main__":
     arguments = sys.argv[1:]
     turn_taking = "--turn-taking" in arguments
     arguments = [a for a in arguments if a != "--turn-taking"]
-    asyncio.run(run_participants(arguments[0], arguments[1:], turn_taking))
+    ice_address = None
+    if arguments[0] == "--janus":
+        ice_address, arguments = arguments[1], arguments[2:]
+    asyncio.run(run_participants(arguments[0], arguments[1:], turn_taking, ice_address))
