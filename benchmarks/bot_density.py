@@ -29,7 +29,7 @@ Figures, over a measuring window while every bot is in joined_recording:
 - end s: from "leave" to every bot ended; a transcribing bot first drains its backlog, so a
   growing backlog shows here.
 Steps continue while the workers keep up (dropped audio <= 1 %); the first step that does not is
-shown and ends the run (for that platform).
+shown and ends the run for that platform (`--keep-going` runs every step all the same).
 
 `--platforms room,janus` puts the same load into Janus VideoRoom meetings as well, step by step
 beside sitin's own rooms in the same run (room step N, then Janus step N), and prints the two
@@ -577,6 +577,12 @@ def main() -> None:
     parser.add_argument(
         "--platforms", default="room", help="room, janus or room,janus (side by side)"
     )
+    parser.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="run every step even after one did not keep up (for side-by-side figures on a "
+        "loaded machine, where one stall of the participants can fail a step)",
+    )
     args = parser.parse_args()
     counts = [int(c) for c in args.counts.split(",") if c and c != "0"]
     transcribed = [int(c) for c in args.transcribed.split(",") if c and c != "0"]
@@ -607,7 +613,7 @@ def main() -> None:
                     step = bench.run(count, transcribing, platform)
                     steps.append(step)
                     print(_row_brief(step), flush=True)
-                    if not step.real_time and not transcribing:
+                    if not step.real_time and not transcribing and not args.keep_going:
                         behind.add(platform)
         finally:
             sitin.stop()

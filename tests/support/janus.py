@@ -5,12 +5,10 @@ Janus itself and the namespace are in sitin.testing (shared with the benchmarks)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import http.server
 import itertools
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,13 +17,14 @@ from typing import Any
 
 import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.mediastreams import MediaStreamTrack
 
 from sitin.outbound import OutboundGuard
 from sitin.runtime.adapters.janus.client import JanusHandle, JanusSession, event_data
 from sitin.testing.janus import VIDEOROOM, WS_PORT, JanusServer
 from sitin.testing.netns import NetworkNamespace
 from support.live import Live
+from support.peers import Heard, heard_since, keep_what_is_heard
 
 DEMOS = Path("/usr/share/janus/demos")
 DEMO_PORT = 8080
@@ -112,7 +111,7 @@ class JanusListener:
     def __init__(self, janus: JanusServer, room: int, name: str, guard: OutboundGuard) -> None:
         self._janus, self._room, self.name, self._guard = janus, room, name, guard
         self.publishers: dict[str, str] = {}  # publisher id -> display name
-        self.heard: dict[str, list[tuple[float, np.ndarray]]] = {}
+        self.heard: dict[str, Heard] = {}
         self._session: JanusSession | None = None
         self._private_id: int | None = None
         self._subscriptions: dict[str, tuple[JanusHandle, RTCPeerConnection]] = {}
@@ -132,8 +131,7 @@ class JanusListener:
 
     def heard_from(self, uuid: str, since_s: float = 0.0) -> np.ndarray:
         """Everything heard from publisher `uuid` that arrived after epoch `since_s`."""
-        frames = [pcm for arrived, pcm in self.heard.get(uuid, []) if arrived >= since_s]
-        return np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
+        return heard_since(self.heard.get(uuid, []), since_s)
 
     async def wait_for(self, condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
         async with asyncio.timeout(timeout_s):
@@ -187,9 +185,4 @@ class JanusListener:
         await handle.request({"request": "start", "room": self._room}, answer)
 
     async def _listen(self, feed: str, track: MediaStreamTrack) -> None:
-        heard = self.heard.setdefault(feed, [])
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                frame = await track.recv()
-                samples = frame.to_ndarray().reshape(-1, len(frame.layout.channels))
-                heard.append((time.time(), samples.mean(axis=1).astype(np.int16)))
+        await keep_what_is_heard(track, self.heard.setdefault(feed, []))

@@ -125,8 +125,7 @@ class TestParticipant:
 
     def heard_from(self, uuid: str, since_s: float = 0.0) -> np.ndarray:
         """Everything heard from `uuid` that arrived after epoch `since_s`, concatenated."""
-        frames = [pcm for arrived, pcm in self.heard.get(uuid, []) if arrived >= since_s]
-        return np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
+        return heard_since(self.heard.get(uuid, []), since_s)
 
     def connected_to_bot(self) -> bool:
         """Media flows between this participant and a bot in the room (ICE and DTLS are up)."""
@@ -189,9 +188,22 @@ class TestParticipant:
         return pc
 
     async def _listen(self, remote_uuid: str, track: MediaStreamTrack) -> None:
-        heard = self.heard.setdefault(remote_uuid, [])
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                frame = await track.recv()
-                samples = frame.to_ndarray().reshape(-1, len(frame.layout.channels))
-                heard.append((time.time(), samples.mean(axis=1).astype(np.int16)))
+        await keep_what_is_heard(track, self.heard.setdefault(remote_uuid, []))
+
+
+Heard = list[tuple[float, np.ndarray]]  # (arrival epoch s, 48 kHz mono int16) per frame
+
+
+async def keep_what_is_heard(track: MediaStreamTrack, heard: Heard) -> None:
+    """Append every frame of the remote audio `track` to `heard` until the track ends."""
+    with contextlib.suppress(MediaStreamError):
+        while True:
+            frame = await track.recv()
+            samples = frame.to_ndarray().reshape(-1, len(frame.layout.channels))
+            heard.append((time.time(), samples.mean(axis=1).astype(np.int16)))
+
+
+def heard_since(heard: Heard, since_s: float = 0.0) -> np.ndarray:
+    """The frames of `heard` that arrived after epoch `since_s`, concatenated."""
+    frames = [pcm for arrived, pcm in heard if arrived >= since_s]
+    return np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
