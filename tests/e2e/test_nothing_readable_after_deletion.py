@@ -4,18 +4,27 @@ meeting (the recording being encoded and the spilled transcription backlog are s
 files under ``work/<bot_id>/``), not before delete_data (content is sealed at rest), not right
 after its 200, not after a clean shutdown. Every file under the data directory is scanned byte
 for byte: the databases with their ``-wal`` and ``-shm``, the queue, the key store, the blobs and
-the bots' temporary folders — and the scan is shown to find a planted plaintext copy."""
+the bots' temporary folders — and the scan is shown to find a planted plaintext copy. On
+PostgreSQL and a versioned S3 bucket the same holds for every column of every table read through
+SQL and for every object version; after delete_data no version, delete marker or unfinished
+upload remains under the bot's prefix."""
 
 import asyncio
 import threading
+from contextlib import ExitStack
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+import sqlalchemy as sa
+from sqlalchemy import select
 
+from sitin.db.tables import metadata
+from sitin.encryption.blobs import is_sealed_blob
 from sitin.transcription.wav import encode_wav
 from support.live import start_live
+from support.moto import S3Server, moto_s3
 from support.peers import TestParticipant
 from support.plaintext import hits_in, plaintext_hits
 from support.speech import flite_wav, read_pcm_48k
@@ -160,3 +169,107 @@ def test_no_plaintext_of_the_meeting_in_any_file_during_before_or_after_delete_d
             assert plaintext_hits(data_dir, NEEDLES) == []
             assert live.http.get(f"/api/v1/bots/{bot_id}/transcript").json() == []
         assert plaintext_hits(data_dir, NEEDLES) == []  # after a clean shutdown
+
+
+# --- the same on PostgreSQL and a versioned S3 bucket ------------------------------------------
+
+
+def sql_hits(database_url: str) -> list[str]:
+    """``table: needle`` for every needle in any column of any row of sitin's tables, read
+    through SQL as the database returns them."""
+    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    hits = []
+    try:
+        with engine.connect() as conn:
+            for table in metadata.sorted_tables:
+                data = b"\n".join(repr(tuple(row)).encode() for row in conn.execute(select(table)))
+                hits.extend(f"{table.name}: {what}" for what in hits_in(data, NEEDLES))
+    finally:
+        engine.dispose()
+    return hits
+
+
+def s3_versions(s3: S3Server, prefix: str) -> tuple[dict[str, bytes], list[str], list[str]]:
+    """Every object version under ``prefix`` with its bytes, the delete markers, and the keys
+    of unfinished multipart uploads."""
+    client = s3.client()
+    listed = client.list_object_versions(Bucket=s3.bucket, Prefix=prefix)
+    versions = {
+        f"{v['Key']}@{v['VersionId']}": client.get_object(
+            Bucket=s3.bucket, Key=v["Key"], VersionId=v["VersionId"]
+        )["Body"].read()
+        for v in listed.get("Versions", [])
+    }
+    markers = [m["Key"] for m in listed.get("DeleteMarkers", [])]
+    return versions, markers, s3.pending_uploads(prefix)
+
+
+def unsealed(versions: dict[str, bytes]) -> list[str]:
+    return [
+        f"{name}: {hits_in(data, NEEDLES) or 'no sealed header'}"
+        for name, data in versions.items()
+        if not is_sealed_blob(data) or hits_in(data, NEEDLES)
+    ]
+
+
+@pytest.fixture
+def empty_postgres(postgres_database: str) -> str:
+    engine = sa.create_engine(postgres_database, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+    engine.dispose()
+    return postgres_database
+
+
+@pytest.mark.slow
+def test_no_plaintext_in_postgresql_columns_nor_in_any_s3_object_version(
+    tmp_path, empty_postgres, monkeypatch
+):
+    data_dir = tmp_path / "data"
+    with ExitStack() as stack:
+        s3 = stack.enter_context(moto_s3())
+        s3.client().put_bucket_versioning(
+            Bucket=s3.bucket, VersioningConfiguration={"Status": "Enabled"}
+        )
+        for name, value in s3.env.items():
+            monkeypatch.setenv(name, value)
+        receiver = stack.enter_context(run_receiver())
+        live = stack.enter_context(
+            start_live(
+                tmp_path,
+                allow_insecure_webhooks=True,
+                database_url=empty_postgres,
+                storage_url=f"s3://{s3.bucket}/e2e",
+                s3_endpoint_url=s3.endpoint_url,
+            )
+        )
+        with ScanDuringMeeting(data_dir) as scan:
+            bot_id = asyncio.run(_meeting(live, tmp_path, receiver.url, scan))
+        assert scan.hits == set()
+        receiver.wait_for(
+            lambda: any(d.trigger == "transcript.update" for d in receiver.deliveries)
+        )
+        prefix = f"e2e/bots/{bot_id}/"
+        transcript = live.http.get(f"/api/v1/bots/{bot_id}/transcript").json()
+        assert any(w in transcript[0]["transcription"]["transcript"].lower() for w in WORDS)
+
+        # Before deletion: the columns hold ciphertext, and so does every version in the bucket.
+        assert sql_hits(empty_postgres) == []
+        versions, markers, uploads = s3_versions(s3, prefix)
+        assert any(name.startswith(f"{prefix}recording.mp3@") for name in versions), versions
+        assert unsealed(versions) == []
+        assert plaintext_hits(data_dir, NEEDLES) == []
+
+        deleted = live.http.post(f"/api/v1/bots/{bot_id}/delete_data")
+        assert deleted.status_code == 200, deleted.text
+        assert sql_hits(empty_postgres) == []
+        assert s3_versions(s3, prefix) == ({}, [], [])  # no version, marker or upload remains
+        assert plaintext_hits(data_dir, NEEDLES) == []
+
+        # Both scans can fail: plaintext where they look is found.
+        live.http.patch(f"/api/v1/bots/{bot_id}", json={"metadata": {"note": SPEAKER}})
+        assert sql_hits(empty_postgres) == [f"bots: {SPEAKER}"]
+        s3.client().put_object(Bucket=s3.bucket, Key=f"{prefix}planted.txt", Body=CHAT.encode())
+        found = unsealed(s3_versions(s3, prefix)[0])
+        assert [line.split("@")[0] for line in found] == [f"{prefix}planted.txt"]

@@ -6,9 +6,10 @@ check when nothing is left); the blob pass runs on the first start with an empty
 upgrade) and whenever the command is run.
 """
 
+import io
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,16 +159,37 @@ def seal_existing_blobs(ctx, progress: Callable[[str, int], None] | None = None)
             if ctx.blobs.is_sealed(info.key):
                 continue
             with tempfile.TemporaryDirectory(dir=ctx.settings.data_dir) as scratch:
-                plain, out = Path(scratch) / "plain", Path(scratch) / "sealed"
-                with open(plain, "wb") as f:
-                    for piece in ctx.blobs.backend.read_range(info.key, 0, info.size):
-                        f.write(piece)
-                seal_file(key, info.key, plain, out)
+                out = Path(scratch) / "sealed"  # the plaintext streams through, never on disk
+                pieces = ctx.blobs.backend.read_range(info.key, 0, info.size)
+                seal_file(key, info.key, _Reader(pieces), out)
                 ctx.blobs.backend.put_file(info.key, out)
             sealed += 1
             if progress is not None:
                 progress(info.key, 1)
     return sealed
+
+
+class _Reader(io.RawIOBase):
+    """A binary reader over an iterator of byte pieces."""
+
+    def __init__(self, pieces: Iterator[bytes]):
+        super().__init__()
+        self._pieces = pieces
+        self._left = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        while not self._left:
+            piece = next(self._pieces, None)
+            if piece is None:
+                return 0
+            self._left = piece
+        count = min(len(buffer), len(self._left))
+        buffer[:count] = self._left[:count]
+        self._left = self._left[count:]
+        return count
 
 
 def _live_bots(conn: Connection) -> set[str]:
@@ -186,4 +208,22 @@ def seal_existing(ctx, *, blobs: bool, progress=None) -> SealReport:
             report.total - report.blobs,
             report.blobs,
         )
+        scrub_old_plaintext(ctx)
     return report
+
+
+def scrub_old_plaintext(ctx) -> None:
+    """Drop the plaintext the sealed values replaced: it no longer belongs to any row but sits in
+    free pages and the WAL (SQLite: VACUUM rewrites the file, then the WAL is truncated) or in
+    dead tuples (PostgreSQL: VACUUM FULL rewrites the tables that were sealed). Runs once, after
+    an upgrade sealed something; copies made before it (backups, replicas' WAL) are not reached."""
+    # SQLite: the read engine opens no transaction around a statement (VACUUM refuses one)
+    engine = ctx.db.read_engine if ctx.db.is_sqlite else ctx.db.write_engine
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if ctx.db.is_sqlite:
+            conn.exec_driver_sql("VACUUM")
+        else:
+            tables = dict.fromkeys(t for t, _c, _p, _k in sealing.SEALED_COLUMNS)
+            for name in [*tables, webhook_delivery_attempts.name]:
+                conn.exec_driver_sql(f'VACUUM FULL "{name}"')
+    ctx.db.checkpoint()
