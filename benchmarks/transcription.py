@@ -522,7 +522,13 @@ def offline_per_turn(meeting, provider) -> Hearing:
 
 
 async def live(
-    meeting, provider, *, input_rate: int, speed: float, bots: int = 1
+    meeting,
+    provider,
+    *,
+    input_rate: int,
+    speed: float,
+    bots: int = 1,
+    options: SegmenterOptions | None = None,
 ) -> tuple[Hearing, list[float], float]:
     """The bot's path: frames of every participant, in step, at `speed` x real time (0: at once).
 
@@ -569,7 +575,8 @@ async def live(
                 work_dir=Path(work_dir) / str(bot),
                 seal_with=DataKey.generate(),
             )
-            pipelines.append((streams, SpeakerSegmenters(input_rate=input_rate), transcriber))
+            segmenters = SpeakerSegmenters(options, input_rate=input_rate)
+            pipelines.append((streams, segmenters, transcriber))
         t0 = time.monotonic()
         for n in range(frames):
             if speed and (delay := t0 + n * FRAME_MS / 1000 / speed - time.monotonic()) > 0:
@@ -625,7 +632,7 @@ def density(bot_counts: list[int]) -> None:
             )
 
 
-def fidelity(speed: float, stages: bool) -> None:
+def fidelity(speed: float, stages: bool, options: SegmenterOptions) -> None:
     from support.speech import normalise
     from transcription.real_speech import dropped_turns, reading, repeated_beyond_reference
     from transcription.real_speech import meeting as turn_taking
@@ -635,7 +642,9 @@ def fidelity(speed: float, stages: bool) -> None:
     asyncio.run(provider.warm_up())
     print(
         f"== fidelity on real speech: live pipeline vs the same model offline on each speaker's "
-        f"whole track (tiny.en int8, cpu_threads=1, frames at {speed or 'max'}x real time, "
+        f"whole track (tiny.en int8, cpu_threads=1, min_silence={options.min_silence_ms} ms, "
+        f"context={options.context_ms} ms, "
+        f"frames at {speed or 'max'}x real time, "
         f"load average {os.getloadavg()[0]:.1f}; CPU figures are noisy under load) ==",
         flush=True,
     )
@@ -651,13 +660,13 @@ def fidelity(speed: float, stages: bool) -> None:
         if stages:
             variants["offline, each turn alone"] = offline_per_turn(meeting, provider)
             variants["live, 16 kHz frames"] = asyncio.run(
-                live(meeting, provider, input_rate=16_000, speed=speed)
+                live(meeting, provider, input_rate=16_000, speed=speed, options=options)
             )[0]
         variants["live, one segment a window"] = asyncio.run(
-            live(meeting, unpacked, input_rate=48_000, speed=speed)
+            live(meeting, unpacked, input_rate=48_000, speed=speed, options=options)
         )[0]
         variants["live (packed windows)"] = asyncio.run(
-            live(meeting, provider, input_rate=48_000, speed=speed)
+            live(meeting, provider, input_rate=48_000, speed=speed, options=options)
         )[0]
         baseline = variants["offline whole track"]
         print(f"{'variant':25s} {'speaker':8s}  WER  offline target rep drop  heard")
@@ -687,6 +696,12 @@ def main() -> None:
     parser.add_argument("--speakers", type=int, nargs="*", default=[1, 5, 10])
     parser.add_argument("--seconds", type=float, default=20.0, help="speech per run")
     parser.add_argument("--min-silence-ms", type=int, default=SegmenterOptions().min_silence_ms)
+    parser.add_argument(
+        "--context-ms",
+        type=int,
+        default=SegmenterOptions().context_ms,
+        help="the speaker's earlier speech decoded with each segment (0: none)",
+    )
     parser.add_argument("--cpu-threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--workers", type=int, default=1, help="parallel whisper calls")
     parser.add_argument("--skip-rtf", action="store_true")
@@ -713,7 +728,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.fidelity:
-        fidelity(args.speed, args.stages)
+        options = SegmenterOptions(min_silence_ms=args.min_silence_ms, context_ms=args.context_ms)
+        fidelity(args.speed, args.stages, options)
         return
     if args.bots:
         density([int(n) for n in args.bots.split(",")])
@@ -725,14 +741,15 @@ def main() -> None:
     if not args.skip_rtf:
         segmenter_cost()
         engine_rtf()
-    options = SegmenterOptions(min_silence_ms=args.min_silence_ms)
+    options = SegmenterOptions(min_silence_ms=args.min_silence_ms, context_ms=args.context_ms)
     provider = OfflineWhisperProvider(
         cpu_threads=args.cpu_threads,
         num_workers=args.workers,
     )
     print(
         f"== pipeline latency: end of sentence -> transcript (min_silence={options.min_silence_ms}"
-        f" ms, cpu_threads={args.cpu_threads}, workers={args.workers}, "
+        f" ms, context={options.context_ms} ms, cpu_threads={args.cpu_threads}, "
+        f"workers={args.workers}, "
         f"{os.cpu_count()} cores, "
         f"load average {os.getloadavg()[0]:.1f}) =="
     )

@@ -64,6 +64,19 @@ def test_sentences_separated_by_one_second_become_separate_segments():
         assert abs(segment.end_ms - (START_MS + end_s * 1000)) <= 300
 
 
+def test_each_segment_carries_the_speakers_speech_before_it_as_context():
+    audio, _ = timeline((1.0, SENTENCES[0]), (1.0, SENTENCES[1]), (1.0, SENTENCES[2]), (1, None))
+    segments = feed_all(SpeechSegmenter("alice", SegmenterOptions(context_ms=3_000)), audio)
+    assert len(segments) == 3 and segments[0].context is None
+    for index, segment in enumerate(segments[1:], 1):
+        before = np.concatenate([s.samples for s in segments[:index]])
+        assert len(segment.context) == min(len(before), 3 * 16_000)
+        assert np.array_equal(segment.context, before[len(before) - len(segment.context) :])
+    assert len(segments[0].samples) + len(segments[1].samples) > 3 * 16_000  # the bound held
+    without = feed_all(SpeechSegmenter("bob", SegmenterOptions(context_ms=0)), audio)
+    assert [s.context for s in without] == [None] * 3
+
+
 def test_silence_and_faint_noise_give_no_segments():
     rng = np.random.default_rng(0)
     noise = (rng.standard_normal(16_000 * 4) * 0.003).astype(np.float32)

@@ -6,10 +6,16 @@ import asyncio
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from sitin.encryption import DataKey
 from sitin.runtime.pipeline.transcriber import SegmentTranscriber
-from sitin.transcription.base import SpeechSegment, TranscriptionFailed
+from sitin.transcription.base import (
+    SpeechSegment,
+    Transcription,
+    TranscriptionFailed,
+    TranscriptionProvider,
+)
 from sitin.transcription.openai import OpenAITranscriptionProvider
 from sitin.transcription.wav import encode_wav
 from transcription.fake_asr_servers import FakeServer, Reply, openai_verbose_json
@@ -247,3 +253,33 @@ def test_a_spilled_segment_altered_on_disk_fails_alone_and_the_rest_is_transcrib
     failures = [failure for _, _, failure in results.delivered]
     assert failures[0] is None and failures[2] is None
     assert "could not be read back" in failures[1].reason
+
+
+def test_context_goes_to_the_provider_with_its_segment_and_counts_as_memory(tmp_path: Path):
+    class Recording(TranscriptionProvider):
+        def __init__(self) -> None:
+            self.seen: list[SpeechSegment] = []
+
+        async def transcribe(self, segment: SpeechSegment) -> Transcription:
+            self.seen.append(segment)
+            return Transcription(transcript="ok")
+
+    async def scenario():
+        provider = Recording()
+        results = Results()
+        transcriber = SegmentTranscriber(
+            provider, results.on_result, work_dir=tmp_path, seal_with=KEY, max_memory_seconds=7
+        )
+        context = np.full(16_000 * 2, 0.5, np.float32)
+        for index in range(3):  # 1 + 2 s in memory twice; the third would pass 7 s: spilled
+            segment = make_segment(index)
+            transcriber.submit(SpeechSegment(segment.speaker_uuid, 0, segment.samples, context))
+        held = transcriber.memory_seconds
+        await transcriber.drain()
+        return provider.seen, held, transcriber.memory_seconds
+
+    seen, held, after = asyncio.run(scenario())
+    assert held == pytest.approx(2 * 3 + 0.01, abs=0.02)
+    assert after == pytest.approx(0, abs=1e-9)
+    assert [s.context is not None for s in seen] == [True, True, False]  # spilled: no context
+    assert all(np.array_equal(s.context, np.full(32_000, 0.5, np.float32)) for s in seen[:2])

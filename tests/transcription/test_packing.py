@@ -41,6 +41,50 @@ def test_layout_places_segments_apart_and_gives_each_word_to_its_own():
     assert second[1].start == pytest.approx(2.5) and second[1].end <= 3.0
 
 
+def test_a_segments_context_is_decoded_with_it_but_its_words_are_no_ones():
+    # 0-2 s a segment; then 3-5 s the second one's context, a gap, 6-8 s the segment itself
+    layout = Layout.of([RATE * 2, RATE * 5], gap=RATE, contexts=[0, RATE * 3])
+    words = [
+        Word("first", 0.1, 0.5, 0.9),
+        Word("heard", 3.2, 3.8, 0.9),  # the context: its own segment has it already
+        Word("late", 5.1, 5.3, 0.9),  # in the first half of the gap after the context
+        Word("early", 5.6, 5.9, 0.9),  # in the second half: the segment's, timed from its start
+        Word("new", 6.1, 6.5, 0.9),
+        Word("end", 7.6, 8.4, 0.9),  # ends in the gap after the last segment: still its own
+    ]
+    first, second = layout.split(words)
+    assert [w.text for w in first] == ["first"]
+    assert [w.text for w in second] == ["early", "new", "end"]
+    assert second[0].start == 0.0 and second[0].end == 0.0
+    assert second[1].start == pytest.approx(0.1) and second[1].end == pytest.approx(0.5)
+    assert second[2].start == pytest.approx(1.6) and second[2].end == pytest.approx(2.0)
+
+
+def test_context_fills_the_room_left_in_a_window_and_never_costs_another():
+    windows: list[np.ndarray] = []
+    release = threading.Event()
+
+    def decode(audio: np.ndarray) -> Decoded:
+        release.wait(10)
+        windows.append(audio)
+        return Decoded([], "en")
+
+    packer = WindowPacker(decode, window_s=10, gap_s=1)
+    first, _ = packer.submit(np.zeros(RATE, np.float32))
+    drainer = threading.Thread(target=packer.drain)
+    drainer.start()
+    context = np.ones(RATE * 3, np.float32)
+    futures = [packer.submit(np.zeros(RATE * 2, np.float32), context)[0] for _ in range(2)]
+    release.set()
+    drainer.join(10)
+    assert all(f.result(0).words == [] for f in [first, *futures])
+    # the two segments and a gap take 5 s: the first one's 3 s of context and its gap fit in the
+    # 5 s left, the second one's no longer do
+    assert [len(audio) for audio in windows] == [RATE, RATE * 9]
+    assert (windows[1][: RATE * 3] == 1).all() and (windows[1][RATE * 3 :] == 0).all()
+    assert packer.stats.context_s == 3 and packer.stats.audio_s == 5
+
+
 def test_pending_segments_share_a_window_oldest_first_and_a_long_one_goes_alone():
     windows: list[int] = []
     release = threading.Event()

@@ -22,11 +22,15 @@ class SpeechSegment:
     """One stretch of one participant's speech.
 
     `start_ms` is the capture time of the first sample (the clock of the room adapter's frames).
+    `context` is the same participant's speech just before it (their previous segments, already
+    transcribed): a provider that can may decode it with the segment so that the model hears how
+    this person speaks and what they just said; its words are never this segment's.
     """
 
     speaker_uuid: str
     start_ms: int
     samples: np.ndarray = field(repr=False)  # float32, 16 kHz mono, values in [-1, 1]
+    context: np.ndarray | None = field(default=None, repr=False)  # same format, or None
 
     @property
     def duration_ms(self) -> int:

@@ -167,14 +167,14 @@ class OfflineWhisperProvider(TranscriptionProvider):
 
     async def transcribe(self, segment: SpeechSegment) -> Transcription:
         packer = self.packer
-        future, must_drain = packer.submit(segment.samples)
+        future, must_drain = packer.submit(segment.samples, segment.context)
         if must_drain:  # decode in a thread until nothing waits; this segment need not wait for it
             asyncio.get_running_loop().run_in_executor(None, packer.drain)
         return as_transcription(await asyncio.wrap_future(future))
 
     def transcribe_blocking(self, segment: SpeechSegment) -> Transcription:
         packer = self.packer
-        future, must_drain = packer.submit(segment.samples)
+        future, must_drain = packer.submit(segment.samples, segment.context)
         if must_drain:
             packer.drain()
         return as_transcription(future.result())

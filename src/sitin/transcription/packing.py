@@ -11,6 +11,13 @@ any segment (the decoder running on into the padding) and are dropped.
 Nothing waits to fill a window: a decode starts as soon as the engine is free, taking whatever is
 pending (oldest first). With one speaker at a time a window holds one segment, exactly as before;
 under load, the segments that arrived during the previous decode share the next one.
+
+A segment cut from a longer stretch of talk, decoded alone, loses what came before: tiny.en heard
+"ask not" as "asked not" and "ill disposed" as "old -sposed" where the same words in the speaker's
+whole track came out right. The room a window has left is therefore given to context: the tail of
+the same speaker's earlier speech, placed before the segment with a gap between (its words are
+dropped: they were their own segment's). Context costs decoder time, never another window; under
+load the windows fill with segments and the context shrinks to nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from sitin.transcription.base import SAMPLE_RATE
 
 WINDOW_S = 30.0  # Whisper's window
 GAP_S = 1.0  # silence after each segment in a window: room for word-timing error at the edges
+MIN_CONTEXT_S = 1.0  # a shorter tail of a segment's context is not worth its gap
+_NO_AUDIO = np.zeros(0, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -47,42 +56,48 @@ Decode = Callable[[np.ndarray], Decoded]  # the model on one window of 16 kHz au
 
 @dataclass(frozen=True)
 class Layout:
-    """Where each segment sits in a packed window: its first sample and its length, in samples."""
+    """Where each piece sits in a packed window, in samples: its first sample, its length, and how
+    much of its start is context (the speaker's earlier audio and a gap after it), whose words
+    belong to no one: they were that earlier audio's own segment's."""
 
     offsets: tuple[int, ...]
     lengths: tuple[int, ...]
     gap: int
+    contexts: tuple[int, ...] = ()
 
     @classmethod
-    def of(cls, lengths: Sequence[int], gap: int) -> Layout:
+    def of(cls, lengths: Sequence[int], gap: int, contexts: Sequence[int] = ()) -> Layout:
         offsets, cursor = [], 0
         for length in lengths:
             offsets.append(cursor)
             cursor += length + gap
-        return cls(tuple(offsets), tuple(lengths), gap)
+        return cls(tuple(offsets), tuple(lengths), gap, tuple(contexts) or (0,) * len(lengths))
 
     def audio(self, pieces: Sequence[np.ndarray]) -> np.ndarray:
-        """The window's audio: the model pads it to 30 s after the last segment."""
+        """The window's audio: the model pads it to 30 s after the last piece."""
         window = np.zeros(self.offsets[-1] + self.lengths[-1], dtype=np.float32)
         for offset, piece in zip(self.offsets, pieces, strict=True):
             window[offset : offset + len(piece)] = piece
         return window
 
     def split(self, words: Sequence[Word]) -> list[list[Word]]:
-        """Each segment's words, timed from that segment's own start."""
+        """Each segment's words, timed from that segment's own start (after its context)."""
         rate = SAMPLE_RATE
         owned: list[list[Word]] = [[] for _ in self.offsets]
         half_gap = self.gap / 2 / rate
+        pieces = list(zip(self.offsets, self.lengths, self.contexts, strict=True))
         for word in words:
             middle = (word.start + word.end) / 2
-            for index, (offset, length) in enumerate(zip(self.offsets, self.lengths, strict=True)):
-                begin, end = offset / rate, (offset + length) / rate
-                if begin - half_gap <= middle < end + half_gap:
+            for index, (offset, length, context) in enumerate(pieces):
+                begin, end = (offset + context) / rate, (offset + length) / rate
+                if middle < begin - half_gap:
+                    break  # in this piece's context (up to the middle of the gap after it)
+                if middle < end + half_gap:
                     owned[index].append(
                         Word(
                             word.text,
                             max(0.0, word.start - begin),
-                            min(length / rate, max(0.0, word.end - begin)),
+                            min((length - context) / rate, max(0.0, word.end - begin)),
                             word.probability,
                         )
                     )
@@ -93,6 +108,7 @@ class Layout:
 @dataclass
 class _Job:
     samples: np.ndarray
+    context: np.ndarray
     future: Future = field(default_factory=Future)
 
 
@@ -101,6 +117,7 @@ class PackerStats:
     windows: int = 0  # decodes run
     segments: int = 0  # segments decoded
     audio_s: float = 0.0  # seconds of segment audio decoded
+    context_s: float = 0.0  # seconds of context decoded with them (words dropped)
 
 
 class WindowPacker:
@@ -124,10 +141,12 @@ class WindowPacker:
         self._pending: list[_Job] = []
         self._running = 0
 
-    def submit(self, samples: np.ndarray) -> tuple[Future, bool]:
-        """Queue one segment. Returns its future (a `Decoded` of its own words) and whether the
-        caller must now run `drain()` (in a thread of its own: it decodes until nothing is left)."""
-        job = _Job(samples)
+    def submit(self, samples: np.ndarray, context: np.ndarray | None = None) -> tuple[Future, bool]:
+        """Queue one segment, optionally after `context` (the same speaker's audio just before it:
+        decoded with it, its words dropped). Returns the segment's future (a `Decoded` of its own
+        words) and whether the caller must now run `drain()` (in a thread of its own: it decodes
+        until nothing is left)."""
+        job = _Job(samples, context if context is not None else _NO_AUDIO)
         with self._lock:
             self._pending.append(job)
             start = self._running < self.workers
@@ -150,8 +169,10 @@ class WindowPacker:
                 self._running -= 1
             raise
 
-    def _take(self) -> list[_Job]:
-        """The oldest pending segments that fit in one window together (always at least one)."""
+    def _take(self) -> list[tuple[_Job, np.ndarray]]:
+        """The oldest pending segments that fit in one window together (always at least one),
+        each with as much of its context as the room left in the window allows (its tail, after
+        a gap; none if under MIN_CONTEXT_S fits): context never costs another window."""
         taken: list[_Job] = []
         used = -self.gap
         while self._pending:
@@ -160,14 +181,29 @@ class WindowPacker:
                 break
             taken.append(self._pending.pop(0))
             used += needed
-        return taken
+        batch = []
+        for job in taken:
+            room = self.window - used - self.gap
+            context = job.context[max(0, len(job.context) - room) :] if room > 0 else _NO_AUDIO
+            if len(context) < MIN_CONTEXT_S * SAMPLE_RATE:
+                context = _NO_AUDIO
+            else:
+                used += len(context) + self.gap
+            batch.append((job, context))
+        return batch
 
-    def _run(self, batch: list[_Job]) -> None:
-        layout = Layout.of([len(job.samples) for job in batch], self.gap)
+    def _run(self, batch: list[tuple[_Job, np.ndarray]]) -> None:
+        silence = np.zeros(self.gap, dtype=np.float32)
+        pieces = [
+            np.concatenate([context, silence, job.samples]) if len(context) else job.samples
+            for job, context in batch
+        ]
+        contexts = [len(c) + self.gap if len(c) else 0 for _, c in batch]
+        layout = Layout.of([len(piece) for piece in pieces], self.gap, contexts)
         try:
-            decoded = self._decode(layout.audio([job.samples for job in batch]))
+            decoded = self._decode(layout.audio(pieces))
         except BaseException as error:  # every segment of the window learns of it
-            for job in batch:
+            for job, _ in batch:
                 job.future.set_exception(error)
             if isinstance(error, Exception):
                 return
@@ -175,6 +211,7 @@ class WindowPacker:
         with self._lock:
             self.stats.windows += 1
             self.stats.segments += len(batch)
-            self.stats.audio_s += sum(len(job.samples) for job in batch) / SAMPLE_RATE
-        for job, words in zip(batch, layout.split(decoded.words), strict=True):
+            self.stats.audio_s += sum(len(job.samples) for job, _ in batch) / SAMPLE_RATE
+            self.stats.context_s += sum(len(context) for _, context in batch) / SAMPLE_RATE
+        for (job, _), words in zip(batch, layout.split(decoded.words), strict=True):
             job.future.set_result(Decoded(words, decoded.language))

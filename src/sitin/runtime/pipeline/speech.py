@@ -30,13 +30,18 @@ SHORT_PAUSE = SAMPLE_RATE * 98 // 1000  # a pause this long is a fair place to c
 class SegmenterOptions:
     threshold: float = 0.5  # speech probability that starts (or continues) speech
     neg_threshold: float = 0.35  # below this a window counts as silence
-    min_silence_ms: int = 400  # silence that closes a segment; sentence gaps are ~0.7-1 s
+    # silence that closes a segment. Sentence gaps are ~0.7-1 s; cut at 400 ms pauses inside a
+    # sentence, tiny.en lost words it heard in the whole track ("ask not" -> "asked not"), and
+    # every cut is one more segment to decode (benchmarks/transcription.py --fidelity)
+    min_silence_ms: int = 700
     speech_pad_ms: int = 150  # audio kept after the detected speech
     # kept before it: silero rises up to ~260 ms into a soft first word ("go forward" lost its "go",
     # and the decoder filled the window with "Thanks for watching!" instead)
     lead_pad_ms: int = 400
     min_speech_ms: int = 250  # shorter blips (clicks, coughs) are dropped
     max_segment_ms: int = 30_000  # Whisper's window; longer speech is cut at a pause
+    # each segment carries up to this much of the speaker's previous speech as context (0: none)
+    context_ms: int = 8_000
     gap_fill_max_ms: int = 2_000  # missing audio up to this long is filled with silence
     gap_tolerance_ms: int = 60  # timestamp jitter ignored
 
@@ -45,6 +50,8 @@ class SegmenterOptions:
             raise ValueError("speech_pad_ms must be at most half of min_silence_ms")
         if self.max_segment_ms < 1000:
             raise ValueError("max_segment_ms must be at least 1000")
+        if not 0 <= self.context_ms <= 20_000:
+            raise ValueError("context_ms must be between 0 and 20000")
 
 
 def samples_for(ms: int) -> int:
@@ -162,6 +169,7 @@ class SpeechSegmenter:
         self._speech_start: int | None = None  # set while inside speech
         self._silence_start = 0  # 0: not in a pause; else where the current pause began
         self._pause: tuple[int, int] | None = None  # last >=98 ms pause inside speech: (from, to)
+        self._spoken = np.zeros(0, dtype=np.float32)  # the tail of the segments emitted so far
 
     def feed(self, samples: np.ndarray, timestamp_ms: float) -> list[SpeechSegment]:
         """Add one frame (int16 or float32 mono at the input rate) captured at `timestamp_ms`."""
@@ -275,11 +283,15 @@ class SpeechSegmenter:
         begin = max(start - lead, self._buffer.start, self._emitted_until)
         finish = min(end + pad if pad_end else end, self._buffer.end)
         self._emitted_until = finish
+        samples = self._buffer.get(begin, finish)
         segment = SpeechSegment(
             speaker_uuid=self.speaker_uuid,
             start_ms=self.time_of(begin),
-            samples=self._buffer.get(begin, finish),
+            samples=samples,
+            context=self._spoken if len(self._spoken) else None,
         )
+        if keep := samples_for(self.options.context_ms):
+            self._spoken = np.concatenate([self._spoken, samples])[-keep:]
         return [segment]
 
 

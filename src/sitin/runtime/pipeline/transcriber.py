@@ -58,6 +58,7 @@ class _Ticket:
     start_ms: int
     duration_s: float
     samples: np.ndarray | None = None
+    context: np.ndarray | None = None  # kept only while the samples are in memory
     path: Path | None = None
     turn: asyncio.Future[None] | None = None  # done once the ticket before this one is delivered
     delivered: asyncio.Future[None] | None = None
@@ -69,7 +70,14 @@ class _Ticket:
             samples, rate = decode_wav(await asyncio.to_thread(read_sealed, self.path, key))
             if rate != SAMPLE_RATE:
                 raise ValueError(f"{self.path.name}: expected {SAMPLE_RATE} Hz, found {rate} Hz")
-        return SpeechSegment(self.speaker_uuid, self.start_ms, samples)
+        return SpeechSegment(self.speaker_uuid, self.start_ms, samples, self.context)
+
+    @property
+    def memory_s(self) -> float:
+        """Seconds of audio this ticket holds in memory (its samples and their context)."""
+        if self.samples is None:
+            return 0.0
+        return self.duration_s + (0 if self.context is None else len(self.context) / SAMPLE_RATE)
 
     def discard_file(self) -> None:
         if self.path is not None:
@@ -130,11 +138,12 @@ class SegmentTranscriber:
         self.start()
         duration = len(segment.samples) / SAMPLE_RATE
         ticket = _Ticket(segment.speaker_uuid, segment.start_ms, duration)
-        if self._memory_seconds + duration <= self.max_memory_seconds or not self._spill(
+        ticket.samples, ticket.context = segment.samples, segment.context
+        if self._memory_seconds + ticket.memory_s > self.max_memory_seconds and self._spill(
             ticket, segment.samples
-        ):
-            ticket.samples = segment.samples
-            self._memory_seconds += duration
+        ):  # a spilled segment is transcribed without its context
+            ticket.samples = ticket.context = None
+        self._memory_seconds += ticket.memory_s
         self._waiting_seconds += duration
         ticket.turn = self._last_delivered
         ticket.delivered = self._last_delivered = asyncio.get_running_loop().create_future()
@@ -186,8 +195,7 @@ class SegmentTranscriber:
                 if ticket.delivered is not None and not ticket.delivered.done():
                     ticket.delivered.set_result(None)  # never hold up the tickets after it
                 ticket.discard_file()
-                if ticket.samples is not None:
-                    self._memory_seconds -= ticket.duration_s
+                self._memory_seconds -= ticket.memory_s
                 self._waiting_seconds -= ticket.duration_s
                 self._queue.task_done()
 
