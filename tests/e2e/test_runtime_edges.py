@@ -12,6 +12,7 @@ import time
 from datetime import timedelta
 
 import av
+import numpy as np
 import pytest
 from sqlalchemy import select
 
@@ -56,8 +57,6 @@ def test_scheduled_bot_is_staged_then_joins_on_time(live):
 
 
 def test_pause_cuts_the_recording_and_resume_continues(live, tmp_path):
-    pause_s = 3.0
-
     async def scenario():
         alice = TestParticipant(live.base_url, "paused", "Alice")
         await alice.join()
@@ -72,31 +71,38 @@ def test_pause_cuts_the_recording_and_resume_continues(live, tmp_path):
         await alice.wait_for(alice.connected_to_bot)
         await asyncio.sleep(1)  # a second of the meeting recorded before the pause
         paused = await asyncio.to_thread(live.http.post, f"/api/v1/bots/{bot_id}/pause_recording")
+        paused_at = time.monotonic()
         assert paused.status_code == 200, paused.text
         assert paused.json()["state"] == "joined_recording_paused"
         assert paused.json()["recording_state"] == "paused"
         # speech while paused is neither recorded nor transcribed
-        alice.say(read_pcm_48k(flite_wav(tmp_path, "secret", "this part is off the record")))
-        await asyncio.sleep(pause_s)
+        said = read_pcm_48k(flite_wav(tmp_path, "secret", "this part is off the record"))
+        # a second of silence after it: the speech's last packets reach the bot before resuming
+        off_the_record = np.concatenate([said, np.zeros(48_000, dtype=said.dtype)])
+        alice.say(off_the_record)
+        await alice.wait_for(
+            alice.microphone.played_everything, timeout_s=len(off_the_record) / 48000 + 30
+        )
         again = await asyncio.to_thread(live.http.post, f"/api/v1/bots/{bot_id}/pause_recording")
         assert again.status_code == 400
         assert "joined_recording_paused" in again.json()["error"]
         resumed = await asyncio.to_thread(live.http.post, f"/api/v1/bots/{bot_id}/resume_recording")
         assert resumed.status_code == 200, resumed.text
         assert resumed.json()["state"] == "joined_recording"
+        paused_s = time.monotonic() - paused_at
         await asyncio.sleep(1)  # and a second after it
         await asyncio.to_thread(live.http.post, f"/api/v1/bots/{bot_id}/leave")
         left_at = time.monotonic()
         final = await asyncio.to_thread(live.wait_for_state, bot_id, "ended")
         await alice.leave()
-        return final, left_at - joined_at
+        return final, left_at - joined_at, paused_s
 
-    bot, in_meeting_s = asyncio.run(scenario())
+    bot, in_meeting_s, paused_s = asyncio.run(scenario())
     assert "recording_paused" in event_types(bot) and "recording_resumed" in event_types(bot)
     recording = live.http.get(f"/api/v1/bots/{bot['id']}/recording").json()
     with av.open(io.BytesIO(live.download(recording["url"]))) as container:
         seconds = sum(f.samples for f in container.decode(audio=0)) / 48000
-    assert seconds < in_meeting_s - pause_s + 1.0
+    assert seconds < in_meeting_s - paused_s + 1.0
     assert seconds > 1.0
     transcript = live.http.get(f"/api/v1/bots/{bot['id']}/transcript").json()
     assert "record" not in " ".join(u["transcription"]["transcript"] for u in transcript).lower()

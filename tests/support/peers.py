@@ -45,6 +45,10 @@ class CuedMicrophone(MediaStreamTrack):
         self._queued = np.concatenate([self._queued, pcm.astype(np.int16)])
         return time.time() + pending_s
 
+    def played_everything(self) -> bool:
+        """True once every queued sample has gone out (the last frame is on the wire)."""
+        return len(self._queued) == 0
+
     async def recv(self) -> av.AudioFrame:
         if self._start is None:
             self._start = time.time()
