@@ -21,7 +21,7 @@ from typing import Any
 
 from sitin.context import AppContext
 from sitin.core import realtime_audio
-from sitin.db import capture, credentials
+from sitin.db import capture
 from sitin.db.capture import DataDeleted
 from sitin.encryption import DataKey, KeyDestroyed
 from sitin.runtime import botstate
@@ -161,7 +161,7 @@ async def _provider(
     transcription = settings.get("transcription_settings") or {}
     if "none" in transcription:
         return None
-    accounts = await asyncio.to_thread(provider_accounts, ctx, project_id)
+    accounts = await asyncio.to_thread(botstate.provider_accounts, ctx, project_id)
     try:
         provider = build_provider(
             transcription,
@@ -180,10 +180,3 @@ async def _provider(
             botstate.log, ctx, bot_id, level="error", entry_type="transcription", message=message
         )
         return UnavailableProvider(exc.reason)
-
-
-def provider_accounts(ctx: AppContext, project_id: str) -> dict[str, credentials.ProviderAccount]:
-    with ctx.db.read() as conn:
-        return credentials.accounts_for(
-            conn, server_key=ctx.settings.resolved_secret_key, project_id=project_id
-        )

@@ -1,4 +1,5 @@
-"""The running bot's side of the database: its events, heartbeat, commands and chat requests.
+"""The running bot's side of the database: its row, events, heartbeat, commands, chat and
+output requests, and its project's provider accounts.
 
 Plain blocking functions; the runner calls them through ``asyncio.to_thread``.
 """
@@ -11,7 +12,8 @@ from sitin.context import AppContext
 from sitin.core.states import BotState, EventSubType, EventType, TransitionNotAllowed
 from sitin.core.timefmt import utcnow
 from sitin.core.triggers import Trigger
-from sitin.db import capture, sealing
+from sitin.db import bots as bot_rows
+from sitin.db import capture, credentials, sealing
 from sitin.db.bot_events import StateChanged, record_event
 from sitin.db.sealing import Opener
 from sitin.db.tables import bot_chat_message_requests, bot_commands, bots
@@ -123,3 +125,33 @@ def pending_chat_requests(ctx: AppContext, bot_id: str) -> list[dict[str, Any]]:
             }
             for row in rows
         ]
+
+
+def mark_chat_request(ctx: AppContext, bot_id: str, request_id: int, failure: str | None) -> None:
+    """A chat request sent (failure None) or failed; nothing once the bot's data is deleted."""
+    try:
+        with ctx.db.write() as tx:
+            capture.mark_chat_message_request(
+                tx, bot_id=bot_id, request_id=request_id, sent=failure is None, failure=failure
+            )
+    except capture.DataDeleted:
+        pass
+
+
+def load_bot(ctx: AppContext, bot_id: str) -> dict[str, Any] | None:
+    with ctx.db.read() as conn:
+        return bot_rows.get_any(conn, bot_id=bot_id)
+
+
+def take_output_requests(ctx: AppContext, bot_id: str) -> list[dict[str, Any]]:
+    """Queued output (audio files, speech text), opened and removed in one transaction.
+    Raises DataDeleted once the bot's data is deleted."""
+    with ctx.db.write() as tx:
+        return capture.take_output_requests(tx, bot_id=bot_id)
+
+
+def provider_accounts(ctx: AppContext, project_id: str) -> dict[str, credentials.ProviderAccount]:
+    with ctx.db.read() as conn:
+        return credentials.accounts_for(
+            conn, server_key=ctx.settings.resolved_secret_key, project_id=project_id
+        )

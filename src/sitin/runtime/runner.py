@@ -13,14 +13,12 @@ import logging
 import shutil
 import time
 from collections import deque
-from typing import Any
 
 from sitin.context import AppContext
 from sitin.core.commands import BotCommand
 from sitin.core.states import TERMINAL, BotState, EventSubType, EventType
 from sitin.core.timefmt import as_utc, utcnow
 from sitin.datadir import bot_work_dir
-from sitin.db import bots, capture
 from sitin.db.capture import DataDeleted
 from sitin.runtime import botstate
 from sitin.runtime.adapters.base import (
@@ -32,7 +30,7 @@ from sitin.runtime.adapters.base import (
 )
 from sitin.runtime.adapters.platforms import AdapterFactory, open_adapter
 from sitin.runtime.autoleave import AutoLeave
-from sitin.runtime.bot_pipeline import build_pipeline, provider_accounts
+from sitin.runtime.bot_pipeline import build_pipeline
 from sitin.runtime.frames import AudioFrame, AudioOut, RecordingPaused, RecordingResumed
 from sitin.runtime.pipeline.base import Pipeline
 from sitin.runtime.pipeline.recorder import now_ms
@@ -104,8 +102,7 @@ class BotRunner:
             shutil.rmtree(self._work_dir, ignore_errors=True)
 
     def _load(self):
-        with self.ctx.db.read() as conn:
-            return bots.get_any(conn, bot_id=self.bot_id)
+        return botstate.load_bot(self.ctx, self.bot_id)
 
     async def _wait_for_join_time(self, bot) -> bool:
         delay = (as_utc(bot["join_at"]) - utcnow()).total_seconds()
@@ -163,7 +160,9 @@ class BotRunner:
             return
         self._speaker = BotSpeaker(
             self._say,
-            accounts=lambda: asyncio.to_thread(provider_accounts, self.ctx, bot["project_id"]),
+            accounts=lambda: asyncio.to_thread(
+                botstate.provider_accounts, self.ctx, bot["project_id"]
+            ),
             report=lambda message: self._log("error", "speech", message),
         )
         await self._start_capture(bot)
@@ -251,12 +250,9 @@ class BotRunner:
             await self._take_output_requests()
 
     async def _take_output_requests(self) -> None:
-        def take() -> list[dict[str, Any]]:
-            with self.ctx.db.write() as tx:
-                return capture.take_output_requests(tx, bot_id=self.bot_id)
-
         with contextlib.suppress(DataDeleted):
-            for request in await asyncio.to_thread(take):
+            taken = await asyncio.to_thread(botstate.take_output_requests, self.ctx, self.bot_id)
+            for request in taken:
                 if self._speaker is not None:
                     self._speaker.submit(request)
 
@@ -282,16 +278,8 @@ class BotRunner:
             except Exception as exc:  # the room connection failed mid-send
                 failure = type(exc).__name__
                 await self._log("error", "chat", f"a chat message could not be sent ({failure})")
-            await asyncio.to_thread(self._mark_request, request["id"], failure)
-
-    def _mark_request(self, request_id: int, failure: str | None) -> None:
-        with contextlib.suppress(DataDeleted), self.ctx.db.write() as tx:
-            capture.mark_chat_message_request(
-                tx,
-                bot_id=self.bot_id,
-                request_id=request_id,
-                sent=failure is None,
-                failure=failure,
+            await asyncio.to_thread(
+                botstate.mark_chat_request, self.ctx, self.bot_id, request["id"], failure
             )
 
     async def _leave_meeting(self) -> None:
