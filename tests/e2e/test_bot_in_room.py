@@ -50,10 +50,10 @@ async def _meeting(live, tmp_path: Path) -> dict:
     await bob.wait_for(bob.connected_to_bot)
     alice_pcm = read_pcm_48k(flite_wav(tmp_path, "alice", ALICE_SAYS))
     bob_pcm = read_pcm_48k(flite_wav(tmp_path, "bob", BOB_SAYS))
-    alice.say(alice_pcm)
-    await asyncio.sleep(len(alice_pcm) / 48000 + 1.0)
-    bob.say(bob_pcm)
-    await asyncio.sleep(len(bob_pcm) / 48000 + 1.0)
+    # each sentence then a second of silence (the pause that ends a turn), played in full
+    for person, pcm in ((alice, alice_pcm), (bob, bob_pcm)):
+        person.say(np.concatenate([pcm, np.zeros(48_000, dtype=pcm.dtype)]))
+        await person.wait_for(person.microphone.played_everything, timeout_s=len(pcm) / 48000 + 30)
     await alice.send_chat("agenda is in the doc")
     response = await asyncio.to_thread(
         live.http.post,
@@ -65,7 +65,8 @@ async def _meeting(live, tmp_path: Path) -> dict:
 
     def transcript_ready():
         utterances = live.http.get(f"/api/v1/bots/{bot['id']}/transcript").json()
-        return utterances if len(utterances) >= 2 else None
+        speakers = {u["speaker_name"] for u in utterances}
+        return utterances if speakers == {"Alice", "Bob"} else None
 
     transcript = await asyncio.to_thread(live.wait_until, transcript_ready, 60, "transcript")
     left = await asyncio.to_thread(live.http.post, f"/api/v1/bots/{bot['id']}/leave")

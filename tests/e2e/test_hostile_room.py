@@ -114,14 +114,15 @@ def check_hostile_room(live, app: FastAPI, base_url: str, tmp_path) -> None:
 
         await asyncio.to_thread(live.wait_until, people, 30, "the three participants")
         await carol.send_chat("look at the agenda")
-        for person, pcm, count in ((alice, alice_pcm, 1), (bob, bob_pcm, 2)):
+        for person, pcm in ((alice, alice_pcm), (bob, bob_pcm)):
+            await person.wait_for(person.connected_to_bot)
             person.say(pcm)
 
-            def utterances(count: int = count) -> list[dict]:
+            def heard(speaker: str = person.uuid) -> list[dict]:
                 found = live.http.get(f"/api/v1/bots/{bot_id}/transcript").json()
-                return found if len(found) >= count else []
+                return [u for u in found if u["speaker_uuid"] == speaker]
 
-            await asyncio.to_thread(live.wait_until, utterances, 90, f"utterance {count}")
+            await asyncio.to_thread(live.wait_until, heard, 90, f"{person.name}'s utterance")
         await asyncio.to_thread(live.http.post, f"/api/v1/bots/{bot_id}/leave")
         final = await asyncio.to_thread(live.wait_for_state, bot_id, "ended")
         for person in (alice, bob, carol):
