@@ -278,6 +278,21 @@ def test_context_goes_to_the_provider_with_its_segment_and_counts_as_memory(tmp_
         await transcriber.drain()
         return provider.seen, held, transcriber.memory_seconds
 
+    async def behind():
+        provider = Recording()
+        transcriber = SegmentTranscriber(
+            provider, Results().on_result, work_dir=tmp_path, seal_with=KEY, concurrency=1
+        )
+        context = np.zeros(16_000, np.float32)
+        for index in range(3):  # 36 s waiting: the first is sent while more than 30 s wait
+            segment = make_segment(index, seconds=12)
+            transcriber.submit(SpeechSegment(segment.speaker_uuid, 0, segment.samples, context))
+        stats = await transcriber.drain()
+        return provider.seen, stats
+
+    late, stats = asyncio.run(behind())
+    assert [s.context is not None for s in late] == [False, True, True]
+    assert stats.context_dropped == 1
     seen, held, after = asyncio.run(scenario())
     assert held == pytest.approx(2 * 3 + 0.01, abs=0.02)
     assert after == pytest.approx(0, abs=1e-9)

@@ -7,7 +7,9 @@ provider costs disk, not RAM, nothing is lost, and no plaintext audio is left on
 Retryable failures are retried a few times with exponential backoff; every segment ends in exactly
 one `on_result(segment, transcription, None)` or `on_result(segment, None, failure)` call, in
 submission order. Up to `concurrency` segments are with the provider at once (by default what the
-provider asks for: the offline engine decodes several segments in one window).
+provider asks for: the offline engine decodes several segments in one window). A segment's
+context (its speaker's earlier speech, for the decoder) goes with it while the backlog is short;
+a spilled segment, or one handled while more than CONTEXT_BACKLOG_S of audio waits, goes without.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +37,8 @@ from sitin.transcription.wav import decode_wav, encode_wav
 
 log = logging.getLogger(__name__)
 
+CONTEXT_BACKLOG_S = 30.0  # with more audio than this waiting, segments go without their context
+
 ResultCallback = Callable[
     [SpeechSegment, Transcription | None, TranscriptionFailed | None], Awaitable[None]
 ]
@@ -48,6 +52,7 @@ class TranscriberStats:
     retries: int = 0
     callback_errors: int = 0  # on_result raised (logged; the segment still counts once)
     abandoned: int = 0  # still waiting when aclose() cancelled the work
+    context_dropped: int = 0  # sent without their context because others were waiting
 
 
 @dataclass
@@ -208,6 +213,10 @@ class SegmentTranscriber:
             failure = TranscriptionFailed("spilled audio could not be read back", retryable=False)
             await self._deliver(segment, None, failure, ticket.turn)
             return
+        if segment.context is not None and self.backlog_seconds > CONTEXT_BACKLOG_S:
+            # the provider is behind: the context's decoder time goes to catching up instead
+            segment = replace(segment, context=None)
+            self.stats.context_dropped += 1
         transcription, failure = await self._transcribe_with_retries(segment)
         await self._deliver(segment, transcription, failure, ticket.turn)
 
