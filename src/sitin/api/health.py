@@ -5,11 +5,11 @@ the failed part and the kind of error; the details go to the server's log."""
 import logging
 
 from fastapi import APIRouter, Request
-from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from sitin.api.responses import JsonResponse
 from sitin.context import AppContext
+from sitin.db.engine import ping
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ router = APIRouter(include_in_schema=False)
 
 def _probe_database(ctx: AppContext) -> None:
     with ctx.db.read() as conn:
-        conn.execute(text("SELECT 1"))
+        ping(conn)
 
 
 def check(ctx: AppContext) -> dict[str, str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from sitin.core.states import RecordedEvent
@@ -60,6 +60,11 @@ def is_out_of_space(error: BaseException) -> bool:
     if getattr(cause, "sqlstate", None) == "53100":  # psycopg: disk_full
         return True
     return isinstance(cause, OSError) and cause.errno == errno.ENOSPC
+
+
+def ping(conn: Connection) -> None:
+    """The cheapest statement: raises if the database does not answer (the health check)."""
+    conn.execute(text("SELECT 1"))
 
 
 # Called inside the transaction for every event ``db.bot_events.record_event`` records.

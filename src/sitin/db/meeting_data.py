@@ -1,4 +1,5 @@
-"""Reads of captured meeting data for the API: transcript, participants, events, chat, recording.
+"""Reads of captured meeting data: transcript, participants, events, chat, recording for the API;
+the chat messages waiting to be sent for the running bot.
 
 Sealed columns are opened here with the bot's data key (``None`` when it has none: every sealed
 value then reads as empty), so callers get plain rows in the shapes they always had.
@@ -14,7 +15,14 @@ from sqlalchemy.engine import RowMapping
 from sitin.db import sealing
 from sitin.db.pagination import Page, Position, keyset_page
 from sitin.db.sealing import Opener
-from sitin.db.tables import chat_messages, participant_events, participants, recordings, utterances
+from sitin.db.tables import (
+    bot_chat_message_requests,
+    chat_messages,
+    participant_events,
+    participants,
+    recordings,
+    utterances,
+)
 from sitin.encryption import DataKey
 
 
@@ -204,3 +212,26 @@ def participant_by_uuid(
         .first()
     )
     return None if row is None else _open_participant(Opener(bot_id, key), row)
+
+
+_requests = bot_chat_message_requests
+
+
+def pending_chat_message_requests(
+    conn: Connection, *, bot_id: str, key: DataKey | None
+) -> list[dict[str, Any]]:
+    """Chat messages the API queued for the bot and it has not sent yet, oldest first."""
+    rows = conn.execute(
+        select(_requests.c.id, _requests.c.to, _requests.c.to_user_uuid, _requests.c.message)
+        .where(_requests.c.bot_id == bot_id, _requests.c.state == "pending")
+        .order_by(_requests.c.id)
+    ).mappings()
+    opener = Opener(bot_id, key)
+    return [
+        {
+            **row,
+            "to_user_uuid": opener.text(row["to_user_uuid"], sealing.CHAT_REQUEST_TO_USER),
+            "message": opener.text(row["message"], sealing.CHAT_REQUEST_MESSAGE),
+        }
+        for row in rows
+    ]

@@ -4,11 +4,9 @@ fence just before it closed, its worker killed before it could clean up)."""
 
 import logging
 
-from sqlalchemy import select
-
 from sitin.context import AppContext
 from sitin.core.errors import StoragePending
-from sitin.db.tables import deletion_journal
+from sitin.db import deletion_journal
 from sitin.deletion.purge import finish_storage
 from sitin.deletion.verify import audit_storage
 from sitin.storage import StorageError
@@ -18,12 +16,7 @@ log = logging.getLogger(__name__)
 
 def pending_entries(ctx: AppContext) -> list[tuple[str, str]]:
     with ctx.db.read() as conn:
-        rows = conn.execute(
-            select(deletion_journal.c.bot_id, deletion_journal.c.prefix).order_by(
-                deletion_journal.c.created_at
-            )
-        ).all()
-    return [(row.bot_id, row.prefix) for row in rows]
+        return deletion_journal.pending(conn)
 
 
 def process_journal(ctx: AppContext) -> int:

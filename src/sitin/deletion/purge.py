@@ -22,79 +22,28 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Delete,
-    Row,
-    Table,
-    bindparam,
-    delete,
-    func,
-    insert,
-    literal_column,
-    select,
-    update,
-)
+from sqlalchemy import Row
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from sitin.context import AppContext
 from sitin.core.errors import BotNotFound, RuleError, StoragePending
-from sitin.core.scrub import safe_event_metadata, scrub_settings
+from sitin.core.scrub import scrub_settings
 from sitin.core.states import (
     DELETABLE_STATES,
     BotState,
     EventSubType,
     EventType,
-    RecordingState,
-    TranscriptionState,
 )
-from sitin.core.timefmt import utcnow
 from sitin.datadir import bot_work_dir
-from sitin.db import bots
+from sitin.db import bots, data_deletion, deletion_journal
 from sitin.db.bot_events import record_event
 from sitin.db.capture import blob_prefix
 from sitin.db.engine import Tx, is_out_of_space
-from sitin.db.tables import (
-    CAPTURED_TABLES,
-    bot_chat_message_requests,
-    bot_events,
-    bot_log_entries,
-    deletion_journal,
-    recordings,
-)
-from sitin.db.webhook_deliveries import CONTENT_DELIVERIES_OF_BOT, scrub_kept_deliveries
+from sitin.db.webhook_deliveries import scrub_kept_deliveries
 from sitin.faults import checkpoint
 from sitin.storage import StorageError
 
 log = logging.getLogger(__name__)
-
-
-def _by_bot(table: Table) -> Delete:
-    return delete(table).where(table.c.bot_id == bindparam("bot_id"))
-
-
-# Rows deleted wholesale (CAPTURED_TABLES, children before parents) and the deliveries that carry
-# meeting content; the receipt names them by these keys. Built once: constructing a statement
-# costs more than SQLite takes to run a small DELETE.
-_RECEIPT_NAMES = {
-    bot_chat_message_requests.name: "chat_message_requests",
-    bot_log_entries.name: "log_entries",
-}
-_CAPTURED: tuple[tuple[str, Delete], ...] = (
-    *((_RECEIPT_NAMES.get(table.name, table.name), _by_bot(table)) for table in CAPTURED_TABLES),
-    ("webhook_deliveries", CONTENT_DELIVERIES_OF_BOT),
-)
-# PostgreSQL: all of them in one statement (data-modifying CTEs) returning the counts, one round
-# trip instead of eight. The foreign keys cascade at the end of the statement, finding nothing.
-_CAPTURED_IN_ONE = select(
-    *(
-        select(func.count())
-        .select_from(statement.returning(literal_column("1")).cte(f"deleted_{name}"))
-        .scalar_subquery()
-        .label(name)
-        for name, statement in _CAPTURED
-    )
-)
 
 
 @dataclass
@@ -177,29 +126,6 @@ def _measure_blobs(ctx: AppContext, prefix: str) -> tuple[int, int] | None:
         return None
 
 
-_RESET_RECORDING = (
-    update(recordings)
-    .where(recordings.c.bot_id == bindparam("owner"))  # "bot_id" is reserved in an UPDATE
-    .values(
-        blob_key=None,
-        blob_size=None,
-        first_buffer_timestamp_ms=None,
-        state=RecordingState.NOT_STARTED.value,
-        transcription_state=TranscriptionState.NOT_STARTED.value,
-        updated_at=bindparam("now"),
-    )
-)
-_EVENT_METADATA = select(bot_events.c.id, bot_events.c.metadata).where(
-    bot_events.c.bot_id == bindparam("bot_id"), bot_events.c.metadata.is_not(None)
-)
-_SCRUB_EVENT = (
-    update(bot_events)
-    .where(bot_events.c.id == bindparam("event_id"))
-    .values(metadata=bindparam("safe"))
-)
-_JOURNAL = insert(deletion_journal)
-
-
 def _fence(
     tx: Tx,
     bot: Row,
@@ -208,15 +134,15 @@ def _fence(
     sub_type: EventSubType | None,
 ) -> None:
     conn = tx.conn
-    receipt = Receipt(deleted=_delete_captured_rows(conn, bot.id))
+    receipt = Receipt(deleted=data_deletion.delete_captured_rows(conn, bot.id))
     scrub_kept_deliveries(conn, bot.id)
-    conn.execute(_RESET_RECORDING, {"owner": bot.id, "now": utcnow()})
+    data_deletion.reset_recording(conn, bot.id)
     receipt.deleted["recording_files"] = int(bool(bot.has_recording_file))
-    _scrub_event_metadata(conn, bot.id)
+    data_deletion.scrub_event_metadata(conn, bot.id)
     scrubbed = scrub_settings(bot.settings or {})
     if scrubbed != bot.settings:
         bots.update_fields(conn, bot_id=bot.id, settings=scrubbed)
-    conn.execute(_JOURNAL, {"bot_id": bot.id, "prefix": prefix, "created_at": utcnow()})
+    deletion_journal.add(conn, bot_id=bot.id, prefix=prefix)
     measured = usage.result()
     if measured is not None:
         receipt.blobs, receipt.blob_bytes = measured
@@ -227,20 +153,6 @@ def _fence(
         sub_type=sub_type,
         metadata=receipt.as_metadata(),
     )
-
-
-def _delete_captured_rows(conn: Connection, bot_id: str) -> dict[str, int]:
-    params = {"bot_id": bot_id}
-    if conn.dialect.name == "postgresql":
-        return dict(conn.execute(_CAPTURED_IN_ONE, params).one()._mapping)
-    return {name: conn.execute(statement, params).rowcount for name, statement in _CAPTURED}
-
-
-def _scrub_event_metadata(conn: Connection, bot_id: str) -> None:
-    for row in conn.execute(_EVENT_METADATA, {"bot_id": bot_id}):
-        safe = safe_event_metadata(row.metadata)
-        if safe != row.metadata:
-            conn.execute(_SCRUB_EVENT, {"event_id": row.id, "safe": safe})
 
 
 def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str) -> None:
@@ -264,11 +176,7 @@ def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str) -> None:
             raise StorageError(f"{prefix} is not empty after deletion")
     except StorageError as exc:
         with ctx.db.write() as tx:
-            tx.conn.execute(
-                update(deletion_journal)
-                .where(deletion_journal.c.bot_id == bot_id)
-                .values(attempts=deletion_journal.c.attempts + 1, last_error=str(exc)[:500])
-            )
+            deletion_journal.record_failure(tx.conn, bot_id=bot_id, error=str(exc))
         raise StoragePending(
             f"The bot's data is fenced and its rows are deleted, but destroying its key or "
             f"removing its files from storage failed ({exc}). Deletion will complete "
@@ -277,11 +185,9 @@ def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str) -> None:
             retry_after=math.ceil(ctx.settings.journal_interval),
         ) from exc
     with ctx.db.write() as tx:
-        if not ctx.db.is_sqlite:
-            # Losing this commit in a crash is harmless (the journal re-checks a destroyed key and
-            # an empty prefix), so it need not wait for the WAL flush.
-            tx.conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-        tx.conn.execute(delete(deletion_journal).where(deletion_journal.c.bot_id == bot_id))
+        # Losing this commit in a crash is harmless (the journal re-checks a destroyed key and
+        # an empty prefix), so it need not wait for the WAL flush.
+        deletion_journal.remove(tx.conn, bot_id=bot_id, durable=False)
     # SQLite: fold the WAL (which still holds the deleted rows' pages, as ciphertext) into the
     # database, where secure_delete has zeroed them, and truncate it; off the request path.
     ctx.in_background(_checkpoint, ctx)

@@ -4,34 +4,20 @@ own setting, else its project's), through exactly the same path as the API call.
 import logging
 from datetime import timedelta
 
-from sqlalchemy import func, select
-
 from sitin.context import AppContext
 from sitin.core.errors import StoragePending
 from sitin.core.states import DELETABLE_STATES, EventSubType
 from sitin.core.timefmt import as_utc, utcnow
-from sitin.db.tables import bots, projects
+from sitin.db import bots
 from sitin.deletion.purge import delete_bot_data
 
 log = logging.getLogger(__name__)
 
 
 def expired_bots(ctx: AppContext, *, limit: int = 500) -> list[str]:
-    retention = func.coalesce(bots.c.data_retention_seconds, projects.c.data_retention_seconds)
-    query = (
-        select(bots.c.id, bots.c.ended_at, retention.label("retention"))
-        .join(projects, projects.c.id == bots.c.project_id)
-        .where(
-            bots.c.state.in_([s.value for s in DELETABLE_STATES]),
-            bots.c.ended_at.is_not(None),
-            retention.is_not(None),
-        )
-        .order_by(bots.c.ended_at)
-        .limit(limit)
-    )
     now = utcnow()
     with ctx.db.read() as conn:
-        rows = conn.execute(query).all()
+        rows = bots.ended_with_retention(conn, states=DELETABLE_STATES, limit=limit)
     return [
         row.id for row in rows if as_utc(row.ended_at) + timedelta(seconds=row.retention) <= now
     ]

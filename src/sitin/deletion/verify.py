@@ -3,19 +3,10 @@ data keys that disagree with what the database says."""
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
-
 from sitin.context import AppContext
 from sitin.core.states import BotState
-from sitin.core.triggers import Trigger
+from sitin.db import bots, data_deletion, deletion_journal
 from sitin.db.capture import blob_prefix
-from sitin.db.tables import (
-    CAPTURED_TABLES,
-    bots,
-    deletion_journal,
-    recordings,
-    webhook_delivery_attempts,
-)
 from sitin.encryption.keystore import DESTROYED, LIVE
 
 BOTS_PARENT = "bots/"
@@ -29,44 +20,20 @@ def remaining_data(ctx: AppContext, bot_id: str) -> list[str]:
     """Human-readable lines naming every row and blob of the bot that should be gone."""
     remains: list[str] = []
     with ctx.db.read() as conn:
-        state = conn.execute(select(bots.c.state).where(bots.c.id == bot_id)).scalar_one_or_none()
+        state = bots.current_state(conn, bot_id=bot_id)
         if state is None:
             raise LookupError(f"no bot {bot_id}")
         if state != BotState.DATA_DELETED:
             # A database restored from a backup taken before the deletion brings back the bot's
             # old state and rows; its destroyed key says it was deleted.
             if ctx.keys.status([bot_id]).get(bot_id) != DESTROYED:
-                raise NotDataDeleted(f"bot {bot_id} is in state {state}, not data_deleted")
+                raise NotDataDeleted(f"bot {bot_id} is in state {state.value}, not data_deleted")
             remains.append(
-                f"the database says state {state} but its data key is destroyed (restored from "
-                "a backup taken before delete_data?); call delete_data again to purge it"
+                f"the database says state {state.value} but its data key is destroyed (restored "
+                "from a backup taken before delete_data?); call delete_data again to purge it"
             )
-        for table in CAPTURED_TABLES:
-            count = conn.execute(
-                select(func.count()).select_from(table).where(table.c.bot_id == bot_id)
-            ).scalar_one()
-            if count:
-                remains.append(f"{count} row(s) in {table.name}")
-        content_attempts = conn.execute(
-            select(func.count())
-            .select_from(webhook_delivery_attempts)
-            .where(
-                webhook_delivery_attempts.c.bot_id == bot_id,
-                webhook_delivery_attempts.c.trigger != Trigger.STATE_CHANGE.value,
-            )
-        ).scalar_one()
-        if content_attempts:
-            remains.append(f"{content_attempts} webhook delivery attempt(s) carrying content")
-        files = conn.execute(
-            select(func.count())
-            .select_from(recordings)
-            .where(recordings.c.bot_id == bot_id, recordings.c.blob_key.is_not(None))
-        ).scalar_one()
-        if files:
-            remains.append(f"{files} recording(s) still pointing at a file")
-        if conn.execute(
-            select(deletion_journal.c.bot_id).where(deletion_journal.c.bot_id == bot_id)
-        ).first():
+        remains.extend(data_deletion.remaining_rows(conn, bot_id))
+        if deletion_journal.has_entry(conn, bot_id=bot_id):
             remains.append("deletion of its data key or blobs still pending in the journal")
     if ctx.keys.status([bot_id]).get(bot_id) == LIVE:
         remains.append("its data key still exists (its content can still be decrypted)")
@@ -117,7 +84,5 @@ def _states(ctx: AppContext, bot_ids: list[str]) -> dict[str, str]:
     unique = sorted(set(bot_ids))
     with ctx.db.read() as conn:
         for start in range(0, len(unique), 500):
-            chunk = unique[start : start + 500]
-            rows = conn.execute(select(bots.c.id, bots.c.state).where(bots.c.id.in_(chunk)))
-            states.update({row.id: row.state for row in rows})
+            states.update(bots.states_of(conn, unique[start : start + 500]))
     return states

@@ -13,12 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Connection, Text, cast, select, update
-
-from sitin.core.states import BotState
-from sitin.core.triggers import CONTENT_TRIGGERS
-from sitin.db import sealing
-from sitin.db.tables import bots, metadata, webhook_delivery_attempts
+from sitin.db import bots, sealing, unsealed
 from sitin.encryption.aead import SEALED_PREFIX
 from sitin.encryption.blobs import seal_file
 from sitin.encryption.keystore import KeyDestroyed
@@ -39,54 +34,37 @@ class SealReport:
         return sum(self.values.values()) + self.blobs
 
 
-def _unsealed(table, column_name: str, kind: str):
-    column = table.c[column_name]
-    if kind == "text":
-        return column.is_not(None) & column.not_like(f"{SEALED_PREFIX}%")
-    # JSON: a sealed value is a JSON string, '"enc1:…"' in its text form (SQLite and JSONB).
-    return column.is_not(None) & cast(column, Text).not_like(f'"{SEALED_PREFIX}%')
-
-
 def seal_existing_rows(ctx, progress: Callable[[str, int], None] | None = None) -> SealReport:
     """Seal every captured value still in plaintext, and fill the participants' uuid hashes."""
     report = SealReport()
-    for table_name in dict.fromkeys(t for t, _c, _p, _k in sealing.SEALED_COLUMNS):
-        table = metadata.tables[table_name]
+    for table_name in unsealed.sealed_tables():
         columns = [(c, p, k) for t, c, p, k in sealing.SEALED_COLUMNS if t == table_name]
-        _seal_table(ctx, table, columns, report, progress)
+        _seal_table(ctx, table_name, columns, report, progress)
     _seal_payloads(ctx, report, progress)
     return report
 
 
-def _seal_table(ctx, table, columns, report: SealReport, progress) -> None:
-    pending = None
-    for column, _purpose, kind in columns:
-        clause = _unsealed(table, column, kind)
-        pending = clause if pending is None else pending | clause
-    if table.name == "participants":
-        pending = pending | table.c.uuid_hash.is_(None)
+def _seal_table(ctx, table_name: str, columns, report: SealReport, progress) -> None:
+    kinds = [(column, kind) for column, _purpose, kind in columns]
     after = None
     while True:
         with ctx.db.write() as tx:
-            query = select(table).where(pending).order_by(table.c.id).limit(BATCH)
-            if after is not None:
-                query = query.where(table.c.id > after)
-            rows = tx.conn.execute(query).mappings().all()
+            rows = unsealed.rows_batch(tx.conn, table_name, kinds, after=after, limit=BATCH)
             if not rows:
                 return
             after = rows[-1]["id"]
             for row in rows:
                 try:
-                    values = _sealed_values(ctx, row, table.name, columns)
+                    values = _sealed_values(ctx, row, table_name, columns)
                 except KeyDestroyed:  # a restored backup of a deleted bot: reconciled elsewhere
                     continue
                 if values:
-                    tx.conn.execute(update(table).where(table.c.id == row["id"]).values(**values))
+                    unsealed.write_row(tx.conn, table_name, row["id"], values)
                     for name in values:
-                        key = f"{table.name}.{name}"
+                        key = f"{table_name}.{name}"
                         report.values[key] = report.values.get(key, 0) + 1
         if progress is not None:
-            progress(table.name, len(rows))
+            progress(table_name, len(rows))
 
 
 def _sealed_values(ctx, row, table_name: str, columns) -> dict:
@@ -108,33 +86,17 @@ def _sealed_values(ctx, row, table_name: str, columns) -> dict:
 
 
 def _seal_payloads(ctx, report: SealReport, progress) -> None:
-    attempts = webhook_delivery_attempts
-    pending = (
-        attempts.c.trigger.in_(sorted(CONTENT_TRIGGERS))
-        & attempts.c.bot_id.is_not(None)
-        & _unsealed(attempts, "payload", "json")
-    )
     after = None
     while True:
         with ctx.db.write() as tx:
-            query = (
-                select(attempts.c.id, attempts.c.bot_id, attempts.c.payload)
-                .where(pending)
-                .order_by(attempts.c.id)
-                .limit(BATCH)
-            )
-            if after is not None:
-                query = query.where(attempts.c.id > after)
-            rows = tx.conn.execute(query).all()
+            rows = unsealed.payloads_batch(tx.conn, after=after, limit=BATCH)
             for row in rows:
                 try:
                     key = ctx.keys.key_for_writing(row.bot_id)
                 except KeyDestroyed:
                     continue
                 sealed = key.seal_json(row.payload, sealing.WEBHOOK_PAYLOAD)
-                tx.conn.execute(
-                    update(attempts).where(attempts.c.id == row.id).values(payload=sealed)
-                )
+                unsealed.write_payload(tx.conn, row.id, sealed)
         if not rows:
             return
         after = rows[-1].id
@@ -142,14 +104,14 @@ def _seal_payloads(ctx, report: SealReport, progress) -> None:
             "webhook_delivery_attempts.payload", 0
         ) + len(rows)
         if progress is not None:
-            progress(attempts.name, len(rows))
+            progress("webhook_delivery_attempts", len(rows))
 
 
 def seal_existing_blobs(ctx, progress: Callable[[str, int], None] | None = None) -> int:
     """Seal every blob of a bot (not data-deleted) that is still stored in plaintext."""
     sealed = 0
     with ctx.db.read() as conn:
-        live = _live_bots(conn)
+        live = bots.ids_not_data_deleted(conn)
     for prefix in ctx.blobs.top_level_prefixes(BOTS_PARENT):
         bot_id = prefix[len(BOTS_PARENT) :].rstrip("/")
         if bot_id not in live:
@@ -192,12 +154,6 @@ class _Reader(io.RawIOBase):
         return count
 
 
-def _live_bots(conn: Connection) -> set[str]:
-    return set(
-        conn.execute(select(bots.c.id).where(bots.c.state != BotState.DATA_DELETED.value)).scalars()
-    )
-
-
 def seal_existing(ctx, *, blobs: bool, progress=None) -> SealReport:
     report = seal_existing_rows(ctx, progress)
     if blobs:
@@ -217,13 +173,5 @@ def scrub_old_plaintext(ctx) -> None:
     free pages and the WAL (SQLite: VACUUM rewrites the file, then the WAL is truncated) or in
     dead tuples (PostgreSQL: VACUUM FULL rewrites the tables that were sealed). Runs once, after
     an upgrade sealed something; copies made before it (backups, replicas' WAL) are not reached."""
-    # SQLite: the read engine opens no transaction around a statement (VACUUM refuses one)
-    engine = ctx.db.read_engine if ctx.db.is_sqlite else ctx.db.write_engine
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        if ctx.db.is_sqlite:
-            conn.exec_driver_sql("VACUUM")
-        else:
-            tables = dict.fromkeys(t for t, _c, _p, _k in sealing.SEALED_COLUMNS)
-            for name in [*tables, webhook_delivery_attempts.name]:
-                conn.exec_driver_sql(f'VACUUM FULL "{name}"')
+    unsealed.vacuum_sealed_tables(ctx.db)
     ctx.db.checkpoint()

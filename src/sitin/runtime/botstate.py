@@ -6,17 +6,13 @@ Plain blocking functions; the runner calls them through ``asyncio.to_thread``.
 
 from typing import Any
 
-from sqlalchemy import func, select, update
-
 from sitin.context import AppContext
 from sitin.core.states import BotState, EventSubType, EventType, TransitionNotAllowed
 from sitin.core.timefmt import utcnow
 from sitin.core.triggers import Trigger
+from sitin.db import bot_commands, capture, credentials, meeting_data
 from sitin.db import bots as bot_rows
-from sitin.db import capture, credentials, sealing
 from sitin.db.bot_events import StateChanged, record_event
-from sitin.db.sealing import Opener
-from sitin.db.tables import bot_chat_message_requests, bot_commands, bots
 from sitin.webhooks import envelope
 from sitin.webhooks.dispatch import fire
 
@@ -59,72 +55,30 @@ def log(ctx: AppContext, bot_id: str, *, level: str, entry_type: str, message: s
 
 def current_state(ctx: AppContext, bot_id: str) -> BotState | None:
     with ctx.db.read() as conn:
-        state = conn.execute(select(bots.c.state).where(bots.c.id == bot_id)).scalar_one_or_none()
-    return BotState(state) if state else None
+        return bot_rows.current_state(conn, bot_id=bot_id)
 
 
 def heartbeat(ctx: AppContext, bot_id: str) -> BotState | None:
     """Mark the bot alive; returns its current state (so the runner notices outside changes)."""
-    now = utcnow()
     with ctx.db.write() as tx:
-        tx.conn.execute(
-            update(bots)
-            .where(bots.c.id == bot_id)
-            .values(
-                last_heartbeat_at=now,
-                first_heartbeat_at=func.coalesce(bots.c.first_heartbeat_at, now),
-            )
-        )
-        state = tx.conn.execute(select(bots.c.state).where(bots.c.id == bot_id)).scalar()
-    return BotState(state) if state else None
+        return bot_rows.record_heartbeat(tx.conn, bot_id=bot_id)
 
 
 def take_commands(ctx: AppContext, bot_id: str) -> list[str]:
     """Unconsumed commands for the bot, oldest first, marked consumed (a read first, so the
     common case of no command costs no write transaction)."""
-    pending = (
-        select(bot_commands.c.id, bot_commands.c.command)
-        .where(bot_commands.c.bot_id == bot_id, bot_commands.c.consumed_at.is_(None))
-        .order_by(bot_commands.c.id)
-    )
     with ctx.db.read() as conn:
-        if conn.execute(pending.limit(1)).first() is None:
+        if not bot_commands.any_pending(conn, bot_id=bot_id):
             return []
     with ctx.db.write() as tx:
-        rows = tx.conn.execute(pending).all()
-        if rows:
-            tx.conn.execute(
-                update(bot_commands)
-                .where(bot_commands.c.id.in_([row.id for row in rows]))
-                .values(consumed_at=utcnow())
-            )
-    return [row.command for row in rows]
+        return bot_commands.take_pending(tx.conn, bot_id=bot_id)
 
 
 def pending_chat_requests(ctx: AppContext, bot_id: str) -> list[dict[str, Any]]:
     with ctx.db.read() as conn:
-        rows = conn.execute(
-            select(
-                bot_chat_message_requests.c.id,
-                bot_chat_message_requests.c.to,
-                bot_chat_message_requests.c.to_user_uuid,
-                bot_chat_message_requests.c.message,
-            )
-            .where(
-                bot_chat_message_requests.c.bot_id == bot_id,
-                bot_chat_message_requests.c.state == "pending",
-            )
-            .order_by(bot_chat_message_requests.c.id)
-        ).mappings()
-        opener = Opener(bot_id, ctx.keys.key_for_reading(bot_id))
-        return [
-            {
-                **row,
-                "to_user_uuid": opener.text(row["to_user_uuid"], sealing.CHAT_REQUEST_TO_USER),
-                "message": opener.text(row["message"], sealing.CHAT_REQUEST_MESSAGE),
-            }
-            for row in rows
-        ]
+        return meeting_data.pending_chat_message_requests(
+            conn, bot_id=bot_id, key=ctx.keys.key_for_reading(bot_id)
+        )
 
 
 def mark_chat_request(ctx: AppContext, bot_id: str, request_id: int, failure: str | None) -> None:

@@ -4,12 +4,10 @@ whose worker stopped sending heartbeats (or that were never launched)."""
 import logging
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, select
-
 from sitin.context import AppContext
 from sitin.core.states import BotState, EventSubType, EventType
 from sitin.core.timefmt import to_wire, utcnow
-from sitin.db.tables import bots
+from sitin.db import bots
 from sitin.runtime import botstate
 
 log = logging.getLogger(__name__)
@@ -34,11 +32,7 @@ def stage_due_bots(ctx: AppContext) -> list[str]:
     """Move scheduled bots whose join_at is near to staged and hand them to a worker."""
     horizon = utcnow() + timedelta(seconds=ctx.settings.stage_ahead_seconds)
     with ctx.db.read() as conn:
-        due = conn.execute(
-            select(bots.c.id, bots.c.join_at).where(
-                bots.c.state == BotState.SCHEDULED.value, bots.c.join_at <= horizon
-            )
-        ).all()
+        due = bots.scheduled_by(conn, horizon=horizon)
     staged = []
     for row in due:
         metadata = {"join_at": to_wire(row.join_at)}
@@ -54,17 +48,8 @@ def reap_silent_bots(ctx: AppContext) -> list[str]:
     now = utcnow()
     stale = now - timedelta(seconds=ctx.settings.heartbeat_timeout)
     never = now - timedelta(seconds=ctx.settings.launch_timeout)
-    states = [s.value for s in SUPERVISED]
     with ctx.db.read() as conn:
-        rows = conn.execute(
-            select(bots.c.id, bots.c.last_heartbeat_at).where(
-                bots.c.state.in_(states),
-                or_(
-                    bots.c.last_heartbeat_at < stale,
-                    and_(bots.c.last_heartbeat_at.is_(None), bots.c.updated_at < never),
-                ),
-            )
-        ).all()
+        rows = bots.silent(conn, states=SUPERVISED, heartbeat_before=stale, unlaunched_before=never)
     failed = []
     for row in rows:
         sub_type = (
