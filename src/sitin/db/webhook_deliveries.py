@@ -169,3 +169,13 @@ def scrub_kept_deliveries(conn: Connection, bot_id: str) -> None:
             _SCRUB_DELIVERY,
             {"attempt_id": row.id, "scrubbed_payload": payload, "scrubbed_attempts": history},
         )
+
+
+def existing_ids(conn: Connection, attempt_ids: set[str]) -> set[str]:
+    """Which of these delivery attempts still exist."""
+    found: set[str] = set()
+    ids = sorted(attempt_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        found.update(conn.execute(select(attempts.c.id).where(attempts.c.id.in_(chunk))).scalars())
+    return found

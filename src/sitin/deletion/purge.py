@@ -35,13 +35,14 @@ from sitin.core.states import (
     EventType,
 )
 from sitin.datadir import bot_work_dir
-from sitin.db import bots, data_deletion, deletion_journal
+from sitin.db import bots, data_deletion, deletion_journal, webhook_deliveries
 from sitin.db.bot_events import record_event
 from sitin.db.capture import blob_prefix
 from sitin.db.engine import Tx, is_out_of_space
 from sitin.db.webhook_deliveries import scrub_kept_deliveries
 from sitin.faults import checkpoint
 from sitin.storage import StorageError
+from sitin.webhooks.dispatch import DELIVER_TASK
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,7 @@ def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str) -> None:
         except SQLAlchemyError as exc:
             raise StorageError(f"the key store did not destroy the data key: {exc}") from exc
         checkpoint(ctx.settings, "deletion.after_key")
+        drop_queued_tasks(ctx, bot_id)
         # A bot that was killed mid-meeting may have left its temporary files on this machine.
         shutil.rmtree(bot_work_dir(ctx.settings.data_dir, bot_id), ignore_errors=True)
         ctx.blobs.delete_prefix(
@@ -191,6 +193,26 @@ def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str) -> None:
     # SQLite: fold the WAL (which still holds the deleted rows' pages, as ciphertext) into the
     # database, where secure_delete has zeroed them, and truncate it; off the request path.
     ctx.in_background(_checkpoint, ctx)
+
+
+def drop_queued_tasks(ctx: AppContext, bot_id: str) -> int:
+    """Remove the tasks still waiting for the deleted bot: any naming it (a bot run retrying for
+    a free host) and webhook deliveries whose delivery went with its rows. They carry only ids,
+    never content; removing them means nothing waits on the bot. Returns how many."""
+    try:
+        deliveries = {args[0] for name, args in ctx.queue.queued() if name == DELIVER_TASK and args}
+        if deliveries:
+            with ctx.db.read() as conn:
+                alive = webhook_deliveries.existing_ids(conn, deliveries)
+            gone = deliveries - alive
+        else:
+            gone = set()
+        return ctx.queue.remove(
+            lambda name, args: bot_id in args or (name == DELIVER_TASK and args[0] in gone)
+        )
+    except Exception as exc:  # only ids are queued: a queue that is down cannot leak content
+        log.warning("could not remove the queued tasks of bot %s: %s", bot_id, exc)
+        return 0
 
 
 def _checkpoint(ctx: AppContext) -> None:

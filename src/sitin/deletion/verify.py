@@ -35,6 +35,9 @@ def remaining_data(ctx: AppContext, bot_id: str) -> list[str]:
         remains.extend(data_deletion.remaining_rows(conn, bot_id))
         if deletion_journal.has_entry(conn, bot_id=bot_id):
             remains.append("deletion of its data key or blobs still pending in the journal")
+    waiting = [name for name, args in ctx.queue.queued() if bot_id in args]
+    if waiting:
+        remains.append(f"{len(waiting)} queued task(s) still name the bot: {sorted(set(waiting))}")
     if ctx.keys.status([bot_id]).get(bot_id) == LIVE:
         remains.append("its data key still exists (its content can still be decrypted)")
     blobs = list(ctx.blobs.list(blob_prefix(bot_id)))

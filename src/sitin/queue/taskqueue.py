@@ -6,14 +6,15 @@ executes) agree on names without import-time globals. Tasks take ids, reload wha
 must be safe to run twice (delivery is at least once).
 """
 
-from collections.abc import Callable
+import heapq
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
-from huey.storage import SqliteStorage
+from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 
 
 class PrivateSqliteStorage(SqliteStorage):
@@ -72,3 +73,51 @@ class TaskQueue:
 
     def pending_count(self) -> int:
         return self.huey.pending_count()
+
+    # --- what is waiting (deletion: no queued task may outlive a bot's data) ------------------
+
+    def queued(self) -> Iterator[tuple[str, tuple[Any, ...]]]:
+        """(task name, args) of every task waiting in the queue or the schedule."""
+        for raw, _where in self._raw_items():
+            task = self.huey.deserialize_task(raw)
+            yield task.name, tuple(task.args or ())
+
+    def remove(self, doomed: Callable[[str, tuple[Any, ...]], bool]) -> int:
+        """Remove every waiting task for which ``doomed(name, args)`` holds; returns how many.
+        (A worker may take one meanwhile: tasks reload what they need and find nothing.)"""
+        removed = 0
+        for raw, where in self._raw_items():
+            task = self.huey.deserialize_task(raw)
+            if doomed(task.name, tuple(task.args or ())):
+                self._remove_raw(raw, where)
+                removed += 1
+        return removed
+
+    def _raw_items(self) -> list[tuple[bytes, str]]:
+        storage = self.huey.storage
+        return [(raw, "queue") for raw in storage.enqueued_items()] + [
+            (raw, "schedule") for raw in storage.scheduled_items()
+        ]
+
+    def _remove_raw(self, raw: bytes, where: str) -> None:
+        storage = self.huey.storage
+        if isinstance(storage, SqliteStorage):
+            table = "task" if where == "queue" else "schedule"
+            storage.sql(
+                f"delete from {table} where queue=? and data=?", (storage.name, raw), commit=True
+            )
+        elif isinstance(storage, RedisStorage):
+            if where == "queue":
+                storage.conn.lrem(storage.queue_key, 0, raw)
+            else:
+                storage.conn.zrem(storage.schedule_key, raw)
+        elif isinstance(storage, MemoryStorage):
+            with storage._lock:
+                if where == "queue":
+                    storage._queue = [item for item in storage._queue if item[2] != raw]
+                    heapq.heapify(storage._queue)
+                else:
+                    storage._schedule = [item for item in storage._schedule if item[1] != raw]
+                    heapq.heapify(storage._schedule)
+        else:
+            raise TypeError(f"cannot remove tasks from {type(storage).__name__}")
