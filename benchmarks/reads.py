@@ -207,6 +207,7 @@ def main() -> None:
             )
             raw.append(time.process_time() - started_cpu)
         assert size == raw_size == recording.stat().st_size
+        mb = recording.stat().st_size / 1e6
         ctx.close()
 
     print(f"\nreads, sealed vs plaintext (median of {args.repeat}, ms; ratio target <= 1.15)")
@@ -219,7 +220,6 @@ def main() -> None:
             f"{route:>16} {sealed:>10.2f} {plain:>13.2f} {ratio:>6.2f} "
             f"{'yes' if ratio <= 1.15 else 'NO':>4}"
         )
-    mb = recording.stat().st_size / 1e6
     http_rate = mb / statistics.median(download)
     cpu_rate = mb / statistics.median(in_process)
     raw_rate = mb / statistics.median(raw)
