@@ -86,7 +86,11 @@ async def meeting(live, agent: VoiceAgent, tmp_path: Path) -> dict:
             loud_seconds(agent.audio(protocol.PER_PARTICIPANT, alice.uuid, asked), 16000) > 0.5
             and loud_seconds(agent.audio(protocol.MIXED, since_s=asked), 16000) > 0.5
         ),
-        what=lambda: f"Alice's question at the agent; it has {agent.summary()}",
+        timeout_s=40,
+        what=lambda: (
+            f"Alice's question at the agent; it has {agent.summary()}; the bot's log: "
+            f"{log_messages(live.ctx, bot_id)}"
+        ),
     )
     mine = agent.stream(protocol.PER_PARTICIPANT, alice.uuid)
     assert {c.participant_name for c in mine} == {"Alice"}
