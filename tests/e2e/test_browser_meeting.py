@@ -15,9 +15,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from playwright.async_api import Browser, Page, Playwright, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
 from sitin.core.timefmt import parse_wire
+from support.browser import launch
 from support.process import SITIN, ServerProcess, running_server
 from support.speech import decode_mono, microphone_wav, word_error_rate
 
@@ -116,23 +117,6 @@ def epoch_ms(wire_time: str) -> float:
 
 
 # ---- the browsers ------------------------------------------------------------------------
-
-
-async def launch(playwright: Playwright, microphone: Path) -> Browser:
-    """One browser per person: the fake microphone file is a browser-wide flag."""
-    return await playwright.chromium.launch(
-        executable_path=CHROMIUM,
-        args=[
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={microphone}",
-            "--allow-loopback-in-peer-connection",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--disable-background-networking",
-        ],
-    )
 
 
 async def join_room(browser: Browser, base_url: str, name: str) -> tuple[Page, str]:

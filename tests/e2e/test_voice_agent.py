@@ -179,3 +179,91 @@ def test_a_voice_agent_hears_the_meeting_and_speaks_into_it(tmp_path):
         assert rows == []
         assert not bot_work_dir(live.ctx.settings.data_dir, bot_id).exists()
         assert live.http.get(f"/api/v1/bots/{bot_id}/recording").status_code in (400, 404)
+
+
+# ---- a real browser in the meeting ---------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+# Keeps the page's peer connections reachable for measuring (the room page keeps them private).
+KEEP_PEERS = """
+(() => {
+  const Original = window.RTCPeerConnection;
+  window.__peers = [];
+  window.RTCPeerConnection = function (...args) {
+    const pc = new Original(...args);
+    window.__peers.push(pc);
+    return pc;
+  };
+  window.RTCPeerConnection.prototype = Original.prototype;
+})();
+"""
+# Total energy of the audio the page received and decoded from all its peers (WebRTC stats).
+RECEIVED_ENERGY = """
+async () => {
+  let energy = 0;
+  for (const pc of window.__peers) {
+    if (pc.connectionState !== "connected") continue;
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "audio") energy += s.totalAudioEnergy || 0;
+    });
+  }
+  return energy;
+}
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs system Chromium")
+def test_a_browser_participant_is_streamed_and_hears_the_agent(tmp_path):
+    from playwright.async_api import async_playwright
+
+    from support.browser import launch
+    from support.speech import microphone_wav
+
+    microphone = microphone_wav(tmp_path, "carol", QUESTION, speak_at_s=2.0, length_s=60.0)
+    answer = speech_16k(tmp_path, "answer", ANSWER)
+
+    async def scenario(live) -> None:
+        async with VoiceAgent() as agent, async_playwright() as playwright:
+            browser = await launch(
+                playwright, microphone, "--autoplay-policy=no-user-gesture-required"
+            )
+            try:
+                created = await asyncio.to_thread(
+                    live.create_bot,
+                    meeting_url=live.room_url("browser-agent"),
+                    recording_settings={"format": "mp3"},
+                    transcription_settings={"none": {}},
+                    websocket_settings={
+                        "per_participant_audio": {"url": agent.url, "sample_rate": 16000}
+                    },
+                )
+                bot_id = created["id"]
+                await asyncio.to_thread(live.wait_for_state, bot_id, "joined_recording")
+                page = await browser.new_page()
+                await page.add_init_script(KEEP_PEERS)
+                await page.goto(f"{live.base_url}/rooms/browser-agent?name=Carol")
+                await page.wait_for_selector("body[data-state=joined]")
+
+                def carol_heard() -> float:
+                    chunks = [c for c in agent.chunks if c.participant_name == "Carol"]
+                    pcm = np.concatenate([c.pcm for c in chunks]) if chunks else np.zeros(0)
+                    return loud_seconds(pcm.astype(np.int16), 16000)
+
+                await until(lambda: carol_heard() > 0.5, timeout_s=40, what=agent.summary)
+                # WebRTC's totalAudioEnergy sums (level ** 2 x seconds) of what the page decoded:
+                # silence adds nothing, the answer about its own energy
+                answer_energy = float(np.mean((answer / 32768.0) ** 2)) * len(answer) / 16000
+                quiet = await page.evaluate(RECEIVED_ENERGY)
+                await agent.say(answer, 16000)
+                async with asyncio.timeout(30):
+                    while (await page.evaluate(RECEIVED_ENERGY)) - quiet < 0.5 * answer_energy:
+                        await asyncio.sleep(0.1)
+                await page.click("#leave-button")
+            finally:
+                await browser.close()
+            await asyncio.to_thread(live.http.post, f"/api/v1/bots/{bot_id}/leave")
+            await asyncio.to_thread(live.wait_for_state, bot_id, "ended")
+
+    with start_live(tmp_path, allow_insecure_targets=True) as live:
+        asyncio.run(scenario(live))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from playwright.async_api import Browser, Page, Playwright, async_playwright
+from playwright.async_api import Page, async_playwright
 
 from sitin.rooms.routes import router
 from sitin.runtime.adapters.base import (
@@ -22,6 +22,7 @@ from sitin.runtime.adapters.base import (
     SpeechStart,
 )
 from sitin.runtime.adapters.room import RoomAdapter
+from support.browser import launch
 from support.servers import serve
 from support.settings import LOOPBACK_GUARD
 from support.speech import flite_wav
@@ -42,23 +43,6 @@ def base_url() -> Iterator[str]:
     app.include_router(router)
     with serve(app) as url:
         yield url
-
-
-async def launch(playwright: Playwright, microphone_wav: Path) -> Browser:
-    """One browser per participant: the fake microphone file is a browser-wide flag."""
-    return await playwright.chromium.launch(
-        executable_path=CHROMIUM,
-        args=[
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={microphone_wav}",
-            "--allow-loopback-in-peer-connection",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--disable-background-networking",
-        ],
-    )
 
 
 async def wait_until(condition: Callable[[], object], timeout_s: float = PROMPT_S) -> None:

@@ -93,10 +93,11 @@ def test_meeting_audio_goes_out_mixed_and_per_participant_and_the_bots_voice_nev
             bot.pipeline.put(ParticipantJoined("u-alice", "Alice", False, 0))
             bot.pipeline.put(ParticipantJoined("u-bob", "Bob", False, 0))
             spoken_at = time.time()
-            for frame in frames_until_now("u-alice", tone(0.5)):
-                bot.pipeline.put(frame)
-            for frame in frames_until_now("u-bob", tone(0.5, hz=660, level=0.1)):
-                bot.pipeline.put(frame)
+            alice = frames_until_now("u-alice", tone(0.5))
+            bob = frames_until_now("u-bob", tone(0.5, hz=660, level=0.1))
+            for theirs in zip(alice, bob, strict=True):  # as they arrive from a meeting
+                for frame in theirs:
+                    bot.pipeline.put(frame)
             await agent.wait_for(
                 lambda: (
                     len(agent.stream(protocol.PER_PARTICIPANT, "u-bob")) >= 25

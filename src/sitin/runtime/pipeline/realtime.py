@@ -3,9 +3,10 @@ happens (Attendee's protocol, ``core/realtime_audio.py``), and what that server 
 played into the meeting.
 
 - ``audio`` (mixed): every participant's frames are summed on one timeline (``Mixer``) and sent
-  every MIX_TICK_S. The mix goes up to where every participant still sending has delivered its
-  audio, so a frame held up on its way (the pipeline busy, network jitter) still lands in place,
-  waiting at most MAX_WAIT_MS for a participant that went quiet. The bot's own voice
+  in 20 ms chunks as soon as every participant still sending has delivered its audio for them
+  (on a MIX_TICK_S clock when nobody is sending), so a frame held up on its way (the pipeline
+  busy, network jitter) still lands in place, waiting at most MAX_WAIT_MS for a participant
+  that went quiet. The bot's own voice
   (``BotSpoke``) is never mixed in: only AudioFrames from participants are.
 - ``per_participant_audio``: each participant's frames as they arrive, with a sequence of its own
   and the participant's name (``participant_name``, sitin's extra field).
@@ -46,6 +47,7 @@ from sitin.runtime.realtime_socket import RealtimeSocket
 
 MIX_TICK_S = 0.02
 MAX_WAIT_MS = 250.0  # the mix waits this long at most for a participant's late audio
+MAX_AHEAD_MS = 100.0  # the mix never runs further ahead of the clock than this
 MAX_REPORTED_BAD = 20  # unusable messages logged per socket; later ones are only counted
 
 Report = Callable[[str, str], Awaitable[None]]  # (level, message): a bot log entry
@@ -142,6 +144,7 @@ class RealtimeAudioStage(Stage):
             self._mixer.add(frame)
             end = frame.timestamp_ms + frame.duration_ms
             self._delivered_ms[frame.uuid] = max(self._delivered_ms.get(frame.uuid, 0.0), end)
+            self._send_mixed()  # at once, when this frame completes a chunk for everyone
         stream = self._per_participant
         if stream is None:
             return
@@ -167,39 +170,48 @@ class RealtimeAudioStage(Stage):
         return Resampler(MEETING_SAMPLE_RATE, self._per_participant.sample_rate)
 
     def mix_horizon_ms(self, now: float) -> float:
-        """How far the mix may go: where every participant still sending has delivered to."""
+        """How far the mix may go: where every participant still sending has delivered to. A
+        frame is stamped with its capture time, so the end of one just received lies a little
+        ahead of now; stamps further ahead than MAX_AHEAD_MS are not believed."""
         oldest_allowed = now - MAX_WAIT_MS
         sending = [end for end in self._delivered_ms.values() if end >= oldest_allowed]
-        return min(max(min(sending), oldest_allowed), now) if sending else oldest_allowed
+        if not sending:
+            return oldest_allowed
+        return min(max(min(sending), oldest_allowed), now + MAX_AHEAD_MS)
 
     async def _tick_mixed(self) -> None:
-        assert self._mixer is not None and self._mixed is not None
-        assert self._mixed_resampler is not None
-        socket = self.sockets[self._mixed.url]
-        rate = self._mixed.sample_rate
+        """Sends the mix on a 20 ms clock when no frame arrives to send it sooner (everyone
+        quiet or stalled: the horizon moves with the clock)."""
         started = time.monotonic()
         ticks = 0
         while True:
             ticks += 1
             await asyncio.sleep(max(0.0, started + ticks * MIX_TICK_S - time.monotonic()))
-            chunk_ms = self._mixer.position_ms
-            mixed = self._mixer.take_until(self.mix_horizon_ms(now_ms()))
-            if len(mixed) == 0:
-                continue
-            pcm = self._mixed_resampler(mixed)
-            if len(pcm) == 0:
-                continue
-            sequence, self.mixed_sequence = self.mixed_sequence, self.mixed_sequence + 1
-            if socket.connected.is_set():
-                socket.send(
-                    protocol.mixed_message(
-                        self.bot_id,
-                        pcm.astype("<i2").tobytes(),
-                        sample_rate=rate,
-                        timestamp_ms=int(chunk_ms),
-                        sequence=sequence,
-                    )
+            self._send_mixed()
+
+    def _send_mixed(self) -> None:
+        """Mix and send what every participant has delivered, once that is a chunk's worth."""
+        mixer, stream, resampler = self._mixer, self._mixed, self._mixed_resampler
+        assert mixer is not None and stream is not None and resampler is not None
+        horizon = self.mix_horizon_ms(now_ms())
+        if horizon - mixer.position_ms < MIX_TICK_S * 1000 - 0.5:  # (rounding)
+            return
+        chunk_ms = mixer.position_ms
+        pcm = resampler(mixer.take_until(horizon))
+        if len(pcm) == 0:
+            return
+        sequence, self.mixed_sequence = self.mixed_sequence, self.mixed_sequence + 1
+        socket = self.sockets[stream.url]
+        if socket.connected.is_set():
+            socket.send(
+                protocol.mixed_message(
+                    self.bot_id,
+                    pcm.astype("<i2").tobytes(),
+                    sample_rate=stream.sample_rate,
+                    timestamp_ms=int(chunk_ms),
+                    sequence=sequence,
                 )
+            )
 
     # ---- the user's server in --------------------------------------------------------------
 
