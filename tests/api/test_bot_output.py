@@ -235,9 +235,22 @@ def test_websocket_targets_pass_the_outbound_guard_at_creation(client, project):
         assert "SITIN_OUTBOUND_HOSTS" in message
 
 
+def test_audio_up_to_10_mb_passes_the_body_limit_that_other_routes_keep(client, new_bot, project):
+    """Attendee accepts output_audio files up to 10 MB: the route's body limit allows them even
+    though SITIN_MAX_BODY_BYTES (2 MiB by default) refuses such a body elsewhere."""
+    bot = new_bot()
+    body = {"type": "audio/mp3", "data": base64.b64encode(b"ID3" + b"\x00" * 3_000_000).decode()}
+    response = client.post(
+        f"/api/v1/bots/{bot['id']}/output_audio", json=body, headers=project.headers
+    )
+    assert response.status_code == 400, response.text  # read in full: the bot is not in a meeting
+    assert "cannot" in response.json()["error"] and "state" in response.json()["error"]
+    elsewhere = client.patch(f"/api/v1/bots/{bot['id']}", json=body, headers=project.headers)
+    assert elsewhere.status_code == 413
+    assert "SITIN_MAX_BODY_BYTES" in elsewhere.json()["detail"]
+
+
 def test_audio_over_10_mb_is_refused():
-    """(Through HTTP the server's body limit, SITIN_MAX_BODY_BYTES, answers 413 first unless the
-    operator raised it.)"""
     with pytest.raises(RuleError) as caught:
         validate_output_audio({"type": "audio/mp3", "data": TOO_BIG})
     assert str(caught.value) == "Audio data must be at most 10 MB"

@@ -5,15 +5,31 @@ body without one (chunked) is counted as the route reads it, and the read that p
 fails with 413, so the rest is never read. Routes read bodies only after the API key is checked
 (``deps.json_body`` depends on the caller's project), so an unauthenticated request never costs a
 body read. Starlette's own limiter answers in plain text without saying what the limit is.
+
+``POST /api/v1/bots/{id}/output_audio`` carries a base64 audio file of up to Attendee's 10 MB, so
+its limit is at least what such a body needs, whatever the setting.
 """
+
+import re
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sitin.api.errors import ApiError
 from sitin.api.responses import JsonResponse
+from sitin.core.output_media import MAX_AUDIO_BYTES
 
 SETTING = "SITIN_MAX_BODY_BYTES"
+OUTPUT_AUDIO_PATH = re.compile(r"/api/v1/bots/[^/]+/output_audio")
+# the 10 MB file in base64, and room for the JSON around it
+OUTPUT_AUDIO_BODY_BYTES = (MAX_AUDIO_BYTES + 2) // 3 * 4 + 4096
+
+
+def body_limit(path: str, setting: int) -> int:
+    """The most bytes a request body to ``path`` may have."""
+    if OUTPUT_AUDIO_PATH.fullmatch(path):
+        return max(setting, OUTPUT_AUDIO_BODY_BYTES)
+    return setting
 
 
 class BodyTooLarge(ApiError):
@@ -43,7 +59,7 @@ class BodyLimit:
         if ctx is None:  # an app built only for its schema reads no bodies
             await self.app(scope, receive, send)
             return
-        max_bytes = ctx.settings.max_body_bytes
+        max_bytes = body_limit(scope["path"], ctx.settings.max_body_bytes)
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and int(declared) > max_bytes:
             response = JsonResponse(
