@@ -19,6 +19,11 @@ class WithoutParticipants(MeetingAdapter):
 
     async def send_chat(self, text: str, to_uuid: str | None = None) -> None: ...
 
+    def play_audio(self, pcm) -> None: ...
+
+    def clear_audio(self) -> float:
+        return 0.0
+
 
 class Complete(WithoutParticipants):
     @property

@@ -95,10 +95,11 @@ class MeetingAdapter(abc.ABC):
         """Send a chat message to everyone, or only to the participant `to_uuid`; ChatNotSent
         when the meeting cannot carry it."""
 
+    @abc.abstractmethod
     def play_audio(self, pcm: np.ndarray) -> None:
-        """Queue meeting-rate mono int16 samples to be spoken after what is already queued."""
-        raise NotImplementedError(f"{type(self).__name__} cannot speak in the meeting")
+        """Queue meeting-rate mono int16 samples to be spoken after what is already queued
+        (adapters share ``adapters.outbound.OutboundVoice``)."""
 
+    @abc.abstractmethod
     def clear_audio(self) -> float:
         """Drop the queued output at once (barge-in); returns the ms dropped."""
-        return 0.0
