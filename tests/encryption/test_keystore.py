@@ -72,6 +72,30 @@ def test_a_destroyed_key_is_gone_and_never_created_again(keystore_url):
     keys.dispose(), other.dispose()
 
 
+def test_destroyed_at_asks_the_store_once_per_bot_and_sees_destruction(keystore_url):
+    """Every API read asks whether its bots' keys are destroyed: the answer "not destroyed" is
+    kept for the cache's lifetime (no query per request), one destroyed here is seen at once and
+    one destroyed by another process once the cached answer expires."""
+    keys, other = store(keystore_url), store(keystore_url)
+    keys.key_for_writing("bot_a")
+    other.key_for_writing("bot_b")
+    queries: list[str] = []
+    sa.event.listen(keys.engine, "before_cursor_execute", lambda *a: queries.append(a[2]))
+    assert keys.destroyed_at(["bot_b", "bot_never_had_one"]) == {}
+    assert len(queries) == 1
+    assert keys.destroyed_at(["bot_a", "bot_b", "bot_never_had_one"]) == {}
+    assert len(queries) == 1  # bot_a's key is cached live; the others' answer is kept
+    keys.destroy("bot_never_had_one")  # here: seen at once
+    assert set(keys.destroyed_at(["bot_b", "bot_never_had_one"])) == {"bot_never_had_one"}
+    other.destroy("bot_b")  # in another process: seen when the kept answer expires
+    assert keys.destroyed_at(["bot_b"]) == {}
+    keys.forget_cached()  # what the cache's expiry does in time
+    destroyed = keys.destroyed_at(["bot_a", "bot_b"])
+    assert set(destroyed) == {"bot_b"}
+    assert destroyed["bot_b"].tzinfo is not None
+    keys.dispose(), other.dispose()
+
+
 def test_no_byte_of_a_destroyed_key_remains_in_the_sqlite_files(tmp_path):
     url = f"sqlite:///{tmp_path / 'keys.db'}"
     keys = store(url)

@@ -24,6 +24,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     create_engine,
     event,
     inspect,
@@ -55,6 +56,12 @@ LIVE = "live"
 DESTROYED = "destroyed"
 
 
+# one compiled statement for any number of ids (an expanding IN), not one built per call
+_DESTROYED = select(data_keys.c.bot_id, data_keys.c.destroyed_at).where(
+    data_keys.c.wrapped.is_(None), data_keys.c.bot_id.in_(bindparam("bot_ids", expanding=True))
+)
+
+
 class KeyDestroyed(RuntimeError):
     """The bot's data key was destroyed (its data deleted): nothing may be sealed for it."""
 
@@ -67,6 +74,9 @@ class KeyStore:
         self.engine = self._engine(url)
         self._table_ready = False  # made on first use: an unreachable store fails its requests
         self._cache: OrderedDict[str, tuple[DataKey | None, float]] = OrderedDict()
+        # Bots looked up by destroyed_at and found with no destroyed key, until when that answer
+        # stands: every API read asks, and most bots never had a key loaded in this process.
+        self._not_destroyed: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
 
     def _engine(self, url: str) -> Engine:
@@ -129,23 +139,20 @@ class KeyStore:
 
     def destroyed_at(self, bot_ids: Iterable[str]) -> dict[str, datetime]:
         """When each of ``bot_ids`` had its key destroyed, for those whose key is destroyed (a
-        bot restored from a backup taken before its delete_data reads as data-deleted)."""
-        wanted = []
-        for bot_id in bot_ids:
-            cached = self._cached(bot_id)
-            if cached is None or cached is _TOMBSTONE:  # a live cached key: not destroyed
-                wanted.append(bot_id)
+        bot restored from a backup taken before its delete_data reads as data-deleted).
+
+        A bot found not destroyed is not asked again for ``CACHE_SECONDS``, as a cached live key
+        is not: another process's destruction is seen at the latest after that long."""
+        wanted = [bot_id for bot_id in bot_ids if not self._known_not_destroyed(bot_id)]
         found: dict[str, datetime] = {}
         if not wanted:
             return found
-        query = select(data_keys.c.bot_id, data_keys.c.destroyed_at).where(
-            data_keys.c.wrapped.is_(None)
-        )
         with self._ready().connect() as conn:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
-                for row in conn.execute(query.where(data_keys.c.bot_id.in_(chunk))):
+                for row in conn.execute(_DESTROYED, {"bot_ids": chunk}):
                     found[row.bot_id] = as_utc(row.destroyed_at)
+        self._remember_not_destroyed([bot_id for bot_id in wanted if bot_id not in found])
         return found
 
     def status(self, bot_ids: Iterable[str] | None = None) -> dict[str, str]:
@@ -175,10 +182,34 @@ class KeyStore:
             self._cache.move_to_end(bot_id)
             return entry[0]
 
+    def _known_not_destroyed(self, bot_id: str) -> bool:
+        cached = self._cached(bot_id)
+        if cached is not None:
+            return cached is not _TOMBSTONE  # a live cached key: not destroyed
+        with self._lock:
+            until = self._not_destroyed.get(bot_id)
+            if until is None:
+                return False
+            if until < time.monotonic():
+                del self._not_destroyed[bot_id]
+                return False
+            return True
+
+    def _remember_not_destroyed(self, bot_ids: list[str]) -> None:
+        until = time.monotonic() + CACHE_SECONDS
+        with self._lock:
+            for bot_id in bot_ids:
+                self._not_destroyed[bot_id] = until
+                self._not_destroyed.move_to_end(bot_id)
+            while len(self._not_destroyed) > CACHE_SIZE:
+                self._not_destroyed.popitem(last=False)
+
     def _remember(self, bot_id: str, key: "DataKey | _Tombstone") -> None:
         with self._lock:
             self._cache[bot_id] = (key, time.monotonic() + CACHE_SECONDS)
             self._cache.move_to_end(bot_id)
+            if key is _TOMBSTONE:
+                self._not_destroyed.pop(bot_id, None)
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
 
@@ -281,6 +312,7 @@ class KeyStore:
     def forget_cached(self) -> None:
         with self._lock:
             self._cache.clear()
+            self._not_destroyed.clear()
 
     def dispose(self) -> None:
         self.engine.dispose()
