@@ -35,9 +35,9 @@ def build_context(
     run_bots: bool = False,
     launcher: BotLauncher | None = None,
 ) -> AppContext:
-    """The process's context. ``run_bots``: this process executes ``bot.run`` (serve with its
-    embedded worker, ``sitin worker``); ``launcher`` replaces the queue-backed launcher (tests
-    that stand in for the runtime)."""
+    """The process's context. ``run_bots``: this process executes ``bot.run`` (``sitin worker``,
+    also as ``sitin serve``'s child); ``launcher`` replaces the queue-backed launcher (tests that
+    stand in for the runtime)."""
     make_private(settings.data_dir)
     if migrate:
         upgrade(settings.resolved_database_url)

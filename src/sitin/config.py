@@ -27,6 +27,11 @@ API_KEY_ENV = {name: f"SITIN_{name.upper()}_API_KEY" for name in HOSTED_PROVIDER
 BASE_URL_ENV = {name: f"SITIN_{name.upper()}_BASE_URL" for name in HOSTED_PROVIDERS}
 
 
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) or 1
+
+
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "sitin"
@@ -90,7 +95,10 @@ class Settings(BaseSettings):
     # PostgreSQL connections a process keeps open; none is closed when handed back, so size it to
     # the threads that use the database at once (default: computed from the settings above).
     database_pool_size: int | None = Field(None, ge=1)
-    run_worker: bool = True  # `sitin serve` embeds the worker unless --no-worker
+    # Bot worker processes `sitin serve` starts and supervises (`--workers`; default: one per
+    # core; 0: none, the API only). run_worker=false (`--no-worker`) is the same as 0.
+    workers: int | None = Field(None, ge=0, le=256)
+    run_worker: bool = True
     run_periodic: bool = True  # exactly one worker in a deployment runs the periodic jobs
     log_level: Literal["debug", "info", "warning", "error"] = "info"  # sitin's own loggers
     log_format: Literal["text", "json"] = "text"  # one line per record on stderr
@@ -127,6 +135,13 @@ class Settings(BaseSettings):
                     f"would never use that endpoint; set both or neither"
                 )
         return self
+
+    @property
+    def resolved_workers(self) -> int:
+        """How many bot worker processes `sitin serve` runs."""
+        if not self.run_worker:
+            return 0
+        return self.workers if self.workers is not None else cores()
 
     @property
     def insecure_targets_allowed(self) -> bool:

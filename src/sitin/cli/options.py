@@ -110,11 +110,11 @@ def open_context(
 ) -> Iterator[AppContext]:
     """The service's context for one command (``sitin.bootstrap``), closed afterwards. ``create``
     makes the data directory and database when missing, otherwise they must exist; ``run_bots``
-    where this process runs bots (serve with its embedded worker, ``sitin worker``)."""
+    where this process runs bots (``sitin worker``, also as a child of ``sitin serve``)."""
     chosen = settings(**overrides)
     if not create:
         require_existing_data(chosen)
-    ctx = build_context(chosen, run_bots=run_bots and chosen.run_worker)
+    ctx = build_context(chosen, run_bots=run_bots)
     try:
         yield ctx
     finally:

@@ -1,5 +1,10 @@
 """``sitin serve``, ``sitin worker`` and ``sitin migrate``: running the service."""
 
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
 
 from sitin.bootstrap import build_worker
@@ -9,52 +14,106 @@ from sitin.context import AppContext
 from sitin.db import api_keys, projects
 from sitin.db.migrate import upgrade
 from sitin.logs import configure_logging
+from sitin.worker.supervisor import WorkerSupervisor
 
 
 @click.command()
 @click.option("--host", default=None, help="Interface to listen on (env SITIN_HOST; 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (env SITIN_PORT; 8000).")
 @data_dir_option
-@click.option("--no-worker", is_flag=True, help="API only; run `sitin worker` elsewhere.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0, max=256),
+    default=None,
+    help="Bot worker processes to run and supervise (env SITIN_WORKERS; one per core; "
+    "0: none, run `sitin worker` elsewhere).",
+)
+@click.option("--no-worker", is_flag=True, help="The same as --workers 0.")
 @logging_options
 def serve(
     host: str | None,
     port: int | None,
+    workers: int | None,
     no_worker: bool,
     log_level: str | None,
     log_format: str | None,
 ) -> None:
-    """Run the API, the meeting rooms and (unless --no-worker) the bot worker."""
+    """Run the API, the meeting rooms and (unless --workers 0) the bot workers."""
     import uvicorn
 
     from sitin.api.app import create_app, server_options
 
-    overrides = {"host": host, "port": port, "log_level": log_level, "log_format": log_format}
-    if no_worker:
-        overrides["run_worker"] = False
+    overrides = {
+        "host": host,
+        "port": port,
+        "workers": 0 if no_worker else workers,
+        "log_level": log_level,
+        "log_format": log_format,
+    }
     _start_logging(settings(**overrides))
-    with open_context(create=True, run_bots=True, **overrides) as ctx:
+    # Bots run in the worker processes, not here: this process serves the API and the rooms.
+    with open_context(create=True, **overrides) as ctx:
         _first_start(ctx)
         chosen = ctx.settings
-        worker = None
-        if chosen.run_worker:
-            worker = build_worker(ctx, periodic=chosen.run_periodic)
-            worker.start()
-        click.echo(f"sitin listening on http://{chosen.host}:{chosen.port}  (docs: /api/docs)")
+        supervisor = WorkerSupervisor(
+            chosen.resolved_workers, env=worker_environment(chosen), periodic=chosen.run_periodic
+        )
+        supervisor.start()
+        click.echo(
+            f"sitin listening on http://{chosen.host}:{chosen.port}  (docs: /api/docs; "
+            f"{chosen.resolved_workers} bot worker process(es))"
+        )
         try:
-            uvicorn.run(
-                create_app(ctx),
-                host=chosen.host,
-                port=chosen.port,
-                # Records go through sitin's logging; sitin.logs sets uvicorn's levels too.
-                log_config=None,
-                log_level=None,
-                access_log=False,  # sitin.api.access_log logs route templates, not raw paths
-                **server_options(chosen),
-            )
+            with _signals_stop_the_server():
+                uvicorn.run(
+                    create_app(ctx),
+                    host=chosen.host,
+                    port=chosen.port,
+                    # Records go through sitin's logging; sitin.logs sets uvicorn's levels too.
+                    log_config=None,
+                    log_level=None,
+                    access_log=False,  # sitin.api.access_log logs route templates, not raw paths
+                    **server_options(chosen),
+                )
         finally:
-            if worker is not None:
-                worker.stop()
+            supervisor.stop()
+
+
+class _StopRequested(Exception):
+    pass
+
+
+@contextmanager
+def _signals_stop_the_server() -> Iterator[None]:
+    """SIGTERM and SIGINT end the server cleanly: uvicorn finishes its connections and, as it
+    re-raises the signal it caught, this handler unwinds into stopping the workers."""
+
+    def stop(_sig: int, _frame: object) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)  # a second signal must not cut the stopping short
+        raise _StopRequested
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    except _StopRequested:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def worker_environment(chosen: Settings) -> dict[str, str]:
+    """The environment of serve's worker processes: this process's, with the settings its
+    flags chose (the workers must reach the same data and allow bots into this server's rooms)."""
+    return {
+        **os.environ,
+        "SITIN_DATA_DIR": str(chosen.data_dir),
+        "SITIN_HOST": chosen.host,
+        "SITIN_PORT": str(chosen.port),
+        "SITIN_LOG_LEVEL": chosen.log_level,
+        "SITIN_LOG_FORMAT": chosen.log_format,
+    }
 
 
 @click.command()
@@ -70,21 +129,25 @@ def serve(
     is_flag=True,
     help="Do not run periodic jobs (exactly one worker in a deployment should run them).",
 )
+@click.option("--parent-pid", type=int, default=None, hidden=True)  # set by `sitin serve`
 @logging_options
 def worker(
-    threads: int | None, no_periodic: bool, log_level: str | None, log_format: str | None
+    threads: int | None,
+    no_periodic: bool,
+    parent_pid: int | None,
+    log_level: str | None,
+    log_format: str | None,
 ) -> None:
     """Run a worker: bots, webhook deliveries and (unless --no-periodic) periodic jobs."""
     overrides = {
         "log_level": log_level,
         "log_format": log_format,
-        "run_worker": True,
         "worker_threads": threads,
     }
     _start_logging(settings(**overrides))
     with open_context(run_bots=True, **overrides) as ctx:
         click.echo(f"sitin worker started ({ctx.settings.worker_threads} threads)")
-        build_worker(ctx, periodic=not no_periodic).run_forever()
+        build_worker(ctx, periodic=not no_periodic).run_forever(parent_pid=parent_pid)
 
 
 def _start_logging(chosen: Settings) -> None:

@@ -1,7 +1,8 @@
 """Periodic jobs (heartbeat reaper, deletion journal, retention, scheduled launches).
 
 A plain thread calls each registered job every ``interval`` seconds. Exactly one process in a
-deployment runs it (the embedded worker by default; ``sitin worker --no-periodic`` elsewhere).
+deployment runs it (``sitin serve``'s first worker process by default; ``sitin worker
+--no-periodic`` elsewhere).
 A failing job is logged and retried on the next tick; it never stops the others.
 """
 

@@ -1,8 +1,8 @@
 """Runs many bots concurrently on one asyncio loop in a dedicated thread of a worker process.
 
 Queue tasks (``bot.run``) hand bots over with ``submit``; the API's commands wake a bot's runner
-directly when the worker is embedded (otherwise runners poll their commands). On stop, every
-running bot leaves its meeting, keeps what it captured and is marked fatal_error /
+directly when it runs in the API's process (tests; otherwise runners poll their commands). On
+stop, every running bot leaves its meeting, keeps what it captured and is marked fatal_error /
 process_terminated, so a worker restart never leaves a bot stuck in a joined state.
 """
 

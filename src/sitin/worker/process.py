@@ -1,6 +1,8 @@
-"""Running the worker: embedded in ``sitin serve`` or standalone with ``sitin worker``."""
+"""Running the worker: ``sitin worker``, alone or as one of ``sitin serve``'s worker processes
+(``sitin.worker.supervisor``)."""
 
 import logging
+import os
 import signal
 import threading
 
@@ -9,6 +11,8 @@ from huey.consumer import Consumer
 from sitin.queue import PeriodicRunner, TaskQueue
 
 log = logging.getLogger(__name__)
+
+PARENT_CHECK_S = 1.0
 
 
 class _EmbeddedConsumer(Consumer):
@@ -48,11 +52,15 @@ class Worker:
             self.periodic.stop()
         self.consumer.stop(graceful=True)
 
-    def run_forever(self) -> None:
-        """Standalone mode: run until SIGINT/SIGTERM."""
+    def run_forever(self, *, parent_pid: int | None = None) -> None:
+        """Standalone mode: run until SIGINT/SIGTERM, or until process ``parent_pid`` (the
+        ``sitin serve`` that started this worker) is gone."""
         stopped = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stopped.set())
         self.start()
-        stopped.wait()
+        while not stopped.wait(PARENT_CHECK_S):
+            if parent_pid is not None and os.getppid() != parent_pid:
+                log.warning("the server that started this worker is gone; stopping")
+                break
         self.stop()
