@@ -5,6 +5,7 @@ import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -232,6 +233,27 @@ def test_migrate_creates_a_new_data_dir_and_read_commands_then_work(tmp_path):
     assert "database is up to date" in migrated and (data / "sitin.db").is_file()
     assert sitin_at(str(data), "projects", "list", "--data-dir", str(data)) == ""
     assert not (tmp_path / "new" / "xdg").exists()  # nothing went to the default place
+
+
+def test_creating_commands_create_what_is_missing_privately_read_commands_refuse(tmp_path):
+    """migrate and projects create make a missing data directory (0700, files 0600) and the
+    folder of a SITIN_DATABASE_URL file; a read command on the same missing places refuses."""
+    for number, creating in enumerate((["migrate"], ["projects", "create", "acme"])):
+        data = tmp_path / f"new-{number}" / "data"
+        database = tmp_path / f"elsewhere-{number}" / "deeper" / "sitin.db"
+        env = {"SITIN_DATABASE_URL": f"sqlite:///{database}"}
+        refused = _in_process("projects", "list", "--data-dir", str(data), env=env)
+        assert refused.exit_code == 1 and not data.exists() and not database.parent.exists()
+        made = _in_process(*creating, "--data-dir", str(data), env=env)
+        assert made.exit_code == 0, made.output
+        assert database.is_file() and stat.S_IMODE(database.parent.stat().st_mode) == 0o700
+        assert stat.S_IMODE(data.stat().st_mode) == 0o700
+        assert stat.S_IMODE(database.stat().st_mode) == 0o600
+        listed = _in_process("projects", "list", "--data-dir", str(data), env=env)
+        assert listed.exit_code == 0, listed.output
+    data = tmp_path / "plain"
+    assert _in_process("migrate", "--data-dir", str(data)).exit_code == 0
+    assert stat.S_IMODE((data / "sitin.db").stat().st_mode) == 0o600
 
 
 def test_a_bad_provider_endpoint_stops_the_server_at_start(tmp_path):

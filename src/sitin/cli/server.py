@@ -11,6 +11,7 @@ from sitin.bootstrap import build_worker
 from sitin.cli.options import data_dir_option, logging_options, open_context, settings
 from sitin.config import Settings
 from sitin.context import AppContext
+from sitin.datadir import make_private
 from sitin.db import api_keys, projects
 from sitin.db.migrate import upgrade
 from sitin.logs import configure_logging
@@ -178,7 +179,7 @@ def migrate() -> None:
     """Bring the database schema up to date, creating the database if there is none (also done
     automatically on start)."""
     chosen = settings()
-    chosen.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private(chosen.data_dir)  # created as every creating command does: 0700, files 0600
     upgrade(chosen.resolved_database_url)
     click.echo(f"database is up to date ({_shown_url(chosen.resolved_database_url)})")
 
