@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import click
 
-from sitin.bootstrap import build_worker
+from sitin.bootstrap import build_worker, periodic_jobs
 from sitin.cli.options import data_dir_option, logging_options, open_context, settings
 from sitin.config import Settings
 from sitin.context import AppContext
@@ -56,6 +56,10 @@ def serve(
     with open_context(create=True, **overrides) as ctx:
         _first_start(ctx)
         chosen = ctx.settings
+        if chosen.resolved_workers and chosen.run_periodic:
+            # What a crash left (half-done deletions, bots of a dead worker) is finished before
+            # the API answers; the first worker then runs the periodic jobs.
+            periodic_jobs(ctx).run_all_now()
         supervisor = WorkerSupervisor(
             chosen.resolved_workers, env=worker_environment(chosen), periodic=chosen.run_periodic
         )
