@@ -134,7 +134,7 @@ def test_a_key_store_outage_answers_503_and_verify_names_the_surviving_key(
     ended_bot_with_data(ctx, bot_id, blobs=2)
     destroy = ctx.keys.destroy
 
-    def key_store_down(_bot_id: str) -> None:
+    def key_store_down(_bot_id: str, **_options) -> None:
         raise OperationalError("DELETE", {}, Exception("key store unreachable"))
 
     monkeypatch.setattr(ctx.keys, "destroy", key_store_down)

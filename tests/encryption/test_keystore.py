@@ -113,6 +113,46 @@ def test_no_byte_of_a_destroyed_key_remains_in_the_sqlite_files(tmp_path):
     keys.dispose()
 
 
+def test_a_destruction_scrubbed_later_is_caught_up_by_the_next_process(tmp_path):
+    """delete_data destroys without scrubbing (it scrubs after answering); a process killed in
+    between leaves the key's old bytes in the file, which the next process's journal job
+    (scrub_if_due, run at start) removes."""
+    url = f"sqlite:///{tmp_path / 'keys.db'}"
+    keys = store(url)
+    keys.key_for_writing("bot_a")
+    keys.scrub()  # the key's creation folded into the main file, as after any earlier deletion
+    with keys.engine.connect() as conn:
+        wrapped = conn.execute(sa.select(data_keys.c.wrapped)).scalar_one()
+
+    def on_disk() -> bytes:
+        return b"".join(p.read_bytes() for p in tmp_path.glob("keys.db*"))
+
+    keys.destroy("bot_a", scrub=False)
+    assert keys.key_for_reading("bot_a") is None  # gone for every reader already
+    assert wrapped in on_disk()  # the old page, until the scrub
+    assert keys.scrub_if_due() is True
+    assert wrapped not in on_disk()
+    assert keys.scrub_if_due() is False  # nothing destroyed since
+    keys.dispose()
+
+    killed = store(url)
+    killed.key_for_writing("bot_b")
+    killed.scrub()
+    with killed.engine.connect() as conn:
+        wrapped_b = conn.execute(
+            sa.select(data_keys.c.wrapped).where(data_keys.c.bot_id == "bot_b")
+        ).scalar_one()
+    killed.destroy("bot_b", scrub=False)
+    # Killed here: its connections stay open (closing the last one would checkpoint, which a
+    # SIGKILL never does), and another process starts.
+    restarted = store(url)
+    assert wrapped_b in on_disk()
+    assert restarted.scrub_if_due() is True  # due at start: it cannot know what was left
+    assert wrapped_b not in on_disk()
+    restarted.dispose()
+    killed.dispose()
+
+
 def test_rotating_the_master_key_rewraps_every_live_key(keystore_url):
     old = store(keystore_url, "old")
     material = old.key_for_writing("bot_a").material

@@ -20,7 +20,9 @@ def pending_entries(ctx: AppContext) -> list[tuple[str, str]]:
 
 
 def process_journal(ctx: AppContext) -> int:
-    """Retry every pending prefix; returns how many are still pending."""
+    """Retry every pending prefix, then scrub the key store if a destruction may have left bytes
+    in its files (a crash right after a deletion answered, before its scrub ran); returns how
+    many are still pending."""
     still_pending = 0
     for bot_id, prefix in pending_entries(ctx):
         try:
@@ -28,6 +30,7 @@ def process_journal(ctx: AppContext) -> int:
         except StoragePending:
             still_pending += 1
             log.warning("blob deletion for bot %s still pending; will retry", bot_id)
+    ctx.keys.scrub_if_due()
     return still_pending
 
 

@@ -164,7 +164,7 @@ def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str) -> None:
     after an earlier purge (a late upload) is removed by any repeat call."""
     try:
         try:
-            ctx.keys.destroy(bot_id)
+            ctx.keys.destroy(bot_id, scrub=False)  # scrubbed with the WAL, after the answer
         except SQLAlchemyError as exc:
             raise StorageError(f"the key store did not destroy the data key: {exc}") from exc
         checkpoint(ctx.settings, "deletion.after_key")
@@ -190,9 +190,10 @@ def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str) -> None:
         # Losing this commit in a crash is harmless (the journal re-checks a destroyed key and
         # an empty prefix), so it need not wait for the WAL flush.
         deletion_journal.remove(tx.conn, bot_id=bot_id, durable=False)
-    # SQLite: fold the WAL (which still holds the deleted rows' pages, as ciphertext) into the
-    # database, where secure_delete has zeroed them, and truncate it; off the request path.
-    ctx.in_background(_checkpoint, ctx)
+    # Off the request path: SQLite folds the WAL (which still holds the deleted rows' pages, as
+    # ciphertext) into the database, where secure_delete has zeroed them, and truncates it; the
+    # key store drops the destroyed key's old bytes the same way (PostgreSQL: VACUUM).
+    ctx.in_background(scrub_after_deletion, ctx)
 
 
 def drop_queued_tasks(ctx: AppContext, bot_id: str) -> int:
@@ -215,7 +216,14 @@ def drop_queued_tasks(ctx: AppContext, bot_id: str) -> int:
         return 0
 
 
-def _checkpoint(ctx: AppContext) -> None:
+def scrub_after_deletion(ctx: AppContext) -> None:
+    """Physically drop what a deletion freed: the key store's destroyed key and the main
+    database's deleted pages. A crash before this ran is caught up by the periodic journal job
+    (the key store) and SQLite's own checkpoints (the WAL, which holds only ciphertext)."""
+    try:
+        ctx.keys.scrub()
+    except SQLAlchemyError as exc:
+        log.warning("scrubbing the key store after a deletion did not complete: %s", exc)
     try:
         ctx.db.checkpoint()
     except SQLAlchemyError as exc:  # busy readers: the next deletion's checkpoint catches up

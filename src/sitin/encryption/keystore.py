@@ -78,6 +78,9 @@ class KeyStore:
         # stands: every API read asks, and most bots never had a key loaded in this process.
         self._not_destroyed: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
+        # A destruction whose old bytes may still be in the store's files: True at start, since a
+        # process killed between a destruction and its scrub leaves them.
+        self._scrub_due = True
 
     def _engine(self, url: str) -> Engine:
         if not self.is_sqlite:
@@ -255,8 +258,12 @@ class KeyStore:
 
     # --- destruction and rotation -----------------------------------------------------------
 
-    def destroy(self, bot_id: str) -> None:
-        """Destroy the bot's key (idempotent) and scrub the freed bytes from the store's files."""
+    def destroy(self, bot_id: str, *, scrub: bool = True) -> None:
+        """Destroy the bot's key (idempotent; committed when this returns) and, unless ``scrub``
+        is False, scrub the freed bytes from the store's files. delete_data passes False and
+        scrubs after its 200 (the checkpoint is half the cost of destroying the key); until then
+        the old bytes sit only in the store's own file, wrapped by the master key, and no read
+        of the store can return them."""
         insert = postgresql.insert if not self.is_sqlite else sqlite.insert
         now = utcnow()
         statement = insert(data_keys).values(
@@ -271,17 +278,34 @@ class KeyStore:
                 )
             )
         self._remember(bot_id, _TOMBSTONE)
-        self.scrub()
+        self._scrub_due = True
+        if scrub:
+            self.scrub()
 
     def scrub(self) -> None:
         """Physically drop destroyed keys' old bytes: SQLite's WAL is checkpointed and truncated
         (secure_delete zeroes the freed pages); PostgreSQL's dead tuples are vacuumed."""
-        if self.is_sqlite:
-            with self._ready().connect() as conn:
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        else:
-            with self._ready().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql(f"VACUUM {data_keys.name}")
+        self._scrub_due = False  # before: a destruction meanwhile sets it again
+        try:
+            if self.is_sqlite:
+                with self._ready().connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            else:
+                with self._ready().connect().execution_options(
+                    isolation_level="AUTOCOMMIT"
+                ) as conn:
+                    conn.exec_driver_sql(f"VACUUM {data_keys.name}")
+        except BaseException:
+            self._scrub_due = True
+            raise
+
+    def scrub_if_due(self) -> bool:
+        """Scrub if a destruction (in this process, or before it started) may have left bytes;
+        whether it scrubbed."""
+        if not self._scrub_due:
+            return False
+        self.scrub()
+        return True
 
     def rewrap(self) -> int:
         """Wrap every live key with the current master key (after a rotation); returns how many
