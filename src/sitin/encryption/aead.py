@@ -14,6 +14,7 @@ import json
 import os
 from typing import Any
 
+import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -106,7 +107,10 @@ class DataKey:
         text = self.open_text(value, purpose) if isinstance(value, str) else None
         if text is None:
             raise ContentUnreadable(f"{purpose} is not sealed")
-        return json.loads(text)
+        try:  # orjson: several times faster (a transcript opens one per utterance)
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:  # NaN or Infinity, which json.dumps writes
+            return json.loads(text)
 
     def lookup_hash(self, value: str) -> str:
         """A keyed hash of ``value`` for equality filters on a sealed column (hex, 64 chars)."""
