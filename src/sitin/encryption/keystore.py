@@ -291,9 +291,9 @@ class KeyStore:
                 with self._ready().connect() as conn:
                     conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             else:
-                with self._ready().connect().execution_options(
-                    isolation_level="AUTOCOMMIT"
-                ) as conn:
+                with (
+                    self._ready().connect().execution_options(isolation_level="AUTOCOMMIT") as conn
+                ):
                     conn.exec_driver_sql(f"VACUUM {data_keys.name}")
         except BaseException:
             self._scrub_due = True
