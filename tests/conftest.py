@@ -75,6 +75,13 @@ def _empty_postgres(url: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture(scope="module")
+def module_postgres_url(postgres_database: str) -> str:
+    """This worker's PostgreSQL database, emptied, for a module that shares one server."""
+    _empty_postgres(postgres_database)
+    return postgres_database
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request, tmp_path: Path, sqlite_template: Path) -> str:
     if request.param == "sqlite":

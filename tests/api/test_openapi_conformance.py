@@ -1,82 +1,34 @@
 """Responses of the core routes validated against Attendee's published OpenAPI file.
 
 Each response is checked with jsonschema against the schema that ``attendee-openapi.yml`` declares
-for the same operation and status. Where that file and the API reference (which follows Attendee's
-code) disagree, the reference wins; each such correction is listed in ``REFERENCE_CORRECTIONS``.
+for the same operation and status (as corrected by the API reference: support/attendee_openapi.py).
 """
 
-import copy
 from datetime import timedelta
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-import yaml
 
 from sitin.core.states import EventType
 from sitin.core.timefmt import to_wire, utcnow
 from sitin.db import capture
-
-OPENAPI_FILE = Path("/work/shared/reference/attendee-openapi.yml")
-if not OPENAPI_FILE.exists():  # the reference lives next to the checkout
-    OPENAPI_FILE = Path(__file__).resolve().parents[3] / "shared/reference/attendee-openapi.yml"
-
-NULLABLE = {"nullable": True}
-# (schema, property) -> replacement, each one where the reference says the file is wrong.
-REFERENCE_CORRECTIONS: dict[tuple[str, str], dict[str, Any]] = {
-    # §4/§6: a bot without join_at / deduplication_key returns null for them.
-    ("Bot", "join_at"): {"type": "string", "format": "date-time", **NULLABLE},
-    ("Bot", "deduplication_key"): {"type": "string", **NULLABLE},
-    # §7: metadata may be null (it is optional at creation).
-    ("Bot", "metadata"): {"type": "object", **NULLABLE},
-    # §4: *_state come from the default recording, "null if none".
-    ("Bot", "transcription_state"): {
-        "allOf": [{"$ref": "#/components/schemas/TranscriptionStateEnum"}],
-        **NULLABLE,
-    },
-    ("Bot", "recording_state"): {
-        "allOf": [{"$ref": "#/components/schemas/RecordingStateEnum"}],
-        **NULLABLE,
-    },
-    # §4: timestamp_ms is epoch milliseconds (= timestamp * 1000), an integer, not a string.
-    ("ChatMessage", "timestamp_ms"): {"type": "integer"},
-    # §4: Recording start_timestamp_ms is "int|null" (null before the first audio buffer).
-    ("Recording", "start_timestamp_ms"): {"type": "integer", **NULLABLE},
-}
-
-
-def _to_json_schema(node: Any) -> Any:
-    """OpenAPI 3.0 ``nullable`` to JSON Schema; everything else is already JSON Schema."""
-    if isinstance(node, list):
-        return [_to_json_schema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {key: _to_json_schema(value) for key, value in node.items() if key != "nullable"}
-    if node.get("nullable"):
-        if "type" in out:
-            out["type"] = [out["type"], "null"]
-        else:
-            out = {"anyOf": [out, {"type": "null"}]}
-    return out
+from support.attendee_openapi import corrected_document, to_json_schema
 
 
 @cache
 def _reference() -> dict[str, Any]:
-    document = yaml.safe_load(OPENAPI_FILE.read_text())
-    schemas = copy.deepcopy(document["components"]["schemas"])
-    for (schema, prop), replacement in REFERENCE_CORRECTIONS.items():
-        assert prop in schemas[schema]["properties"], (schema, prop)
-        schemas[schema]["properties"][prop] = replacement
-    return {"paths": document["paths"], "components": {"schemas": _to_json_schema(schemas)}}
+    document = corrected_document()
+    schemas = to_json_schema(document["components"]["schemas"])
+    return {"paths": document["paths"], "components": {"schemas": schemas}}
 
 
 def assert_conforms(method: str, path: str, status: int, response) -> None:
     """``response`` matches what the file declares for ``method path`` with ``status``."""
     assert response.status_code == status, response.text
     declared = _reference()["paths"][path][method.lower()]["responses"][str(status)]
-    schema = _to_json_schema(declared["content"]["application/json"]["schema"])
+    schema = to_json_schema(declared["content"]["application/json"]["schema"])
     validator = jsonschema.Draft202012Validator(
         {**schema, "components": _reference()["components"]},
         format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,

@@ -107,7 +107,13 @@ def _endpoint(route: Unsupported) -> Callable[..., JsonResponse]:
     async def not_implemented(_project_id: str = Depends(authenticated_project)) -> JsonResponse:
         return JsonResponse(body, status_code=501)
 
-    return not_implemented
+    # The id is declared (so the schema describes the path) but never looked up.
+    async def not_implemented_for_object(
+        object_id: str, _project_id: str = Depends(authenticated_project)
+    ) -> JsonResponse:
+        return JsonResponse(body, status_code=501)
+
+    return not_implemented_for_object if "{object_id}" in route.path else not_implemented
 
 
 router = APIRouter(prefix="/api/v1", tags=["Not supported by this server"])
