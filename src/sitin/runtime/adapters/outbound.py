@@ -38,16 +38,20 @@ class OutputQueueFull(Exception):
 
 
 class OutboundAudio:
-    def __init__(self, on_played: PlayedSink | None = None) -> None:
+    def __init__(
+        self, on_played: PlayedSink | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._on_played = on_played
+        self._clock = clock
         self._queue: deque[np.ndarray] = deque()
         self._head_offset = 0  # samples of _queue[0] already played
         self._queued = 0  # samples waiting
         self._tracks: set[_PeerTrack] = set()
-        self._epoch = time.monotonic()
+        self._epoch = clock()
         self._epoch_ms = time.time() * 1000
         self._recent: deque[np.ndarray | None] = deque(maxlen=RECENT_FRAMES)
         self._next_index = 0  # the index of the next frame to take from the queue
+        self._resumed_at = 0  # where the timeline went on after the latest jump ahead
         self.frames_played = 0  # frames with audio in them, since the start
 
     @property
@@ -86,11 +90,21 @@ class OutboundAudio:
         self.clear()
 
     def current_index(self) -> int:
-        return int((time.monotonic() - self._epoch) / FRAME_S)
+        return int((self._clock() - self._epoch) / FRAME_S)
 
-    def due_at(self, index: int) -> float:
-        """The monotonic time frame `index` is due."""
-        return self._epoch + index * FRAME_S
+    def next_index(self, previous: int | None) -> int:
+        """The frame a peer whose latest frame was `previous` sends next: the one after it; the
+        current one for a new peer or one more than MAX_LAG_FRAMES behind; and never one that
+        a jump ahead left silent (a peer still catching up through those would put a gap into
+        speech that the peer who jumped plays whole)."""
+        now = self.current_index()
+        if previous is None or previous < now - MAX_LAG_FRAMES:
+            return now
+        return max(previous + 1, self._resumed_at)
+
+    def seconds_until(self, index: int) -> float:
+        """How long until frame `index` is due (0 once it is)."""
+        return max(0.0, self._epoch + index * FRAME_S - self._clock())
 
     def frame(self, index: int) -> np.ndarray | None:
         """Frame `index` of the shared timeline (None: silence).
@@ -100,7 +114,7 @@ class OutboundAudio:
         """
         if index > self._next_index:
             self._recent.extend([None] * min(index - self._next_index, RECENT_FRAMES))
-            self._next_index = index
+            self._next_index = self._resumed_at = index
         if index == self._next_index:
             frame = self._take_frame()
             if frame is not None:
@@ -160,12 +174,8 @@ class _PeerTrack(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         voice = self._voice
-        now_index = voice.current_index()
-        if self._index is None or self._index < now_index - MAX_LAG_FRAMES:
-            self._index = now_index
-        else:
-            self._index += 1
-            await asyncio.sleep(max(0.0, voice.due_at(self._index) - time.monotonic()))
+        self._index = voice.next_index(self._index)
+        await asyncio.sleep(voice.seconds_until(self._index))
         samples = voice.frame(self._index)
         frame = av.AudioFrame.from_ndarray(
             (self._silence if samples is None else samples).reshape(1, -1),

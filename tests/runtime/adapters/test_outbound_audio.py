@@ -1,0 +1,81 @@
+"""The bot's shared voice timeline (OutboundAudio) on a clock the test moves: every peer plays
+queued speech whole, whichever peer a stall made skip ahead."""
+
+import numpy as np
+
+from sitin.core.audio import MEETING_SAMPLE_RATE
+from sitin.runtime.adapters.outbound import FRAME_S, MAX_LAG_FRAMES, OutboundAudio
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def at_frame(self, index: int) -> None:
+        self.now = 1000.0 + (index + 0.5) * FRAME_S
+
+
+def tone(seconds: float) -> np.ndarray:
+    t = np.arange(int(seconds * MEETING_SAMPLE_RATE)) / MEETING_SAMPLE_RATE
+    return (np.sin(2 * np.pi * 440 * t) * 0.3 * 32767).astype(np.int16)
+
+
+class Peer:
+    """What one peer's track asks the timeline for, frame after frame."""
+
+    def __init__(self, voice: OutboundAudio) -> None:
+        self.voice = voice
+        self.index: int | None = None
+        self.sent: list[bool] = []  # per frame sent: did it carry speech?
+
+    def send(self) -> None:
+        self.index = self.voice.next_index(self.index)
+        self.sent.append(self.voice.frame(self.index) is not None)
+
+
+def speech_runs(sent: list[bool]) -> int:
+    return sum(1 for i, loud in enumerate(sent) if loud and (i == 0 or not sent[i - 1]))
+
+
+def test_a_peer_catching_up_after_a_stall_never_plays_silence_inside_the_speech():
+    clock = Clock()
+    voice = OutboundAudio(clock=clock)
+    alice, bob = Peer(voice), Peer(voice)
+    voice.play(tone(1.0))
+    for index in range(3):
+        clock.at_frame(index)
+        alice.send()
+        bob.send()
+    # the loop stalls for MAX_LAG_FRAMES frames: Alice's track wakes first, just within the lag
+    # allowed, and catches up; Bob's wakes a frame later, past it, and skips ahead to now
+    clock.at_frame(2 + MAX_LAG_FRAMES)
+    alice.send()
+    clock.at_frame(3 + MAX_LAG_FRAMES)
+    bob.send()
+    for _ in range(60):  # on past the end of the tone
+        alice.send()
+        bob.send()
+        clock.now += FRAME_S
+    for peer in (alice, bob):
+        assert speech_runs(peer.sent) == 1, f"a gap in the speech: {peer.sent}"
+    assert sum(alice.sent) >= 45 and sum(bob.sent) >= 45, "the stall delays speech, loses little"
+
+
+def test_peers_in_step_share_every_frame_and_a_new_peer_starts_at_the_current_one():
+    clock = Clock()
+    voice = OutboundAudio(clock=clock)
+    voice.play(tone(0.2))  # 10 frames
+    alice, bob = Peer(voice), Peer(voice)
+    for index in range(12):
+        clock.at_frame(index)
+        alice.send()
+        bob.send()
+    assert alice.sent == bob.sent == [True] * 10 + [False] * 2
+    late = Peer(voice)
+    clock.at_frame(40)
+    late.send()
+    assert late.index == 40
+    assert voice.seconds_until(41) > 0 and voice.seconds_until(40) == 0
