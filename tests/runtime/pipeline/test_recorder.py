@@ -14,7 +14,7 @@ from sitin.encryption.scratch import SLOT_BYTES
 from sitin.runtime.adapters.base import AudioFrame
 from sitin.runtime.pipeline.recorder import FORMATS, Recorder, open_recorder
 from support.plaintext import hits_in
-from support.speech import flite_wav, read_pcm_48k, rms_dbfs
+from support.speech import flite_wav, read_pcm_48k, rms_dbfs, window_dbfs
 
 KEY = DataKey.generate()  # what the bot's scratch files are sealed under
 
@@ -100,6 +100,20 @@ def test_live_recording_covers_open_to_close_minus_the_pause(
     expected_s = ((closed_at - recorder.start_ms) - (resumed_at - paused_at)) / 1000
     assert duration == pytest.approx(expected_s, abs=0.002)
     assert rms_dbfs(decode(recorder)[:48_000]) > -40
+
+
+def test_audio_the_bot_receives_late_is_recorded_not_written_over_with_silence(
+    tmp_path: Path, speech: np.ndarray
+) -> None:
+    recorder = Recorder(tmp_path / "late.mp3", "mp3", seal_with=KEY, latency_ms=200)
+    push_speech(recorder, "alice", speech[:FRAME], recorder.start_ms)  # her first frame, on time
+    time.sleep(1.5)  # the scenario: a busy bot receives her next second 1.5 s late, in a burst
+    push_speech(recorder, "alice", speech[FRAME:48_000], recorder.start_ms + 20)
+    recorder.close()
+
+    recorded = window_dbfs(decode(recorder)[:48_000], 48_000)
+    spoken = window_dbfs(speech[:48_000], 48_000)
+    assert np.count_nonzero(recorded > -40) >= 0.9 * np.count_nonzero(spoken > -40)
 
 
 def test_format_none_records_nothing_and_unknown_formats_are_refused(tmp_path: Path) -> None:

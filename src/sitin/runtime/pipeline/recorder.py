@@ -48,6 +48,8 @@ ENCODINGS = {
 }
 FORMATS = (*ENCODINGS, "none")
 TICK_S = 0.25  # how often the thread mixes what arrived and writes it out
+# A bot receiving everyone's audio late (a busy process) still records it, up to this late.
+MAX_BACKLOG_MS = 10_000.0
 _CLOSE = object()
 
 
@@ -82,6 +84,7 @@ class Recorder:
         self._latency_ms = latency_ms
         self._mixer = Mixer(self.start_ms)
         self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._received_until: dict[str, float] = {}  # uuid -> end of its latest frame (epoch ms)
         self._closing = threading.Event()
         self._pauses: list[list[float]] = []  # [start_ms, end_ms]; end is inf while paused
         self._lock = threading.Lock()
@@ -98,10 +101,12 @@ class Recorder:
         with self._lock:
             return bool(self._pauses) and self._pauses[-1][1] == float("inf")
 
-    def push(self, frame: AudioFrame) -> None:
-        """Hand over one participant frame. Non-blocking; call from any thread."""
+    def push(self, frame: AudioFrame, *, received: bool = True) -> None:
+        """Hand over one frame. Non-blocking; call from any thread. Frames `received` from the
+        meeting also tell how far the meeting's audio has arrived (the bot's own voice, stamped
+        by its own clock, does not)."""
         if not self._closed:
-            self._inbox.put(frame)
+            self._inbox.put((frame, received))
 
     def pause(self, at_ms: float | None = None) -> None:
         """Stop recording from `at_ms` (default now) until resume()."""
@@ -144,7 +149,7 @@ class Recorder:
     def _run(self) -> None:
         try:
             while self._mix_pending():
-                self._write_until(now_ms() - self._latency_ms)
+                self._write_until(self.writable_until_ms(now_ms()))
             self._write_until(self._end_ms)
             self._output.finish()
         except BaseException as exc:  # reported by close()
@@ -166,7 +171,25 @@ class Recorder:
                 return True
             if item is _CLOSE:
                 return False
-            self._mixer.add(item)
+            frame, received = item
+            self._mixer.add(frame)
+            if received:
+                end = frame.timestamp_ms + frame.duration_ms
+                self._received_until[frame.uuid] = max(self._received_until.get(frame.uuid, 0), end)
+
+    def writable_until_ms(self, now: float) -> float:
+        """Where the recording may be written up to: `latency_ms` behind the clock, and no
+        further than every participant still sending has arrived. A participant whose audio
+        lags the newest arrival by more than `latency_ms` has stopped sending (or is too late to
+        wait for); the newest arrival itself lags the clock when the bot is busy, and then the
+        recording waits for it, up to MAX_BACKLOG_MS, instead of writing silence over audio
+        that is about to arrive."""
+        by_clock = now - self._latency_ms
+        arrived = self._received_until.values()
+        newest = min(max(arrived, default=now), now)
+        oldest_allowed = max(newest - self._latency_ms, now - MAX_BACKLOG_MS)
+        sending = [end for end in arrived if end >= oldest_allowed]
+        return min(by_clock, max(min(sending, default=oldest_allowed), oldest_allowed))
 
     def _write_until(self, until_ms: float) -> None:
         chunk_start_ms = self._mixer.position_ms

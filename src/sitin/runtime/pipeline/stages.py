@@ -84,7 +84,7 @@ class RecordingStage(Stage):
         if isinstance(frame, AudioFrame):
             self.recorder.push(frame)
         elif isinstance(frame, BotSpoke):  # recorded, never transcribed nor streamed out
-            self.recorder.push(AudioFrame(BOT_VOICE, frame.pcm, frame.timestamp_ms))
+            self.recorder.push(AudioFrame(BOT_VOICE, frame.pcm, frame.timestamp_ms), received=False)
             return
         elif isinstance(frame, RecordingPaused):
             self.recorder.pause(frame.at_ms)
