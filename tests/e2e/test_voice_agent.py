@@ -21,7 +21,7 @@ from sitin.deletion.verify import remaining_data
 from support.bot_logs import log_messages
 from support.live import start_live
 from support.peers import TestParticipant
-from support.speech import decode_mono, flite_wav, read_pcm_48k, rms_dbfs
+from support.speech import decode_mono, flite_wav, read_pcm_48k, rms_dbfs, window_dbfs
 from support.voice_agent import VoiceAgent
 
 RATE = 48_000
@@ -33,9 +33,7 @@ pytestmark = [pytest.mark.slow]
 
 
 def loud_seconds(pcm: np.ndarray, rate: int = RATE, window_s: float = 0.02) -> float:
-    size = int(window_s * rate)
-    windows = range(0, len(pcm) - size + 1, size)
-    return sum(window_s for i in windows if rms_dbfs(pcm[i : i + size]) > LOUD_DBFS)
+    return float(np.count_nonzero(window_dbfs(pcm, rate, window_s) > LOUD_DBFS)) * window_s
 
 
 def speech_16k(tmp_path: Path, name: str, text: str) -> np.ndarray:
@@ -52,9 +50,29 @@ async def until(condition, timeout_s: float = 20.0, what=lambda: "a condition") 
     try:
         async with asyncio.timeout(timeout_s):
             while not condition():
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(0.05)
     except TimeoutError:
         raise AssertionError(f"timed out waiting for {what()}") from None
+
+
+def stream_report(agent: VoiceAgent, alice: TestParticipant, asked: float) -> str:
+    """Where Alice's question went, for a failing test's message."""
+    lines = []
+    for name, chunks in (
+        ("hers", agent.stream(protocol.PER_PARTICIPANT, alice.uuid)),
+        ("mixed", agent.stream(protocol.MIXED)),
+    ):
+        late = [c for c in chunks if c.arrived >= asked]
+        loudest = max((rms_dbfs(c.pcm) for c in chunks if len(c.pcm)), default=None)
+        lags = [c.arrived - c.timestamp_ms / 1000 for c in late]
+        lines.append(
+            f"{name}: {len(late)} of {len(chunks)} chunks after the question, loudest ever "
+            f"{loudest} dBFS, lag {min(lags, default=0):.2f}..{max(lags, default=0):.2f} s, "
+            f"stamps {late[0].timestamp_ms / 1000 - asked if late else 0:.2f}.."
+            f"{late[-1].timestamp_ms / 1000 - asked if late else 0:.2f} s from the question"
+        )
+    lines.append(f"her microphone played everything: {alice.microphone.played_everything()}")
+    return "; ".join(lines)
 
 
 async def meeting(live, agent: VoiceAgent, tmp_path: Path) -> dict:
@@ -88,8 +106,8 @@ async def meeting(live, agent: VoiceAgent, tmp_path: Path) -> dict:
         ),
         timeout_s=40,
         what=lambda: (
-            f"Alice's question at the agent; it has {agent.summary()}; the bot's log: "
-            f"{log_messages(live.ctx, bot_id)}"
+            f"Alice's question at the agent; it has {agent.summary()}; "
+            f"{stream_report(agent, alice, asked)}; the bot's log: {log_messages(live.ctx, bot_id)}"
         ),
     )
     mine = agent.stream(protocol.PER_PARTICIPANT, alice.uuid)

@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from sitin.db.tables import bot_output_requests
 from support.live import Live
-from support.speech import decode_mono, rms_dbfs
+from support.speech import decode_mono, rms_dbfs, window_dbfs
 
 RATE = 48_000
 LOUD_DBFS = -35
@@ -63,11 +63,8 @@ def tone_wav(seconds: float, hz: float = 440.0, rate: int = 16000) -> bytes:
 
 def loud_seconds(pcm: np.ndarray, rate: int = RATE, window_s: float = 0.02) -> tuple[float, float]:
     """(first loud window start, total loud time) in seconds; (-1, 0) when all quiet."""
-    size = int(window_s * rate)
-    loud = [
-        i for i in range(0, len(pcm) - size + 1, size) if rms_dbfs(pcm[i : i + size]) > LOUD_DBFS
-    ]
-    return (loud[0] / rate if loud else -1.0), len(loud) * window_s
+    loud = np.flatnonzero(window_dbfs(pcm, rate, window_s) > LOUD_DBFS)
+    return (loud[0] * window_s if len(loud) else -1.0), len(loud) * window_s
 
 
 async def heard_something_then_quiet(listener: Listener, uuid: str, since_s: float) -> None:

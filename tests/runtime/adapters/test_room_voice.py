@@ -17,7 +17,7 @@ from sitin.runtime.adapters.room import RoomAdapter
 from support.peers import TestParticipant
 from support.servers import serve
 from support.settings import LOOPBACK_GUARD
-from support.speech import rms_dbfs
+from support.speech import rms_dbfs, window_dbfs
 
 RATE = 48_000
 
@@ -36,8 +36,7 @@ def tone(seconds: float, hz: float = 440.0, level: float = 0.3) -> np.ndarray:
 
 
 def window_levels(pcm: np.ndarray, window_s: float = 0.02) -> list[float]:
-    size = int(window_s * RATE)
-    return [rms_dbfs(pcm[i : i + size]) for i in range(0, len(pcm) - size + 1, size)]
+    return window_dbfs(pcm, RATE, window_s).tolist()
 
 
 async def wait_for(condition, timeout_s: float = 10.0) -> None:
