@@ -4,6 +4,7 @@ the running bot's heartbeat, and the lookups supervision, retention and deletion
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -186,7 +187,7 @@ def view_for_key(conn: Connection, *, key_hash: str, bot_id: str) -> BotView | N
     """The bot if the key is active and the bot is in the key's project; None: bad key or not
     found."""
     params = {"key_hash": key_hash, "bot_id": bot_id}
-    return _as_view(list(conn.execute(_WIRE_BOT_FOR_KEY, params).mappings()))
+    return _as_view(conn.execute(_WIRE_BOT_FOR_KEY, params).mappings().all())
 
 
 def _as_view(rows: list[RowMapping]) -> BotView | None:
@@ -200,7 +201,8 @@ def events_for(conn: Connection, bot_ids: list[str]) -> dict[str, list[RowMappin
     result: dict[str, list[RowMapping]] = {bot_id: [] for bot_id in bot_ids}
     if not bot_ids:
         return result
-    for row in conn.execute(_EVENTS_OF_BOTS, {"bot_ids": list(bot_ids)}).mappings():
+    # .all(): one fetchall, not a fetch per row
+    for row in conn.execute(_EVENTS_OF_BOTS, {"bot_ids": list(bot_ids)}).mappings().all():
         result[row["bot_id"]].append(row)
     return result
 
@@ -222,18 +224,43 @@ def list_page(
     position: Position | None,
     limit: int,
 ) -> Page:
-    query = _with_recording().where(bots.c.project_id == project_id)
-    if filters.meeting_url is not None:
-        query = query.where(bots.c.meeting_url == filters.meeting_url)
-    if filters.deduplication_key is not None:
-        query = query.where(bots.c.deduplication_key == filters.deduplication_key)
-    if filters.states:
-        query = query.where(bots.c.state.in_(filters.states))
-    if filters.join_at_after is not None:
-        query = query.where(bots.c.join_at > filters.join_at_after)
-    if filters.join_at_before is not None:
-        query = query.where(bots.c.join_at < filters.join_at_before)
-    return keyset_page(conn, query, bots.c.created_at, bots.c.id, position=position, limit=limit)
+    query = _list_query(
+        filters.meeting_url is not None,
+        filters.deduplication_key is not None,
+        bool(filters.states),
+        filters.join_at_after is not None,
+        filters.join_at_before is not None,
+    )
+    params = {
+        "project_id": project_id,
+        "meeting_url": filters.meeting_url,
+        "deduplication_key": filters.deduplication_key,
+        "states": list(filters.states),
+        "join_at_after": filters.join_at_after,
+        "join_at_before": filters.join_at_before,
+    }
+    return keyset_page(
+        conn, query, bots.c.created_at, bots.c.id, position=position, limit=limit, params=params
+    )
+
+
+@lru_cache(maxsize=32)
+def _list_query(
+    meeting_url: bool, deduplication_key: bool, states: bool, after: bool, before: bool
+) -> Select:
+    """The list's statement for one combination of filters, built once (values bound)."""
+    query = _with_recording().where(bots.c.project_id == bindparam("project_id"))
+    if meeting_url:
+        query = query.where(bots.c.meeting_url == bindparam("meeting_url"))
+    if deduplication_key:
+        query = query.where(bots.c.deduplication_key == bindparam("deduplication_key"))
+    if states:
+        query = query.where(bots.c.state.in_(bindparam("states", expanding=True)))
+    if after:
+        query = query.where(bots.c.join_at > bindparam("join_at_after"))
+    if before:
+        query = query.where(bots.c.join_at < bindparam("join_at_before"))
+    return query
 
 
 def update_fields(conn: Connection, *, bot_id: str, **values: Any) -> None:

@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.engine import RowMapping
 
 from sitin.db import sealing
@@ -34,6 +34,25 @@ def _open_person(opener: Opener, row: dict[str, Any], prefix: str) -> None:
     )
 
 
+# Built once: constructing the statement costs more than SQLite takes to run it.
+_TRANSCRIPT = (
+    select(
+        participants.c.name,
+        participants.c.uuid,
+        participants.c.user_uuid,
+        participants.c.is_host,
+        utterances.c.timestamp_ms,
+        utterances.c.duration_ms,
+        utterances.c.transcription,
+    )
+    .join(participants, participants.c.id == utterances.c.participant_id)
+    .where(utterances.c.bot_id == bindparam("bot_id"), utterances.c.transcription.is_not(None))
+    .order_by(utterances.c.timestamp_ms, utterances.c.id)
+)
+_TRANSCRIPT_UPDATED_AFTER = _TRANSCRIPT.where(utterances.c.updated_at > bindparam("after"))
+_RECORDING = select(recordings).where(recordings.c.bot_id == bindparam("bot_id"))
+
+
 def transcript(
     conn: Connection,
     *,
@@ -42,32 +61,27 @@ def transcript(
     updated_after: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Transcribed utterances of the bot's recording, in time order, with their speaker."""
-    query = (
-        select(
-            participants.c.name.label("speaker_name"),
-            participants.c.uuid.label("speaker_uuid"),
-            participants.c.user_uuid.label("speaker_user_uuid"),
-            participants.c.is_host.label("speaker_is_host"),
-            utterances.c.timestamp_ms,
-            utterances.c.duration_ms,
-            utterances.c.transcription,
-        )
-        .join(participants, participants.c.id == utterances.c.participant_id)
-        .where(utterances.c.bot_id == bot_id, utterances.c.transcription.is_not(None))
-        .order_by(utterances.c.timestamp_ms, utterances.c.id)
-    )
-    if updated_after is not None:
-        query = query.where(utterances.c.updated_at > updated_after)
+    if updated_after is None:
+        result = conn.execute(_TRANSCRIPT, {"bot_id": bot_id})
+    else:
+        result = conn.execute(_TRANSCRIPT_UPDATED_AFTER, {"bot_id": bot_id, "after": updated_after})
     opener = Opener(bot_id, key)
     rows = []
-    for raw in conn.execute(query).mappings():
-        transcription = opener.json(raw["transcription"], sealing.UTTERANCE_TRANSCRIPTION)
+    for name, uuid, user_uuid, is_host, timestamp_ms, duration_ms, sealed in result.all():
+        transcription = opener.json(sealed, sealing.UTTERANCE_TRANSCRIPTION)
         if not (transcription or {}).get("transcript"):
             continue  # not transcribed (or unreadable): not part of the transcript
-        row = dict(raw)
-        row["transcription"] = transcription
-        _open_person(opener, row, "speaker")
-        rows.append(row)
+        rows.append(
+            {
+                "speaker_name": opener.text(name, sealing.PARTICIPANT_NAME),
+                "speaker_uuid": opener.text(uuid, sealing.PARTICIPANT_UUID),
+                "speaker_user_uuid": opener.text(user_uuid, sealing.PARTICIPANT_USER_UUID),
+                "speaker_is_host": is_host,
+                "timestamp_ms": timestamp_ms,
+                "duration_ms": duration_ms,
+                "transcription": transcription,
+            }
+        )
     return rows
 
 
@@ -192,7 +206,7 @@ def chat_messages_page(
 
 
 def recording(conn: Connection, *, bot_id: str) -> RowMapping | None:
-    return conn.execute(select(recordings).where(recordings.c.bot_id == bot_id)).mappings().first()
+    return conn.execute(_RECORDING, {"bot_id": bot_id}).mappings().first()
 
 
 def participant_by_uuid(
