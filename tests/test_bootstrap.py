@@ -64,6 +64,7 @@ def test_every_periodic_job_is_registered(ctx):
         "deletion.orphans",
         "deletion.retention",
         "webhook.sweep",
+        "worker.reap",
     ]
 
 

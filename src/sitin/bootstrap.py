@@ -19,6 +19,7 @@ from sitin.logs import log_bot_event
 from sitin.outbound import OutboundGuard
 from sitin.queue import PeriodicRunner, TaskQueue
 from sitin.runtime import tasks as runtime_tasks
+from sitin.runtime.placement import Placement
 from sitin.storage import open_blob_store
 from sitin.webhooks import tasks as webhook_tasks
 from sitin.webhooks.dispatch import on_bot_event
@@ -58,14 +59,19 @@ def build_context(
         public_url=settings.resolved_public_url,
         s3_endpoint_url=settings.s3_endpoint_url,
     )
-    host = None
+    host = placement = None
     if run_bots:
         # Imported only where bots run: the media stack (PyAV, aiortc, faster-whisper) is heavy.
         from sitin.runtime.host import BotHost
         from sitin.runtime.runner import BotRunner
 
-        # Runners are made only when a bot.run task executes, after ``ctx`` below exists.
-        host = BotHost(lambda bot_id: BotRunner(ctx, bot_id), max_bots=settings.max_bots_per_worker)
+        # Runners are made only when a bot.run task executes, after ``ctx`` below exists; a
+        # finished bot's claim is released by the placement made below.
+        host = BotHost(
+            lambda bot_id: BotRunner(ctx, bot_id),
+            max_bots=settings.max_bots_per_worker,
+            on_finished=lambda bot_id: placement.release(bot_id),
+        )
     ctx = AppContext(
         settings=settings,
         db=db,
@@ -75,9 +81,13 @@ def build_context(
         bots=launcher or runtime_tasks.QueuedLauncher(queue, host),
         outbound=OutboundGuard.from_settings(settings),
     )
-    runtime_tasks.register(queue, host)
+    if host is not None:
+        placement = Placement(ctx, capacity=settings.resolved_worker_capacity)
+    runtime_tasks.register(ctx, host, placement)
     webhook_tasks.register(ctx)
     if host is not None:
+        placement.start()
+        ctx.on_close(placement.stop)  # after the bots stopped: the worker leaves the table
         ctx.on_close(host.stop)  # registered last, so bots stop before what they use closes
     return ctx
 

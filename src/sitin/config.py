@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sitin.core.capacity import default_capacity
 from sitin.core.transcription_settings import ProviderAccount, normalise_base_url
 from sitin.outbound import parse_host_rules
 
@@ -86,6 +87,13 @@ class Settings(BaseSettings):
     scheduler_interval: float = Field(1.0, gt=0)
     reaper_interval: float = Field(5.0, gt=0)
     max_bots_per_worker: int = Field(40, ge=1)
+    # Load units a worker carries (sitin.core.capacity: a record-only bot 1, transcribing
+    # offline 4); default: 10 per core the worker has to itself, at most 10 (one process, one
+    # GIL). `sitin worker --capacity`; serve's workers share the machine's cores.
+    worker_capacity: float | None = Field(None, gt=0, le=10_000)
+    # /metrics (Prometheus text): served only with `Authorization: Bearer <this token>`; unset,
+    # the endpoint is off (it shows every project's counts, so no project's API key opens it).
+    metrics_token: SecretStr | None = None
     # seconds of a bot's transcription backlog held in memory; past it, segments wait on disk
     # (sealed under the bot's data key) until the provider catches up
     transcription_memory_seconds: float = Field(120.0, ge=0)
@@ -112,7 +120,7 @@ class Settings(BaseSettings):
     # Crash-safety tests only: checkpoint names (comma-separated) where the process kills itself.
     faults: str = ""
 
-    @field_validator("openai_api_key", "deepgram_api_key", mode="before")
+    @field_validator("openai_api_key", "deepgram_api_key", "metrics_token", mode="before")
     @classmethod
     def _blank_is_unset(cls, value):
         if isinstance(value, str) and not value.strip():
@@ -135,6 +143,11 @@ class Settings(BaseSettings):
                     f"would never use that endpoint; set both or neither"
                 )
         return self
+
+    @property
+    def resolved_worker_capacity(self) -> float:
+        """What one standalone worker process carries on this machine."""
+        return self.worker_capacity or default_capacity(cores())
 
     @property
     def resolved_workers(self) -> int:

@@ -159,6 +159,7 @@ READ_COMMANDS = [
     ["deletion", "verify", "bot_AAAAAAAAAAAAAAAA"],
     ["storage", "audit"],
     ["worker"],
+    ["workers"],
 ]
 
 

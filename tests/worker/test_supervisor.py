@@ -7,7 +7,6 @@ running."""
 import os
 import re
 import signal
-import time
 from pathlib import Path
 
 import httpx
@@ -15,47 +14,19 @@ import pytest
 
 from sitin.config import cores
 from support.live import FAST_RUNTIME
-from support.process import running_server, start_server
-
-FIRST_START_KEY = re.compile(r"Authorization: Token (\S+)")
+from support.process import (
+    FIRST_START_KEY,
+    alive,
+    children,
+    running_server,
+    start_server,
+    wait_for,
+)
 
 
 def _env(data_dir: Path) -> dict[str, str]:
     runtime = {f"SITIN_{name.upper()}": str(value) for name, value in FAST_RUNTIME.items()}
     return {"SITIN_DATA_DIR": str(data_dir), "SITIN_SECRET_KEY": "supervisor-test", **runtime}
-
-
-def children(pid: int) -> list[int]:
-    """Live processes whose parent is ``pid``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(entry.name))
-    return sorted(found)
-
-
-def alive(pid: int) -> bool:
-    try:
-        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z"
-    except OSError:
-        return False
-
-
-def wait_for(condition, what: str, timeout_s: float = 60.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def wait_for_workers(server_pid: int, count: int, log, *, started_lines: int = 0) -> list[int]:

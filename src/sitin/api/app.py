@@ -10,7 +10,18 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from sitin import __version__
-from sitin.api import blobs, bots, docs, errors, front, health, schemas, unsupported, webhooks
+from sitin.api import (
+    blobs,
+    bots,
+    docs,
+    errors,
+    front,
+    health,
+    metrics,
+    schemas,
+    unsupported,
+    webhooks,
+)
 from sitin.api.access_log import AccessLog
 from sitin.api.deps import DatabaseReads
 from sitin.api.limits import BodyLimit
@@ -62,6 +73,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(docs.router)
     app.include_router(front.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
 
     def openapi() -> dict:
         if app.openapi_schema is None:

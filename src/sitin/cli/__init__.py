@@ -3,7 +3,7 @@
 
 import click
 
-from sitin.cli import credentials, deletion, keys, keystore, projects, server, webhooks
+from sitin.cli import credentials, deletion, keys, keystore, projects, server, webhooks, workers
 from sitin.cli.options import data_dir_option
 
 
@@ -20,6 +20,7 @@ for command in (
     server.serve,
     server.worker,
     server.migrate,
+    workers.workers_command,
     projects.group,
     keys.group,
     keystore.group,

@@ -9,8 +9,9 @@ import click
 
 from sitin.bootstrap import build_worker, periodic_jobs
 from sitin.cli.options import data_dir_option, logging_options, open_context, settings
-from sitin.config import Settings
+from sitin.config import Settings, cores
 from sitin.context import AppContext
+from sitin.core.capacity import default_capacity
 from sitin.datadir import make_private
 from sitin.db import api_keys, projects
 from sitin.db.migrate import upgrade
@@ -118,6 +119,10 @@ def worker_environment(chosen: Settings) -> dict[str, str]:
         "SITIN_PORT": str(chosen.port),
         "SITIN_LOG_LEVEL": chosen.log_level,
         "SITIN_LOG_FORMAT": chosen.log_format,
+        # the machine's cores shared among the workers, unless the operator set a capacity
+        "SITIN_WORKER_CAPACITY": str(
+            chosen.worker_capacity or default_capacity(cores(), chosen.resolved_workers)
+        ),
     }
 
 
@@ -134,11 +139,19 @@ def worker_environment(chosen: Settings) -> dict[str, str]:
     is_flag=True,
     help="Do not run periodic jobs (exactly one worker in a deployment should run them).",
 )
+@click.option(
+    "--capacity",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Load units this worker carries (env SITIN_WORKER_CAPACITY; a record-only bot is 1, "
+    "transcribing offline 4; default 10 per core, at most 10).",
+)
 @click.option("--parent-pid", type=int, default=None, hidden=True)  # set by `sitin serve`
 @logging_options
 def worker(
     threads: int | None,
     no_periodic: bool,
+    capacity: float | None,
     parent_pid: int | None,
     log_level: str | None,
     log_format: str | None,
@@ -148,10 +161,14 @@ def worker(
         "log_level": log_level,
         "log_format": log_format,
         "worker_threads": threads,
+        "worker_capacity": capacity,
     }
     _start_logging(settings(**overrides))
     with open_context(run_bots=True, **overrides) as ctx:
-        click.echo(f"sitin worker started ({ctx.settings.worker_threads} threads)")
+        click.echo(
+            f"sitin worker started ({ctx.settings.worker_threads} threads, "
+            f"{ctx.settings.resolved_worker_capacity:g} load units)"
+        )
         build_worker(ctx, periodic=not no_periodic).run_forever(parent_pid=parent_pid)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -355,6 +356,29 @@ deletion_journal = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text, nullable=True),
+)
+
+# Worker processes that run bots: each declares the load it can carry and heartbeats; a row
+# whose heartbeats stopped is removed by the reaper (its claims with it).
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(255), nullable=False),  # host:pid, for operators
+    Column("capacity", Float, nullable=False),
+    Column("started_at", Timestamp, nullable=False),
+    Column("heartbeat_at", Timestamp, nullable=False),
+)
+
+# Which worker runs which bot and at what cost (sitin.core.capacity): a worker's load is the sum.
+worker_claims = Table(
+    "worker_claims",
+    metadata,
+    Column("bot_id", String(32), ForeignKey("bots.id", ondelete="CASCADE"), primary_key=True),
+    Column("worker_id", String(32), ForeignKey("workers.id", ondelete="CASCADE"), nullable=False),
+    Column("cost", Float, nullable=False),
+    Column("claimed_at", Timestamp, nullable=False),
+    Index(None, "worker_id"),
 )
 
 # Tables holding captured meeting data, keyed by bot_id: what delete_data removes wholesale.

@@ -16,14 +16,19 @@ from sitin.runtime.runner import BotRunner
 log = logging.getLogger(__name__)
 
 
-class HostFull(RuntimeError):
-    """This worker already runs as many bots as it may; the task is retried later."""
-
-
 class BotHost:
-    def __init__(self, make_runner: Callable[[str], BotRunner], *, max_bots: int):
+    """``on_finished(bot_id)`` is called (on a helper thread) when a bot's run is over."""
+
+    def __init__(
+        self,
+        make_runner: Callable[[str], BotRunner],
+        *,
+        max_bots: int,
+        on_finished: Callable[[str], None] | None = None,
+    ):
         self.max_bots = max_bots
         self._make_runner = make_runner
+        self._on_finished = on_finished
         self._runners: dict[str, BotRunner] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._lock = threading.Lock()
@@ -38,16 +43,18 @@ class BotHost:
         with self._lock:
             return list(self._runners)
 
-    def submit(self, bot_id: str) -> None:
-        """Start running the bot (no-op if it already runs here); raises HostFull."""
+    def try_submit(self, bot_id: str) -> bool:
+        """Start running the bot (nothing to do if it already runs here); False when this host
+        already runs ``max_bots``."""
         with self._lock:
             if bot_id in self._runners:
-                return
+                return True
             if len(self._runners) >= self.max_bots:
-                raise HostFull(f"this worker already runs {self.max_bots} bots")
+                return False
             runner = self._make_runner(bot_id)
             self._runners[bot_id] = runner
         asyncio.run_coroutine_threadsafe(self._run(bot_id, runner), self._loop)
+        return True
 
     async def _run(self, bot_id: str, runner: BotRunner) -> None:
         self._tasks[bot_id] = asyncio.current_task()
@@ -61,6 +68,11 @@ class BotHost:
             self._tasks.pop(bot_id, None)
             with self._lock:
                 self._runners.pop(bot_id, None)
+            if self._on_finished is not None:
+                try:
+                    await asyncio.to_thread(self._on_finished, bot_id)
+                except Exception:
+                    log.exception("could not release bot %s", bot_id)
 
     def wake(self, bot_id: str) -> None:
         with self._lock:

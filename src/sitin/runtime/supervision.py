@@ -1,5 +1,6 @@
-"""Periodic supervision of bots: stage scheduled bots shortly before ``join_at``, and fail bots
-whose worker stopped sending heartbeats (or that were never launched)."""
+"""Periodic supervision of bots: stage scheduled bots shortly before ``join_at``, fail bots
+whose worker stopped sending heartbeats (or that were never launched), and remove workers whose
+heartbeats stopped (with their claims: the load they carried is free again)."""
 
 import logging
 from datetime import timedelta
@@ -7,7 +8,7 @@ from datetime import timedelta
 from sitin.context import AppContext
 from sitin.core.states import BotState, EventSubType, EventType
 from sitin.core.timefmt import to_wire, utcnow
-from sitin.db import bots
+from sitin.db import bots, workers
 from sitin.runtime import botstate
 
 log = logging.getLogger(__name__)
@@ -61,3 +62,13 @@ def reap_silent_bots(ctx: AppContext) -> list[str]:
             log.warning("bot %s failed: %s", row.id, sub_type.value)
             failed.append(row.id)
     return failed
+
+
+def reap_silent_workers(ctx: AppContext) -> list[str]:
+    """Remove the workers not heard from for the heartbeat timeout; returns their names."""
+    heard_before = utcnow() - timedelta(seconds=ctx.settings.heartbeat_timeout)
+    with ctx.db.write() as tx:
+        gone = workers.remove_silent(tx.conn, heard_before=heard_before)
+    for name in gone:
+        log.warning("worker %s stopped sending heartbeats; removed", name)
+    return gone

@@ -1,0 +1,119 @@
+"""Placement in the database, on both databases: a worker claims a bot only with headroom for
+its cost, defers to a live worker with more room (not to a silent one), never takes a bot another
+live worker runs or one that is no longer waiting to join; releasing frees the room; a worker
+whose heartbeats stopped is removed with its claims."""
+
+from datetime import timedelta
+
+from sitin.core.capacity import bot_cost, default_capacity
+from sitin.core.timefmt import utcnow
+from sitin.db import workers
+from sitin.db.tables import bots
+from sitin.db.tables import workers as workers_table
+from sitin.db.workers import Claim
+from sitin.services import bots as bot_service
+from support.projects import create_project
+from support.settings import ROOM_URL
+
+RECORD_ONLY = {"transcription_settings": {"none": {}}}
+
+
+def _bots(ctx, count: int, **fields) -> list[str]:
+    project = create_project(ctx, f"p{count}-{len(fields)}")
+    ids = []
+    for _ in range(count):
+        body = {"meeting_url": ROOM_URL, "bot_name": "Notes", **RECORD_ONLY, **fields}
+        spec = bot_service.validate_new_bot(ctx, body)
+        with ctx.db.write() as tx:
+            ids.append(bot_service.create_bot(ctx, tx, project_id=project.id, spec=spec).row["id"])
+    return ids
+
+
+def _worker(ctx, worker_id: str, capacity: float) -> str:
+    with ctx.db.write() as tx:
+        workers.register(tx.conn, worker_id=worker_id, name=worker_id, capacity=capacity)
+    return worker_id
+
+
+def _claim(ctx, worker_id: str, bot_id: str, *, cost: float = 1.0, defer: bool = True) -> Claim:
+    live_since = utcnow() - timedelta(seconds=15)
+    with ctx.db.write() as tx:
+        outcome, _live = workers.claim(
+            tx.conn,
+            worker_id=worker_id,
+            bot_id=bot_id,
+            cost=cost,
+            live_since=live_since,
+            defer_to_others=defer,
+        )
+    return outcome
+
+
+def _loads(ctx) -> dict[str, tuple[float, int]]:
+    with ctx.db.read() as conn:
+        return {w.id: (w.load, w.bots) for w in workers.loads(conn)}
+
+
+def test_a_worker_claims_only_with_headroom_and_releasing_frees_it(ctx):
+    a, b, c = _bots(ctx, 3)
+    _worker(ctx, "wkr_a", capacity=2)
+    assert _claim(ctx, "wkr_a", a) == Claim.CLAIMED
+    assert _claim(ctx, "wkr_a", a) == Claim.ALREADY  # a task run twice
+    assert _claim(ctx, "wkr_a", b) == Claim.CLAIMED
+    assert _claim(ctx, "wkr_a", c) == Claim.FULL
+    assert _loads(ctx) == {"wkr_a": (2.0, 2)}
+    with ctx.db.write() as tx:
+        workers.release(tx.conn, worker_id="wkr_a", bot_id=a)
+    assert _claim(ctx, "wkr_a", c) == Claim.CLAIMED
+    assert _claim(ctx, "wkr_a", a, cost=1.5) == Claim.FULL  # 2 in use of 2: no room for 1.5
+
+
+def test_bots_spread_over_live_workers_and_one_runs_on_one_worker_only(ctx):
+    a, b, c = _bots(ctx, 3)
+    _worker(ctx, "wkr_a", capacity=4)
+    _worker(ctx, "wkr_b", capacity=4)
+    assert _claim(ctx, "wkr_a", a) == Claim.CLAIMED
+    assert _claim(ctx, "wkr_a", b) == Claim.ELSEWHERE  # b has 4 free, a only 3
+    assert _claim(ctx, "wkr_b", a) == Claim.TAKEN
+    assert _claim(ctx, "wkr_b", b) == Claim.CLAIMED
+    assert _claim(ctx, "wkr_a", c, defer=False) == Claim.CLAIMED  # after deferring long enough
+    assert _loads(ctx) == {"wkr_a": (2.0, 2), "wkr_b": (1.0, 1)}
+
+
+def test_silent_workers_get_no_deference_and_are_removed_with_their_claims(ctx):
+    a, b = _bots(ctx, 2)
+    _worker(ctx, "wkr_dead", capacity=10)
+    _worker(ctx, "wkr_live", capacity=2)
+    assert _claim(ctx, "wkr_dead", a, defer=False) == Claim.CLAIMED
+    with ctx.db.write() as tx:  # its heartbeats stopped a minute ago
+        tx.conn.execute(
+            workers_table.update()
+            .where(workers_table.c.id == "wkr_dead")
+            .values(heartbeat_at=utcnow() - timedelta(minutes=1))
+        )
+    assert _claim(ctx, "wkr_live", b) == Claim.CLAIMED  # no deferring to the silent one
+    assert _claim(ctx, "wkr_live", a) == Claim.CLAIMED  # a dead worker's claim is no claim
+    with ctx.db.write() as tx:
+        gone = workers.remove_silent(tx.conn, heard_before=utcnow() - timedelta(seconds=30))
+    assert gone == ["wkr_dead"]
+    assert _loads(ctx) == {"wkr_live": (2.0, 2)}
+
+
+def test_a_bot_no_longer_waiting_to_join_is_not_claimed(ctx):
+    [bot_id] = _bots(ctx, 1)
+    _worker(ctx, "wkr_a", capacity=2)
+    with ctx.db.write() as tx:
+        tx.conn.execute(bots.update().where(bots.c.id == bot_id).values(state="ended"))
+    assert _claim(ctx, "wkr_a", bot_id) == Claim.GONE
+    assert _claim(ctx, "wkr_a", "bot_doesnotexist") == Claim.GONE
+
+
+def test_costs_follow_the_settings_and_capacity_the_cores():
+    assert bot_cost(RECORD_ONLY) == 1.0
+    offline = bot_cost({"transcription_settings": {"offline": {}}})
+    hosted = bot_cost({"transcription_settings": {"openai": {"model": "whisper-1"}}})
+    assert offline > hosted > 1.0
+    assert bot_cost({}) == offline  # the default transcribes offline
+    assert default_capacity(2, 2) == default_capacity(1, 1) == 10.0
+    assert default_capacity(2, 4) == 5.0
+    assert default_capacity(8) == 10.0  # one process is one GIL: run a worker per core
