@@ -73,13 +73,16 @@ def run_bots(base_url: str, agent_url: str | None, count: int, pipe) -> None:
 async def _bots(base_url: str, agent_url: str | None, count: int, pipe) -> None:
     from sitin.core import realtime_audio as protocol
     from sitin.outbound import OutboundGuard, parse_host_rules
+    from sitin.rooms.passes import BotPass, RoomPasses
     from sitin.runtime.adapters.base import MeetingEnded
     from sitin.runtime.adapters.room import RoomAdapter
     from sitin.runtime.pipeline.base import Pipeline
     from sitin.runtime.pipeline.realtime import RealtimeAudioStage
     from sitin.runtime.pipeline.stages import PlaybackStage
+    from support.rooms import TEST_SECRET
 
     guard = OutboundGuard(listed=parse_host_rules("127.0.0.1"))
+    passes = RoomPasses(TEST_SECRET)  # the room server's secret (support.rooms.room_app)
     problems: list[str] = []
 
     async def report(*args: str) -> None:
@@ -94,7 +97,15 @@ async def _bots(base_url: str, agent_url: str | None, count: int, pipe) -> None:
             if not isinstance(event, MeetingEnded) and "pipeline" in holder:
                 holder["pipeline"].put(event)
 
-        adapter = RoomAdapter(f"{base_url}/rooms/bench{i}", f"Bot {i}", sink, guard=guard)
+        adapter = RoomAdapter(
+            f"{base_url}/rooms/bench{i}",
+            f"Bot {i}",
+            sink,
+            guard=guard,
+            room_pass=lambda room, i=i: passes.issue_bot_pass(
+                BotPass(room, f"bench{i}", f"Bot {i}")
+            ),
+        )
         stages = []
         if agent_url:
             settings = protocol.validate_websocket_settings(
@@ -296,15 +307,11 @@ async def tts_first_audio(repeats: int) -> None:
 
 
 async def main(args) -> None:
-    from fastapi import FastAPI
-
-    from sitin.rooms.routes import router
+    from support.rooms import room_app
     from support.servers import serve
 
     print(f"load average before: {os.getloadavg()}  (2-core machine shared with others)")
-    app = FastAPI()
-    app.include_router(router)
-    with serve(app) as base_url:
+    with serve(room_app()) as base_url:
         if args.bursts:
             await latencies(base_url, args.bursts)
         if args.bots:

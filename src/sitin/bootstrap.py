@@ -18,6 +18,7 @@ from sitin.encryption import KeyStore, MasterKeys
 from sitin.logs import log_bot_event
 from sitin.outbound import OutboundGuard
 from sitin.queue import PeriodicRunner, TaskQueue
+from sitin.rooms.passes import RoomPasses
 from sitin.runtime import tasks as runtime_tasks
 from sitin.runtime.placement import Placement
 from sitin.storage import open_blob_store
@@ -80,6 +81,7 @@ def build_context(
         queue=queue,
         bots=launcher or runtime_tasks.QueuedLauncher(queue, host),
         outbound=OutboundGuard.from_settings(settings),
+        room_passes=RoomPasses(settings.resolved_secret_key),
     )
     if host is not None:
         placement = Placement(ctx, capacity=settings.resolved_worker_capacity)

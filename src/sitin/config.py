@@ -20,6 +20,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sitin.core.capacity import default_capacity
 from sitin.core.transcription_settings import ProviderAccount, normalise_base_url
 from sitin.outbound import parse_host_rules
+from sitin.rooms.admission import MAX_PASSCODE_CHARS
+from sitin.rooms.limits import RoomLimits
+from sitin.rooms.registry import RoomAccess
 
 # The hosted transcription providers the operator may give a server-wide account for, and the
 # variables that hold it (a project's own stored account always wins: see transcription.factory).
@@ -73,6 +76,18 @@ class Settings(BaseSettings):
     # larger room WebSocket messages close the connection (1009).
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     max_ws_message_bytes: int = Field(256 * 1024, ge=1024)
+    # Local rooms (README "Security"): who may join as a human — "open" (anyone who reaches the
+    # server), "passcode" (SITIN_ROOM_PASSCODE or an invite link), "invite" (invite links only,
+    # `sitin rooms invite`). Bots always need the pass their server issues them.
+    room_access: Literal["open", "passcode", "invite"] = "open"
+    room_passcode: SecretStr | None = None
+    # Per participant: chat messages and other messages at once, then per second (a human
+    # past either is disconnected, 4429); bytes waiting for a slow reader (past it: 4503).
+    room_chat_burst: int = Field(20, ge=1, le=100_000)
+    room_chat_per_second: float = Field(2.0, gt=0, le=10_000)
+    room_signaling_burst: int = Field(200, ge=1, le=1_000_000)
+    room_signaling_per_second: float = Field(50.0, gt=0, le=100_000)
+    room_send_buffer_bytes: int = Field(4 * 1024 * 1024, ge=64 * 1024)
     webhook_max_attempts: int = Field(3, ge=1, le=20)  # deliveries tried per event, in total
     webhook_retry_base_delay: float = Field(1.0, ge=0)  # retry n waits base * 2**(n-1) seconds
     webhook_timeout_seconds: float = Field(10.0, gt=0)  # per delivery request
@@ -120,7 +135,9 @@ class Settings(BaseSettings):
     # Crash-safety tests only: checkpoint names (comma-separated) where the process kills itself.
     faults: str = ""
 
-    @field_validator("openai_api_key", "deepgram_api_key", "metrics_token", mode="before")
+    @field_validator(
+        "openai_api_key", "deepgram_api_key", "metrics_token", "room_passcode", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value):
         if isinstance(value, str) and not value.strip():
@@ -143,6 +160,34 @@ class Settings(BaseSettings):
                     f"would never use that endpoint; set both or neither"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _passcode_for_passcode_rooms(self) -> "Settings":
+        passcode = self.room_passcode.get_secret_value() if self.room_passcode else ""
+        if self.room_access == "passcode" and not passcode:
+            raise ValueError(
+                "SITIN_ROOM_ACCESS is passcode but SITIN_ROOM_PASSCODE is not set: nobody could "
+                "join; set a passcode, or use invite"
+            )
+        if len(passcode) > MAX_PASSCODE_CHARS:
+            raise ValueError(f"SITIN_ROOM_PASSCODE: at most {MAX_PASSCODE_CHARS} characters")
+        return self
+
+    @property
+    def room_limits(self) -> RoomLimits:
+        return RoomLimits(
+            max_message_bytes=self.max_ws_message_bytes,
+            chat_burst=self.room_chat_burst,
+            chat_per_second=self.room_chat_per_second,
+            signaling_burst=self.room_signaling_burst,
+            signaling_per_second=self.room_signaling_per_second,
+            send_buffer_bytes=max(self.room_send_buffer_bytes, self.max_ws_message_bytes * 4),
+        )
+
+    @property
+    def room_rules(self) -> RoomAccess:
+        passcode = self.room_passcode.get_secret_value() if self.room_passcode else None
+        return RoomAccess(mode=self.room_access, passcode=passcode)
 
     @property
     def resolved_worker_capacity(self) -> float:

@@ -1,5 +1,5 @@
 """What every part of a running sitin process shares: settings, database, key store, blob store,
-queue, the bot launcher and the outbound guard.
+queue, the bot launcher, the outbound guard and the rooms' passes.
 
 Frozen: ``sitin.bootstrap.build_context`` builds it once per process, with everything already
 wired (tasks registered, listeners attached); nothing assigns to it afterwards.
@@ -16,6 +16,7 @@ from sitin.db.engine import Database
 from sitin.encryption import KeyStore
 from sitin.outbound import OutboundGuard
 from sitin.queue import TaskQueue
+from sitin.rooms.passes import RoomPasses
 from sitin.storage import SealedBlobStore
 
 
@@ -72,6 +73,7 @@ class AppContext:
     queue: TaskQueue
     bots: BotLauncher
     outbound: OutboundGuard  # every connection to a user-chosen destination asks it first
+    room_passes: RoomPasses  # bot passes and invites of the local rooms (server secret)
     resources: Resources = field(default_factory=Resources)
 
     def in_background(self, work: Callable[..., Any], /, *args: Any) -> Future:

@@ -20,10 +20,11 @@ from sqlalchemy import select
 
 from sitin.core.timefmt import to_wire, utcnow
 from sitin.db.tables import audio_segments
+from sitin.rooms.passes import RoomPasses
 from sitin.rooms.registry import Participant, Role, Room, RoomRegistry
-from sitin.rooms.routes import router
 from support.live import start_live
 from support.peers import TestParticipant
+from support.rooms import room_app
 from support.servers import serve
 from support.speech import flite_wav, read_pcm_48k, word_error_rate
 
@@ -35,8 +36,8 @@ class HostileRoom(Room):
 
     uuids: Iterator[str]
 
-    def add(self, name: str, role: Role) -> Participant:
-        participant = super().add(name, role)
+    def add(self, name: str, role: Role, bot_id: str | None = None) -> Participant:
+        participant = super().add(name, role, bot_id)
         if role == "bot":
             return participant
         del self.participants[participant.uuid]
@@ -46,15 +47,17 @@ class HostileRoom(Room):
 
 
 class HostileRegistry(RoomRegistry):
-    def __init__(self, uuids: list[str]) -> None:
-        super().__init__()
+    def __init__(self, uuids: list[str], passes: RoomPasses) -> None:
+        super().__init__(passes)
         self._uuids = iter(uuids)
 
-    def join(self, room_name: str, name: str, role: Role) -> tuple[Room, Participant]:
+    def join(
+        self, room_name: str, name: str, role: Role, bot_id: str | None = None
+    ) -> tuple[Room, Participant]:
         if room_name not in self.rooms:
             room = self.rooms[room_name] = HostileRoom(room_name)
             room.uuids = self._uuids
-        return super().join(room_name, name, role)
+        return super().join(room_name, name, role, bot_id)
 
 
 def files_under(root: Path) -> set[Path]:
@@ -62,8 +65,7 @@ def files_under(root: Path) -> set[Path]:
 
 
 def test_path_like_participant_uuids_never_leave_the_bots_prefix(tmp_path):
-    app = FastAPI()
-    app.include_router(router)
+    app = room_app()
     with serve(app) as room_base:
         # the operator lists the hostile room's server, as for any room that is not sitin's own
         listed = f"127.0.0.1:{urlsplit(room_base).port}"
@@ -82,7 +84,8 @@ def check_hostile_room(live, app: FastAPI, base_url: str, tmp_path) -> None:
         f"{outside}/../../../../../../../{outside}",  # absolute, and climbing out of the root
         "..",
     ]
-    app.state.room_registry = HostileRegistry(hostile)
+    # under the secret of the bot's server (as if it shared the deployment): it knows the bot
+    app.state.room_registry = HostileRegistry(hostile, live.ctx.room_passes)
     alice_says = "please schedule the project review for next tuesday"
     bob_says = "we need to finish the budget report"
     alice_pcm = read_pcm_48k(flite_wav(tmp_path, "alice", alice_says))

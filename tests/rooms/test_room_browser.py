@@ -12,7 +12,6 @@ import pytest
 from fastapi import FastAPI
 from playwright.async_api import Page, async_playwright
 
-from sitin.rooms.routes import router
 from sitin.runtime.adapters.base import (
     AudioFrame,
     ChatReceived,
@@ -23,6 +22,7 @@ from sitin.runtime.adapters.base import (
 )
 from sitin.runtime.adapters.room import RoomAdapter
 from support.browser import launch
+from support.rooms import bot_pass, room_app
 from support.servers import serve
 from support.settings import LOOPBACK_GUARD
 from support.speech import flite_wav
@@ -38,9 +38,12 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
-    app = FastAPI()
-    app.include_router(router)
+def app() -> FastAPI:
+    return room_app()
+
+
+@pytest.fixture(scope="module")
+def base_url(app: FastAPI) -> Iterator[str]:
     with serve(app) as url:
         yield url
 
@@ -56,7 +59,9 @@ async def chat_from_page(page: Page, text: str) -> None:
     await page.click("#chat-send")
 
 
-def test_browser_participants_talk_and_chat_with_the_bot(base_url: str, tmp_path: Path) -> None:
+def test_browser_participants_talk_and_chat_with_the_bot(
+    app: FastAPI, base_url: str, tmp_path: Path
+) -> None:
     alice_wav = flite_wav(tmp_path, "alice", "Hello from Alice.", tail_silence_s=2)
     bob_wav = flite_wav(tmp_path, "bob", "Bob is here too.", tail_silence_s=2)
     events: list[MeetingEvent] = []
@@ -66,7 +71,11 @@ def test_browser_participants_talk_and_chat_with_the_bot(base_url: str, tmp_path
 
     async def scenario() -> None:
         bot = RoomAdapter(
-            f"{base_url}/rooms/weekly", "Notetaker", events.append, guard=LOOPBACK_GUARD
+            f"{base_url}/rooms/weekly",
+            "Notetaker",
+            events.append,
+            guard=LOOPBACK_GUARD,
+            room_pass=bot_pass(app, "Notetaker"),
         )
         await bot.join()  # first in the room: both browsers call the bot
         async with async_playwright() as playwright:
@@ -126,13 +135,17 @@ def test_browser_participants_talk_and_chat_with_the_bot(base_url: str, tmp_path
     asyncio.run(scenario())
 
 
-def test_leaving_the_page_says_goodbye(base_url: str, tmp_path: Path) -> None:
+def test_leaving_the_page_says_goodbye(app: FastAPI, base_url: str, tmp_path: Path) -> None:
     wav = flite_wav(tmp_path, "carol", "Carol.", tail_silence_s=1)
     events: list[MeetingEvent] = []
 
     async def scenario() -> None:
         bot = RoomAdapter(
-            f"{base_url}/rooms/brief", "Notetaker", events.append, guard=LOOPBACK_GUARD
+            f"{base_url}/rooms/brief",
+            "Notetaker",
+            events.append,
+            guard=LOOPBACK_GUARD,
+            room_pass=bot_pass(app, "Notetaker"),
         )
         await bot.join()
         async with async_playwright() as playwright:

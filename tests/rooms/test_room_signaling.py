@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -13,62 +10,27 @@ import websockets
 from fastapi import FastAPI
 
 from sitin.rooms.registry import MAX_PARTICIPANTS
-from sitin.rooms.routes import router
+from support.rooms import Client, bot_pass, room_app, run
 from support.servers import serve
 
 
 @pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
-    app = FastAPI()
-    app.include_router(router)
+def app() -> FastAPI:
+    return room_app()
+
+
+@pytest.fixture(scope="module")
+def base_url(app: FastAPI) -> Iterator[str]:
     with serve(app) as url:
         yield url
 
 
-class Client:
-    """A bare protocol client: join, send, and read messages of a given type."""
-
-    def __init__(self, base_url: str, room: str) -> None:
-        self.url = base_url.replace("http://", "ws://") + f"/rooms/{room}/ws"
-        self.ws: websockets.ClientConnection | None = None
-        self.welcome: dict[str, Any] = {}
-
-    async def join(self, name: str, role: str | None = None) -> dict[str, Any]:
-        self.ws = await websockets.connect(self.url, proxy=None)
-        await self.send({"type": "join", "name": name, **({"role": role} if role else {})})
-        self.welcome = await self.next()
-        return self.welcome
-
-    @property
-    def uuid(self) -> str:
-        return self.welcome["you"]["uuid"]
-
-    async def send(self, message: dict[str, Any]) -> None:
-        assert self.ws is not None
-        await self.ws.send(json.dumps(message))
-
-    async def next(self, kind: str | None = None) -> dict[str, Any]:
-        """The next message (of `kind`, skipping others), waiting at most 5 s."""
-        assert self.ws is not None
-        async with asyncio.timeout(5):
-            while True:
-                message = json.loads(await self.ws.recv())
-                if kind is None or message["type"] == kind:
-                    return message
-
-    async def close(self) -> None:
-        if self.ws is not None:
-            await self.ws.close()
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
-
-
-def test_the_first_human_is_host_and_the_welcome_lists_everyone_else(base_url: str) -> None:
+def test_the_first_human_is_host_and_the_welcome_lists_everyone_else(
+    app: FastAPI, base_url: str
+) -> None:
     async def scenario() -> None:
         bot, alice, bob = (Client(base_url, "hosting") for _ in range(3))
-        await bot.join("Notetaker", role="bot")
+        await bot.join("Notetaker", role="bot", **{"pass": bot_pass(app, "Notetaker")("hosting")})
         await alice.join("Alice")
         await bob.join("Bob")
         assert bot.welcome["you"]["is_host"] is False

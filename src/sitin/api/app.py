@@ -27,7 +27,7 @@ from sitin.api.deps import DatabaseReads
 from sitin.api.limits import BodyLimit
 from sitin.config import Settings
 from sitin.context import AppContext
-from sitin.rooms.registry import RoomLimits, RoomRegistry
+from sitin.rooms.registry import RoomRegistry
 from sitin.rooms.routes import router as rooms_router
 
 
@@ -68,7 +68,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(rooms_router)
     if ctx is not None:  # (None: an app built only for its schema)
         app.state.room_registry = RoomRegistry(
-            RoomLimits(max_message_bytes=ctx.settings.max_ws_message_bytes)
+            ctx.room_passes, ctx.settings.room_limits, ctx.settings.room_rules
         )
     app.include_router(docs.router)
     app.include_router(front.router)

@@ -2,17 +2,22 @@
 
 A room exists while someone is in it: the first join creates it, the last leave removes it. The
 first human to join is the host for the room's lifetime; when the host leaves nobody replaces them.
+A bot is a participant that came with a pass this server issued (``rooms.passes``); everyone else
+is a human, whatever they call themselves.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 import re
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from sitin.rooms.limits import Outbox, RateLimit, RoomLimits
+from sitin.rooms.passes import RoomPasses
 
 ROOM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 MAX_PARTICIPANTS = 8  # full mesh: every browser sends its audio to every other participant
@@ -21,6 +26,7 @@ MAX_CHAT_LENGTH = 10_000
 CHAT_HISTORY = 1_000
 
 Role = Literal["human", "bot"]
+AccessMode = Literal["open", "passcode", "invite"]
 
 
 class RoomFull(Exception):
@@ -28,10 +34,14 @@ class RoomFull(Exception):
 
 
 @dataclass(frozen=True)
-class RoomLimits:
-    """What one participant's connection may send (the server's settings fill it in)."""
+class RoomAccess:
+    """Who may join as a human (SITIN_ROOM_ACCESS): anyone who reaches the server ("open", the
+    default), whoever gives the passcode or an invite ("passcode"), or only with an invite
+    link for that room ("invite"). Bots always need their pass."""
 
-    max_message_bytes: int = 256 * 1024  # SITIN_MAX_WS_MESSAGE_BYTES
+    mode: AccessMode = "open"
+    passcode: str | None = None
+    invite_seconds: int = 7 * 24 * 3600  # how long `sitin rooms invite` links work by default
 
 
 def is_valid_room_name(name: str) -> bool:
@@ -49,9 +59,24 @@ class Participant:
     role: Role
     is_host: bool
     joined_at_ms: int
-    # Messages for this participant's WebSocket, written by its own sender task. Unbounded: a
-    # stalled client is dropped by the server's WebSocket keepalive ping, not by us.
-    outbox: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue, repr=False)
+    limits: RoomLimits = field(default_factory=RoomLimits, repr=False)
+    bot_id: str | None = None  # the server's id of the bot (from its pass), never sent to others
+    recording: bool = False  # a bot says so while it records; the room page shows it
+    # JSON text for this participant's WebSocket, written by its own sender task.
+    outbox: Outbox = field(init=False, repr=False)
+    chat_rate: RateLimit = field(init=False, repr=False)
+    signaling_rate: RateLimit = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.outbox = Outbox(self.limits.send_buffer_bytes)
+        self.chat_rate = RateLimit(self.limits.chat_burst, self.limits.chat_per_second)
+        self.signaling_rate = RateLimit(
+            self.limits.signaling_burst, self.limits.signaling_per_second
+        )
+
+    def send(self, message: dict[str, Any]) -> bool:
+        """Queue a message for this participant; False when their outbox is full."""
+        return self.outbox.put(json.dumps(message))  # ASCII: characters are bytes
 
     def public(self) -> dict[str, Any]:
         return {
@@ -60,6 +85,7 @@ class Participant:
             "role": self.role,
             "is_host": self.is_host,
             "joined_at_ms": self.joined_at_ms,
+            "recording": self.recording,
         }
 
 
@@ -90,7 +116,9 @@ class Room:
     chat: deque[ChatMessage] = field(default_factory=lambda: deque(maxlen=CHAT_HISTORY))
     has_host: bool = False
 
-    def add(self, name: str, role: Role) -> Participant:
+    limits: RoomLimits = field(default_factory=RoomLimits)
+
+    def add(self, name: str, role: Role, bot_id: str | None = None) -> Participant:
         if len(self.participants) >= MAX_PARTICIPANTS:
             raise RoomFull(self.name)
         becomes_host = role == "human" and not self.has_host
@@ -101,9 +129,26 @@ class Room:
             role=role,
             is_host=becomes_host,
             joined_at_ms=now_ms(),
+            limits=self.limits,
+            bot_id=bot_id,
         )
         self.participants[participant.uuid] = participant
         return participant
+
+    def bot(self, bot_id: str) -> Participant | None:
+        return next((p for p in self.participants.values() if p.bot_id == bot_id), None)
+
+    def bot_named(self, name: str) -> Participant | None:
+        """The bot in the room that goes by ``name`` (case and spacing aside)."""
+        wanted = _comparable(name)
+        return next(
+            (
+                p
+                for p in self.participants.values()
+                if p.role == "bot" and _comparable(p.name) == wanted
+            ),
+            None,
+        )
 
     def others(self, participant_uuid: str) -> list[Participant]:
         return [p for p in self.participants.values() if p.uuid != participant_uuid]
@@ -130,16 +175,29 @@ class Room:
         ]
 
 
+def _comparable(name: str) -> str:
+    return " ".join(name.casefold().split())
+
+
 class RoomRegistry:
-    """All live rooms of this server process."""
+    """All live rooms of this server process, and the rules for getting in."""
 
-    def __init__(self, limits: RoomLimits | None = None) -> None:
+    def __init__(
+        self,
+        passes: RoomPasses,
+        limits: RoomLimits | None = None,
+        access: RoomAccess | None = None,
+    ) -> None:
         self.rooms: dict[str, Room] = {}
+        self.passes = passes
         self.limits = limits or RoomLimits()
+        self.access = access or RoomAccess()
 
-    def join(self, room_name: str, name: str, role: Role) -> tuple[Room, Participant]:
-        room = self.rooms.get(room_name) or Room(room_name)
-        participant = room.add(name, role)
+    def join(
+        self, room_name: str, name: str, role: Role, bot_id: str | None = None
+    ) -> tuple[Room, Participant]:
+        room = self.rooms.get(room_name) or Room(room_name, limits=self.limits)
+        participant = room.add(name, role, bot_id)
         self.rooms[room_name] = room
         return room, participant
 

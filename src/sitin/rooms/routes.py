@@ -21,11 +21,9 @@ ROOM_NAME_RULE = (
 
 
 def room_registry(app: FastAPI) -> RoomRegistry:
-    """The registry of this app's rooms, created on first use."""
-    registry = getattr(app.state, "room_registry", None)
-    if registry is None:
-        registry = app.state.room_registry = RoomRegistry()
-    return registry
+    """The registry of this app's rooms (``api.app.create_app`` makes it from the settings: it
+    holds the secret that checks bot passes, so no app serves rooms without one)."""
+    return app.state.room_registry
 
 
 # Room names cannot start with "_", so this path never shadows a room.

@@ -20,6 +20,7 @@ from sitin.core.states import TERMINAL, BotState, EventSubType, EventType
 from sitin.core.timefmt import as_utc, utcnow
 from sitin.datadir import bot_work_dir
 from sitin.db.capture import DataDeleted
+from sitin.rooms.passes import BotPass
 from sitin.runtime import botstate
 from sitin.runtime.adapters.base import (
     ChatNotSent,
@@ -138,7 +139,14 @@ class BotRunner:
     async def _meeting(self, bot) -> None:
         self._work_dir.mkdir(parents=True, exist_ok=True)
         adapter = self._adapter_factory(
-            bot["platform"], bot["meeting_url"], bot["name"], self._sink, guard=self.ctx.outbound
+            bot["platform"],
+            bot["meeting_url"],
+            bot["name"],
+            self._sink,
+            guard=self.ctx.outbound,
+            room_pass=lambda room: self.ctx.room_passes.issue_bot_pass(
+                BotPass(room=room, bot_id=self.bot_id, name=bot["name"])
+            ),
         )
         self._adapter = adapter
         try:
@@ -165,6 +173,7 @@ class BotRunner:
             ),
             report=lambda message: self._log("error", "speech", message),
         )
+        await adapter.set_recording(True)  # told before anything is captured
         await self._start_capture(bot)
         await self._record(EventType.RECORDING_PERMISSION_GRANTED)
         if not adapter.chat_available:
@@ -239,9 +248,11 @@ class BotRunner:
         elif command == BotCommand.PAUSE_RECORDING and not self._paused:
             self._paused = True
             self._pipeline.put(RecordingPaused(now_ms()))
+            await self._adapter.set_recording(False)
             await self._record(EventType.RECORDING_PAUSED)
         elif command == BotCommand.RESUME_RECORDING and self._paused:
             self._paused = False
+            await self._adapter.set_recording(True)
             self._pipeline.put(RecordingResumed(now_ms()))
             await self._record(EventType.RECORDING_RESUMED)
         elif command == BotCommand.SYNC_CHAT_MESSAGE_REQUESTS:

@@ -40,7 +40,12 @@ def test_an_adapter_must_say_who_is_in_the_meeting():
 def test_a_platform_without_an_adapter_cannot_be_joined():
     with pytest.raises(CouldNotJoin) as refused:
         open_adapter(
-            "zoom", "https://zoom.us/j/1", "Notetaker", lambda event: None, guard=LOOPBACK_GUARD
+            "zoom",
+            "https://zoom.us/j/1",
+            "Notetaker",
+            lambda event: None,
+            guard=LOOPBACK_GUARD,
+            room_pass=lambda room: "",
         )
     assert refused.value.reason == UNABLE_TO_CONNECT
     assert "zoom" in str(refused.value)
@@ -48,7 +53,12 @@ def test_a_platform_without_an_adapter_cannot_be_joined():
 
 def test_a_room_url_gets_the_room_adapter():
     adapter = open_adapter(
-        "room", "http://127.0.0.1:1/rooms/standup", "Notetaker", print, guard=LOOPBACK_GUARD
+        "room",
+        "http://127.0.0.1:1/rooms/standup",
+        "Notetaker",
+        print,
+        guard=LOOPBACK_GUARD,
+        room_pass=lambda room: "",
     )
     assert type(adapter).__name__ == "RoomAdapter"
     assert adapter.participants == []

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from sitin.core.audio import MEETING_SAMPLE_RATE
 from sitin.encryption import DataKey
-from sitin.rooms.routes import room_registry, router
+from sitin.rooms.routes import room_registry
 from sitin.runtime.adapters.base import (
     MEETING_NOT_FOUND,
     UNABLE_TO_CONNECT,
@@ -30,6 +30,7 @@ from sitin.runtime.adapters.base import (
 from sitin.runtime.adapters.room import RoomAdapter
 from sitin.runtime.pipeline.recorder import Recorder
 from support.peers import TestParticipant
+from support.rooms import bot_pass, room_app
 from support.servers import serve
 from support.settings import LOOPBACK_GUARD
 from support.speech import flite_wav, read_pcm_48k, rms_dbfs
@@ -42,9 +43,7 @@ SPOKEN_S = 15.0  # a spoken sentence and the silence after it arrive within this
 
 @pytest.fixture(scope="module")
 def app() -> FastAPI:
-    app = FastAPI()
-    app.include_router(router)
-    return app
+    return room_app()
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +98,13 @@ def test_bot_sees_people_chat_and_each_speakers_audio(
     async def scenario() -> None:
         alice = TestParticipant(base_url, "standup", "Alice")
         await alice.join()
-        bot = RoomAdapter(f"{base_url}/rooms/standup", "Notetaker", events, guard=LOOPBACK_GUARD)
+        bot = RoomAdapter(
+            f"{base_url}/rooms/standup",
+            "Notetaker",
+            events,
+            guard=LOOPBACK_GUARD,
+            room_pass=bot_pass(app, "Notetaker"),
+        )
         await bot.join()  # the bot joins after Alice (it calls her) and before Bob (he calls it)
         bob = TestParticipant(base_url, "standup", "Bob")
         await bob.join()
@@ -196,22 +201,21 @@ def test_bot_sees_people_chat_and_each_speakers_audio(
     assert rms_dbfs(mix[alice_at : alice_at + MEETING_SAMPLE_RATE]) > -40
 
 
-def test_join_fails_with_a_reason(base_url: str) -> None:
+def test_join_fails_with_a_reason(app: FastAPI, base_url: str) -> None:
+    def bot(url: str) -> RoomAdapter:
+        return RoomAdapter(
+            url, "Bot", lambda e: None, guard=LOOPBACK_GUARD, room_pass=bot_pass(app, "Bot")
+        )
+
     async def scenario() -> None:
         with pytest.raises(CouldNotJoin) as not_found:
-            await RoomAdapter(
-                f"{base_url}/rooms/bad%20name", "Bot", lambda e: None, guard=LOOPBACK_GUARD
-            ).join()
+            await bot(f"{base_url}/rooms/bad%20name").join()
         assert not_found.value.reason == MEETING_NOT_FOUND
         with pytest.raises(CouldNotJoin) as wrong_path:
-            await RoomAdapter(
-                f"{base_url}/meetings/x", "Bot", lambda e: None, guard=LOOPBACK_GUARD
-            ).join()
+            await bot(f"{base_url}/meetings/x").join()
         assert wrong_path.value.reason == MEETING_NOT_FOUND
         with pytest.raises(CouldNotJoin) as refused:
-            await RoomAdapter(
-                "http://127.0.0.1:9/rooms/x", "Bot", lambda e: None, guard=LOOPBACK_GUARD
-            ).join()
+            await bot("http://127.0.0.1:9/rooms/x").join()
         assert refused.value.reason == UNABLE_TO_CONNECT
 
     asyncio.run(scenario())

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 
-from sitin.rooms.routes import router
 from sitin.runtime.adapters.base import AudioFrame, BotSpoke, MeetingEvent
 from sitin.runtime.adapters.room import RoomAdapter
 from support.peers import TestParticipant
+from support.rooms import bot_pass, room_app
 from support.servers import serve
 from support.settings import LOOPBACK_GUARD
 from support.speech import rms_dbfs, window_dbfs
@@ -23,9 +23,12 @@ RATE = 48_000
 
 
 @pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
-    app = FastAPI()
-    app.include_router(router)
+def app() -> FastAPI:
+    return room_app()
+
+
+@pytest.fixture(scope="module")
+def base_url(app: FastAPI) -> Iterator[str]:
     with serve(app) as url:
         yield url
 
@@ -46,14 +49,20 @@ async def wait_for(condition, timeout_s: float = 10.0) -> None:
 
 
 def test_participants_hear_the_bot_in_order_without_gaps_and_barge_in_stops_it(
-    base_url: str,
+    app: FastAPI, base_url: str
 ) -> None:
     events: list[MeetingEvent] = []
 
     async def scenario() -> None:
         alice = TestParticipant(base_url, "voice", "Alice")
         await alice.join()
-        bot = RoomAdapter(f"{base_url}/rooms/voice", "Speaker", events.append, guard=LOOPBACK_GUARD)
+        bot = RoomAdapter(
+            f"{base_url}/rooms/voice",
+            "Speaker",
+            events.append,
+            guard=LOOPBACK_GUARD,
+            room_pass=bot_pass(app, "Speaker"),
+        )
         await bot.join()
         bob = TestParticipant(base_url, "voice", "Bob")  # calls the bot: the answer side
         await bob.join()

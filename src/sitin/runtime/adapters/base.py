@@ -67,6 +67,9 @@ MeetingEvent = (
     | MeetingEnded
 )
 EventSink = Callable[[MeetingEvent], None]
+# The room's name -> the pass the bot's own server issued it for that room (``rooms.passes``):
+# how sitin's rooms know the bot from a participant who only calls itself one.
+RoomPass = Callable[[str], str]
 
 
 class MeetingAdapter(abc.ABC):
@@ -89,6 +92,11 @@ class MeetingAdapter(abc.ABC):
     def chat_available(self) -> bool:
         """Whether this meeting has a chat the bot reads and writes."""
         return True
+
+    async def set_recording(self, active: bool) -> None:
+        """Tell the meeting whether the bot records now, where the platform can show it
+        (sitin's rooms show everyone a notice); elsewhere it does nothing."""
+        return None
 
     @abc.abstractmethod
     async def send_chat(self, text: str, to_uuid: str | None = None) -> None:

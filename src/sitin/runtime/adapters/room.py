@@ -4,6 +4,9 @@ It speaks the protocol in sitin/rooms/signaling.py over a WebSocket, holds one p
 per participant, and turns what arrives into MeetingEvents: joins and leaves, chat, each
 participant's audio as 48 kHz mono int16 frames, and speaking on/off. Each peer connection also
 carries the bot's voice (adapters/outbound.py): silence until something is played.
+
+The room lets it in as a bot only with the pass its server issues it (``room_pass``, asked for
+right before connecting); while the bot records, the room shows everyone that it does.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from aiortc.sdp import candidate_from_sdp
 from sitin.outbound import OutboundGuard, Purpose, RefusedTarget
 from sitin.runtime.adapters import loopback
 from sitin.runtime.adapters.base import (
+    JOIN_DENIED,
     MEETING_FULL,
     MEETING_NOT_FOUND,
     UNABLE_TO_CONNECT,
@@ -36,6 +40,7 @@ from sitin.runtime.adapters.base import (
     MeetingEvent,
     ParticipantJoined,
     ParticipantLeft,
+    RoomPass,
 )
 from sitin.runtime.adapters.media import consume_audio, now_ms
 from sitin.runtime.adapters.outbound import OutboundAudio, OutboundVoice
@@ -43,18 +48,23 @@ from sitin.runtime.adapters.outbound import OutboundAudio, OutboundVoice
 log = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S = 10.0
-CLOSE_CODE_REASONS = {4404: MEETING_NOT_FOUND, 4409: MEETING_FULL}
-REFUSAL_REASONS = {"room_not_found": MEETING_NOT_FOUND, "room_full": MEETING_FULL}
+CLOSE_CODE_REASONS = {4403: JOIN_DENIED, 4404: MEETING_NOT_FOUND, 4409: MEETING_FULL}
+REFUSAL_REASONS = {
+    "room_not_found": MEETING_NOT_FOUND,
+    "room_full": MEETING_FULL,
+    "not_a_bot": JOIN_DENIED,
+    "bot_already_here": JOIN_DENIED,
+}
 
 
-def signaling_url(meeting_url: str) -> str:
-    """`http(s)://host/rooms/<name>[?…]` -> `ws(s)://host/rooms/<name>/ws`."""
+def room_of(meeting_url: str) -> tuple[str, str]:
+    """`http(s)://host/rooms/<name>[?…]` -> (`ws(s)://host/rooms/<name>/ws`, `<name>`)."""
     parts = urlsplit(meeting_url)
     segments = [s for s in parts.path.split("/") if s]
     if parts.scheme not in ("http", "https") or len(segments) != 2 or segments[0] != "rooms":
         raise CouldNotJoin(MEETING_NOT_FOUND, "expected http(s)://host/rooms/<name>")
     scheme = "wss" if parts.scheme == "https" else "ws"
-    return urlunsplit((scheme, parts.netloc, f"/rooms/{segments[1]}/ws", "", ""))
+    return urlunsplit((scheme, parts.netloc, f"/rooms/{segments[1]}/ws", "", "")), segments[1]
 
 
 @dataclass
@@ -70,11 +80,19 @@ class _Remote:
 
 class RoomAdapter(OutboundVoice, MeetingAdapter):
     def __init__(
-        self, meeting_url: str, bot_name: str, sink: EventSink, *, guard: OutboundGuard
+        self,
+        meeting_url: str,
+        bot_name: str,
+        sink: EventSink,
+        *,
+        guard: OutboundGuard,
+        room_pass: RoomPass,
     ) -> None:
         self.meeting_url = meeting_url
         self.bot_name = bot_name
         self._guard = guard
+        self._room_pass = room_pass
+        self._recording = False
         self.uuid: str | None = None  # the bot's own uuid in the room, known after join()
         self._sink = sink
         self._loopback = loopback.is_loopback_url(meeting_url)
@@ -91,7 +109,7 @@ class RoomAdapter(OutboundVoice, MeetingAdapter):
         return [remote.info for remote in self._remotes.values()]
 
     async def join(self) -> None:
-        url = signaling_url(self.meeting_url)
+        url, room_name = room_of(self.meeting_url)
         try:
             target = await self._guard.resolve_async(url, Purpose.MEETING)
         except RefusedTarget as exc:  # never contacted: nothing of the remote to report
@@ -109,7 +127,8 @@ class RoomAdapter(OutboundVoice, MeetingAdapter):
         except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
             raise CouldNotJoin(UNABLE_TO_CONNECT, type(exc).__name__) from exc
         with contextlib.suppress(websockets.ConnectionClosed):  # refusals arrive as a message
-            await self._send({"type": "join", "name": self.bot_name, "role": "bot"})
+            join = {"type": "join", "name": self.bot_name, "role": "bot"}
+            await self._send({**join, "pass": self._room_pass(room_name)})
         welcome = await self._receive_welcome()
         self.uuid = welcome["you"]["uuid"]
         for participant in welcome["participants"]:
@@ -139,6 +158,13 @@ class RoomAdapter(OutboundVoice, MeetingAdapter):
         await self.voice.stop()
         log.info("left room")
 
+    async def set_recording(self, active: bool) -> None:
+        if self._ws is None or active == self._recording:
+            return
+        self._recording = active
+        with contextlib.suppress(websockets.ConnectionClosed):  # the reader reports the loss
+            await self._send({"type": "recording", "active": active})
+
     async def send_chat(self, text: str, to_uuid: str | None = None) -> None:
         message: dict[str, Any] = {"type": "chat", "text": text}
         if to_uuid is not None:
@@ -156,16 +182,24 @@ class RoomAdapter(OutboundVoice, MeetingAdapter):
         try:
             async with asyncio.timeout(JOIN_TIMEOUT_S):
                 message = json.loads(await self._ws.recv())
+        except ValueError as exc:
+            await self._ws.close()
+            raise CouldNotJoin(UNABLE_TO_CONNECT, "the room did not answer in JSON") from exc
         except websockets.ConnectionClosed as exc:
             code = exc.rcvd.code if exc.rcvd else None
-            raise CouldNotJoin(CLOSE_CODE_REASONS.get(code, UNABLE_TO_CONNECT)) from exc
+            reason = exc.rcvd.reason if exc.rcvd else ""
+            raise CouldNotJoin(CLOSE_CODE_REASONS.get(code, UNABLE_TO_CONNECT), reason) from exc
         except TimeoutError as exc:
             await self._ws.close()
             raise CouldNotJoin(UNABLE_TO_CONNECT, "no welcome from the room") from exc
+        if not isinstance(message, dict):
+            await self._ws.close()
+            raise CouldNotJoin(UNABLE_TO_CONNECT, "the room's answer is not a message")
         if message.get("type") != "welcome":
             await self._ws.close()
             reason = REFUSAL_REASONS.get(message.get("reason"), UNABLE_TO_CONNECT)
-            raise CouldNotJoin(reason, str(message.get("reason")))
+            detail = f"{message.get('reason')}: {message.get('detail')}"[:300]
+            raise CouldNotJoin(reason, detail)
         return message
 
     async def _read_signaling(self) -> None:
