@@ -25,6 +25,17 @@ SAFE_TRANSCRIPTION_KEYS = frozenset(
 )
 
 
+def split_event_metadata(metadata: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(allow-listed keys, everything else) of an event's metadata. The rest may name a
+    participant (``remover_name``…): it is stored sealed under the bot's data key."""
+    if not isinstance(metadata, dict):
+        return {}, {}
+    safe, private = {}, {}
+    for key, value in metadata.items():
+        (safe if key in SAFE_EVENT_KEYS else private)[key] = value
+    return safe, private
+
+
 def safe_event_metadata(metadata: Any) -> dict[str, Any]:
     """Only the allow-listed keys of an event's metadata (anything else, nested or not, goes)."""
     if not isinstance(metadata, dict):

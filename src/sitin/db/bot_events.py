@@ -27,6 +27,7 @@ from sitin.core.states import (
     returns_to_previous,
 )
 from sitin.core.timefmt import as_utc, utcnow
+from sitin.db.capture import stored_event_metadata
 from sitin.db.engine import Tx
 from sitin.db.tables import bot_events, bots, recordings, utterances
 
@@ -77,7 +78,7 @@ def record_event(
             "sub_type": sub_type.value if sub_type else None,
             "old_state": old.value,
             "new_state": new.value,
-            "metadata": metadata,
+            "metadata": stored_event_metadata(tx, bot_id, metadata),
             "created_at": now,
         },
     )

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from sitin.core.ids import new_id
+from sitin.core.scrub import split_event_metadata
 from sitin.core.states import BotState
 from sitin.core.timefmt import utcnow
 from sitin.db import sealing
@@ -57,6 +58,20 @@ def sealing_key(tx: Tx, bot_id: str) -> DataKey:
         return tx.keys.key_for_writing(bot_id)
     except KeyDestroyed:
         raise DataDeleted(f"bot {bot_id}: its data key was destroyed; write refused") from None
+
+
+def stored_event_metadata(tx: Tx, bot_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
+    """An event's metadata as stored: the allow-listed keys as they are, the rest (which may
+    name a participant) sealed under the bot's key in one value. For a bot whose data is
+    deleted the rest is dropped: it could never be read again."""
+    safe, private = split_event_metadata(metadata)
+    if not private:
+        return safe
+    try:
+        key = sealing_key(tx, bot_id)
+    except DataDeleted:
+        return safe
+    return {**safe, sealing.SEALED_EVENT_KEY: key.seal_json(private, sealing.EVENT_METADATA)}
 
 
 def upsert_participant(
@@ -283,7 +298,7 @@ def add_chat_message_request(
 def mark_chat_message_request(
     tx: Tx, *, bot_id: str, request_id: int, sent: bool, failure: str | None = None
 ) -> None:
-    ensure_capturable(tx.conn, bot_id)
+    key = sealing_key(tx, bot_id)  # the reason may name a participant ("… is not in the chat")
     tx.conn.execute(
         update(bot_chat_message_requests)
         .where(
@@ -293,7 +308,11 @@ def mark_chat_message_request(
         .values(
             state="sent" if sent else "failed",
             sent_at=utcnow() if sent else None,
-            failure_data={"reason": failure} if failure else None,
+            failure_data=(
+                key.seal_json({"reason": failure}, sealing.CHAT_REQUEST_FAILURE)
+                if failure
+                else None
+            ),
         )
     )
 

@@ -25,10 +25,15 @@ CHAT_TEXT = "chat_messages.text"
 CHAT_ADDITIONAL_DATA = "chat_messages.additional_data"
 CHAT_REQUEST_MESSAGE = "bot_chat_message_requests.message"
 CHAT_REQUEST_TO_USER = "bot_chat_message_requests.to_user_uuid"
+CHAT_REQUEST_FAILURE = "bot_chat_message_requests.failure_data"
 LOG_MESSAGE = "bot_log_entries.message"
 OUTPUT_AUDIO = "bot_output_requests.data"
 OUTPUT_TEXT = "bot_output_requests.text"
 WEBHOOK_PAYLOAD = "webhook_delivery_attempts.payload"
+WEBHOOK_RESPONSE = "webhook_delivery_attempts.response_excerpt"  # a receiver may echo content
+# An event's metadata beyond the allow-list (``core.scrub``) is kept sealed under this key of it.
+EVENT_METADATA = "bot_events.metadata"
+SEALED_EVENT_KEY = "sealed"
 
 # (table, column, purpose, kind) of every sealed column: what the in-place migration encrypts
 # and what verification scans. kind "text" holds a sealed string; "json" a JSON string value.
@@ -43,6 +48,7 @@ SEALED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("chat_messages", "additional_data", CHAT_ADDITIONAL_DATA, "json"),
     ("bot_chat_message_requests", "message", CHAT_REQUEST_MESSAGE, "text"),
     ("bot_chat_message_requests", "to_user_uuid", CHAT_REQUEST_TO_USER, "text"),
+    ("bot_chat_message_requests", "failure_data", CHAT_REQUEST_FAILURE, "json"),
     ("bot_log_entries", "message", LOG_MESSAGE, "text"),
 )
 

@@ -12,9 +12,10 @@ from sqlalchemy.engine import RowMapping
 from sitin.core.scrub import safe_event_metadata
 from sitin.core.triggers import Trigger
 from sitin.db.pagination import Page, Position, keyset_page
-from sitin.db.sealing import WEBHOOK_PAYLOAD, Opener
+from sitin.db.sealing import WEBHOOK_PAYLOAD, WEBHOOK_RESPONSE, Opener
 from sitin.db.tables import webhook_delivery_attempts as attempts
 from sitin.db.tables import webhook_subscriptions as subs
+from sitin.encryption.aead import is_sealed
 
 PENDING = "pending"
 
@@ -25,10 +26,22 @@ def add_attempts(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def open_payload(opener: Opener, payload: Any) -> Any:
-    """A content trigger's payload is sealed under the bot's key; a state change's is plain."""
+    """A content trigger's payload is sealed under the bot's key, and a state change's whose
+    event metadata goes beyond the allow-list; other state changes' are plain."""
     if isinstance(payload, str):
         return opener.json(payload, WEBHOOK_PAYLOAD)
     return payload
+
+
+def open_history(opener: Opener, history: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """An attempt's history with the receivers' response excerpts opened."""
+    opened = []
+    for entry in history or []:
+        excerpt = entry.get("response_excerpt")
+        if is_sealed(excerpt):
+            entry = {**entry, "response_excerpt": opener.text(excerpt, WEBHOOK_RESPONSE, None)}
+        opened.append(entry)
+    return opened
 
 
 def bot_page(
@@ -43,7 +56,14 @@ def bot_page(
     page = keyset_page(
         conn, query, attempts.c.created_at, attempts.c.id, position=position, limit=limit
     )
-    rows = [{**row, "payload": open_payload(opener, row["payload"])} for row in page.rows]
+    rows = [
+        {
+            **row,
+            "payload": open_payload(opener, row["payload"]),
+            "attempts": open_history(opener, row["attempts"]),
+        }
+        for row in page.rows
+    ]
     return replace(page, rows=rows)
 
 
@@ -153,11 +173,20 @@ _SCRUB_DELIVERY = (
 )
 
 
-def scrub_kept_deliveries(conn: Connection, bot_id: str) -> None:
-    """For delete_data, after CONTENT_DELIVERIES_OF_BOT: reduce the kept (state_change) payloads'
-    event metadata to the allow-list and drop the receivers' response excerpts."""
+_DELETE_DELIVERY = delete(attempts).where(attempts.c.id == bindparam("attempt_id"))
+
+
+def scrub_kept_deliveries(conn: Connection, bot_id: str, opener: Opener) -> None:
+    """For delete_data, after CONTENT_DELIVERIES_OF_BOT and before the key is destroyed: reduce
+    the kept (state_change) payloads' event metadata to the allow-list, plain (a sealed one is
+    opened first; one that does not open is deleted, it could never be sent or shown), and drop
+    the receivers' response excerpts."""
     for row in conn.execute(_KEPT_DELIVERIES, {"bot_id": bot_id}):
-        payload = dict(row.payload or {})
+        opened = open_payload(opener, row.payload)
+        if not isinstance(opened, dict):
+            conn.execute(_DELETE_DELIVERY, {"attempt_id": row.id})
+            continue
+        payload = dict(opened)
         data = dict(payload.get("data") or {})
         data["event_metadata"] = safe_event_metadata(data.get("event_metadata"))
         payload["data"] = data

@@ -39,6 +39,7 @@ from sitin.db import bots, data_deletion, deletion_journal, webhook_deliveries
 from sitin.db.bot_events import record_event
 from sitin.db.capture import blob_prefix
 from sitin.db.engine import Tx, is_out_of_space
+from sitin.db.sealing import Opener
 from sitin.db.webhook_deliveries import scrub_kept_deliveries
 from sitin.faults import checkpoint
 from sitin.storage import StorageError
@@ -136,7 +137,7 @@ def _fence(
 ) -> None:
     conn = tx.conn
     receipt = Receipt(deleted=data_deletion.delete_captured_rows(conn, bot.id))
-    scrub_kept_deliveries(conn, bot.id)
+    scrub_kept_deliveries(conn, bot.id, Opener(bot.id, tx.keys.key_for_reading(bot.id)))
     data_deletion.reset_recording(conn, bot.id)
     receipt.deleted["recording_files"] = int(bool(bot.has_recording_file))
     data_deletion.scrub_event_metadata(conn, bot.id)

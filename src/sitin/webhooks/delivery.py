@@ -26,7 +26,9 @@ from sitin.core.states import BotState
 from sitin.core.timefmt import as_utc, utcnow
 from sitin.core.triggers import Trigger
 from sitin.db import bots, webhook_deliveries
-from sitin.db.sealing import Opener
+from sitin.db.capture import DataDeleted, sealing_key
+from sitin.db.engine import Tx
+from sitin.db.sealing import WEBHOOK_RESPONSE, Opener
 from sitin.outbound import Purpose, RefusedTarget, UnresolvableTarget
 from sitin.webhooks import signing
 from sitin.webhooks.dispatch import enqueue_all
@@ -195,7 +197,7 @@ class Deliverer:
                 "error": outcome.error,
             }
             if not data_deleted:
-                entry["response_excerpt"] = outcome.response_excerpt
+                entry["response_excerpt"] = _kept_excerpt(tx, claim.bot_id, outcome)
             final = (
                 outcome.success
                 or not outcome.retryable
@@ -230,6 +232,18 @@ class Deliverer:
             claim.attempt_id,
             outcome.response_code or outcome.error,
         )
+
+
+def _kept_excerpt(tx: Tx, bot_id: str | None, outcome: Outcome) -> str | None:
+    """The receiver's response excerpt as stored: sealed under the bot's key, since a receiver
+    may echo what it was sent (a transcript, a participant's name)."""
+    excerpt = outcome.response_excerpt
+    if excerpt is None or bot_id is None:
+        return excerpt
+    try:
+        return sealing_key(tx, bot_id).seal_text(excerpt, WEBHOOK_RESPONSE)
+    except DataDeleted:
+        return None
 
 
 def _read_excerpt(response: httpx.Response) -> str:

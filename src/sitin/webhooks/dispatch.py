@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row
 
+from sitin.core.scrub import safe_event_metadata, split_event_metadata
 from sitin.core.states import RecordedEvent
 from sitin.core.timefmt import utcnow
 from sitin.core.triggers import CONTENT_TRIGGERS, Trigger
@@ -65,9 +66,18 @@ def fire(
     targets = subscriptions_for(conn, project_id=bot.project_id, bot_id=bot_id, trigger=trigger)
     if not targets:
         return []
-    # Content payloads are sealed under the bot's key (behind the fence); state changes are not
-    # content and are kept, scrubbed, after a deletion.
-    data_key = sealing_key(tx, bot_id) if content else None
+    # Content payloads are sealed under the bot's key (behind the fence). State changes are kept
+    # (scrubbed) after a deletion, so they are stored plain, unless their event metadata goes
+    # beyond the allow-list (it may name a participant): then sealed too, and delete_data
+    # rewrites them plain and scrubbed before it destroys the key.
+    data_key = None
+    if content:
+        data_key = sealing_key(tx, bot_id)
+    elif trigger == Trigger.STATE_CHANGE and split_event_metadata(data.get("event_metadata"))[1]:
+        try:
+            data_key = sealing_key(tx, bot_id)
+        except DataDeleted:  # nothing private can be kept for it any more
+            data = {**data, "event_metadata": safe_event_metadata(data.get("event_metadata"))}
     now = utcnow()
     keys = []
     rows = []
