@@ -62,6 +62,7 @@ def test_every_periodic_job_is_registered(ctx):
         "bot.stage",
         "deletion.journal",
         "deletion.orphans",
+        "deletion.restored",
         "deletion.retention",
         "webhook.sweep",
         "worker.reap",

@@ -7,6 +7,7 @@ online backup; PostgreSQL: pg_dump of the live database, pg_restore into a new o
 import os
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,8 +17,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from sitin.api.app import create_app
-from sitin.bootstrap import build_context
+from sitin.bootstrap import build_context, periodic_jobs
 from sitin.context import AppContext
+from sitin.db.capture import blob_prefix
 from sitin.db.sealing import SEALED_COLUMNS, Opener
 from sitin.db.tables import CAPTURED_TABLES, metadata
 from sitin.deletion.verify import remaining_data
@@ -127,6 +129,64 @@ def test_a_backup_restored_after_delete_data_shows_the_bot_data_deleted_with_not
                 check_repeat_deletion_purges(restored, api, headers, deleted)
         finally:
             restored.close()
+
+
+def test_the_periodic_job_purges_a_restored_bot_at_start_up(
+    ctx, client, project, new_bot, database_url, tmp_path
+):
+    """Nobody repeats delete_data: the periodic jobs' start-up pass (as ``sitin serve`` and every
+    worker run it) purges the restored rows and any blob restored under the bot's prefix."""
+    deleted = new_bot()["id"]
+    kept = new_bot()["id"]
+    ended_bot_with_data(ctx, deleted, project_id=project.id)
+    ended_bot_with_data(ctx, kept, blobs=1)
+    kept_transcript = client.get(f"/api/v1/bots/{kept}/transcript", headers=project.headers)
+    with backup_of(database_url, tmp_path) as restore:
+        response = client.post(f"/api/v1/bots/{deleted}/delete_data", headers=project.headers)
+        assert response.status_code == 200, response.text
+        restored = build_context(
+            make_settings(tmp_path, restore()), migrate=False, launcher=StandInLauncher()
+        )
+        try:
+            check_purged_without_a_repeat(restored, project, deleted, kept, kept_transcript)
+        finally:
+            restored.close()
+
+
+def check_purged_without_a_repeat(restored, project, deleted, kept, kept_transcript) -> None:
+    # A restored copy of the blob store brings back a (sealed) blob of the deleted bot.
+    restored.blobs.backend.put_bytes(f"{blob_prefix(deleted)}recording.mp3", b"sealed bytes")
+    assert any("row(s) in utterances" in line for line in remaining_data(restored, deleted))
+    kept_blobs = list(restored.blobs.list(blob_prefix(kept)))
+    assert kept_blobs
+
+    runner = periodic_jobs(restored, tick=0.05)
+    runner.start()
+    try:
+        wait_until(lambda: remaining_data(restored, deleted) == [])
+    finally:
+        runner.stop()
+    with restored.db.read() as conn:
+        for table in CAPTURED_TABLES:
+            count = conn.execute(
+                select(func.count()).select_from(table).where(table.c.bot_id == deleted)
+            ).scalar_one()
+            assert count == 0, table.name
+    assert restored.blobs.is_empty(blob_prefix(deleted))
+    with TestClient(create_app(restored)) as api:
+        shown = api.get(f"/api/v1/bots/{deleted}", headers=project.headers).json()
+        assert shown["state"] == "data_deleted"
+        # the other bot of the backup is untouched
+        again = api.get(f"/api/v1/bots/{kept}/transcript", headers=project.headers)
+        assert again.json() == kept_transcript.json()
+    assert list(restored.blobs.list(blob_prefix(kept))) == kept_blobs
+
+
+def wait_until(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
 
 
 def check_restored(ctx, api, headers, bot_id, kept, before, after_deletion) -> None:

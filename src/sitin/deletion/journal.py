@@ -1,14 +1,17 @@
-"""Finishing blob deletions that were committed but not verified (store down, process killed), and
+"""Finishing blob deletions that were committed but not verified (store down, process killed),
 removing blobs that arrived under a data-deleted bot's prefix afterwards (an upload that passed the
-fence just before it closed, its worker killed before it could clean up)."""
+fence just before it closed, its worker killed before it could clean up), and purging bots that a
+database restored from a backup brought back after their data key was destroyed."""
 
 import logging
 
 from sitin.context import AppContext
-from sitin.core.errors import StoragePending
-from sitin.db import deletion_journal
-from sitin.deletion.purge import finish_storage
+from sitin.core.errors import BotNotFound, RuleError, StoragePending
+from sitin.core.states import DELETABLE_STATES, BotState
+from sitin.db import bots, deletion_journal
+from sitin.deletion.purge import delete_bot_data, finish_storage
 from sitin.deletion.verify import audit_storage
+from sitin.encryption.keystore import DESTROYED
 from sitin.storage import StorageError
 
 log = logging.getLogger(__name__)
@@ -56,3 +59,39 @@ def sweep_orphans(ctx: AppContext) -> int:
         log.info("removed blobs that arrived after bot %s's data was deleted", bot_id)
         removed += 1
     return removed
+
+
+def purge_restored(ctx: AppContext) -> int:
+    """Purge, as delete_data does, every bot whose data key is destroyed while the database says
+    it is not data_deleted: a database restored from a backup taken before its delete_data.
+    Its restored rows are ciphertext nobody can open, but they take space and verify reports
+    them; this makes the state converge without a human. A restored bot still in a meeting
+    state waits until the reaper fails it (no worker runs it). Returns how many were purged."""
+    destroyed = sorted(bot for bot, status in ctx.keys.status().items() if status == DESTROYED)
+    states: dict[str, str] = {}
+    with ctx.db.read() as conn:
+        for start in range(0, len(destroyed), 500):
+            states.update(bots.states_of(conn, destroyed[start : start + 500]))
+    purged = 0
+    for bot_id, state in sorted(states.items()):
+        if state == BotState.DATA_DELETED:
+            continue
+        if state not in DELETABLE_STATES:
+            log.info(
+                "restored bot %s (key destroyed) is %s; purged once it has ended", bot_id, state
+            )
+            continue
+        try:
+            delete_bot_data(ctx, bot_id=bot_id, project_id=None)
+        except (BotNotFound, RuleError):  # deleted, or moved on, meanwhile
+            continue
+        except StoragePending:  # its rows are gone; the journal finishes the blobs
+            log.warning("restored bot %s purged; its blobs are still pending", bot_id)
+        else:
+            log.warning(
+                "bot %s was restored from a backup taken before its data was deleted; its "
+                "restored rows and blobs were purged",
+                bot_id,
+            )
+        purged += 1
+    return purged
