@@ -310,6 +310,18 @@ def report(backend: str, medians: dict) -> None:
         )
     ratio = medians["list"][32]["rps"] / medians["get"][32]["rps"]
     print(f"list/get throughput at c=32: {ratio:.2f} (target >= 0.33)")
+    get_target = 2000.0 if backend == "SQLite" else 10 * ATTENDEE["get"]
+    targets = {
+        f"GET bot >= {get_target:,.0f} req/s at c=32": medians["get"][32]["rps"] >= get_target,
+        "page of 25 costs <= 3x one bot (list/get >= 0.33)": ratio >= 0.33,
+        "transcript >= 10x Attendee": medians["transcript"][32]["rps"]
+        >= 10 * ATTENDEE["transcript"],
+        "CPU per request grows <= 1.5x from c=1 to c=32": all(
+            by[32]["cpu_ms"] <= 1.5 * by[1]["cpu_ms"] for by in medians.values()
+        ),
+    }
+    for target, met in targets.items():
+        print(f"  {'met' if met else 'NOT met'}: {target}")
 
 
 def main() -> None:
