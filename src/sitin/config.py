@@ -31,6 +31,9 @@ API_KEY_ENV = {name: f"SITIN_{name.upper()}_API_KEY" for name in HOSTED_PROVIDER
 BASE_URL_ENV = {name: f"SITIN_{name.upper()}_BASE_URL" for name in HOSTED_PROVIDERS}
 
 
+SQLITE_API_WORKERS = 1  # measured with benchmarks/api_throughput.py (README)
+
+
 def cores() -> int:
     """The cores this process may run on."""
     return len(os.sched_getaffinity(0)) or 1
@@ -122,6 +125,10 @@ class Settings(BaseSettings):
     # core; 0: none, the API only). run_worker=false (`--no-worker`) is the same as 0.
     workers: int | None = Field(None, ge=0, le=256)
     run_worker: bool = True
+    # API processes of `sitin serve` (`--api-workers`; default: one per core on PostgreSQL, one
+    # on SQLite, where more measured no faster: see README). Above 1, the server process holds
+    # the rooms and the API processes forward room connections to it.
+    api_workers: int | None = Field(None, ge=1, le=64)
     run_periodic: bool = True  # exactly one worker in a deployment runs the periodic jobs
     log_level: Literal["debug", "info", "warning", "error"] = "info"  # sitin's own loggers
     log_format: Literal["text", "json"] = "text"  # one line per record on stderr
@@ -193,6 +200,14 @@ class Settings(BaseSettings):
     def resolved_worker_capacity(self) -> float:
         """What one standalone worker process carries on this machine."""
         return self.worker_capacity or default_capacity(cores())
+
+    @property
+    def resolved_api_workers(self) -> int:
+        """How many API processes `sitin serve` runs."""
+        if self.api_workers is not None:
+            return self.api_workers
+        postgres = self.resolved_database_url.startswith("postgresql")
+        return cores() if postgres else SQLITE_API_WORKERS
 
     @property
     def resolved_workers(self) -> int:

@@ -87,7 +87,7 @@ def test_a_killed_worker_is_restarted_its_bots_fail_and_new_bots_are_served(tmp_
         s.process.send_signal(signal.SIGTERM)
         assert s.process.wait(timeout=90) == 0, s.log()
         assert not any(alive(pid) for pid in restarted), "a worker outlived its server"
-        assert "bot worker process(es) stopped" in s.log()
+        assert "stopped bot worker 0, bot worker 1" in s.log()
 
 
 def test_a_server_killed_outright_leaves_no_worker_running(tmp_path):

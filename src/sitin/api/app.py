@@ -27,6 +27,7 @@ from sitin.api.deps import DatabaseReads
 from sitin.api.limits import BodyLimit
 from sitin.config import Settings
 from sitin.context import AppContext
+from sitin.rooms import forwarding as rooms_forwarding
 from sitin.rooms.registry import RoomRegistry
 from sitin.rooms.routes import router as rooms_router
 
@@ -37,7 +38,10 @@ def server_options(settings: Settings) -> dict[str, Any]:
     return {"ws_max_size": settings.max_ws_message_bytes}
 
 
-def create_app(ctx: AppContext) -> FastAPI:
+def create_app(ctx: AppContext, *, rooms_hub: str | None = None) -> FastAPI:
+    """The application; with ``rooms_hub`` (the unix socket of the process that holds the
+    rooms, when ``sitin serve`` runs several API processes) room connections go there."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Blocking routes share this many threads; the database pool is sized to it.
@@ -65,6 +69,9 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(blobs.router)
     app.include_router(webhooks.router)
     app.include_router(unsupported.router)
+    if rooms_hub is not None:  # before the rooms' own routes, so these win
+        app.state.rooms_hub = rooms_hub
+        app.include_router(rooms_forwarding.router)
     app.include_router(rooms_router)
     if ctx is not None:  # (None: an app built only for its schema)
         app.state.room_registry = RoomRegistry(

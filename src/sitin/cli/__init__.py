@@ -20,6 +20,7 @@ for command in (
     server.serve,
     server.worker,
     server.migrate,
+    server.api_process,
     workers.workers_command,
     projects.group,
     keys.group,

@@ -1,9 +1,14 @@
 """``sitin serve``, ``sitin worker`` and ``sitin migrate``: running the service."""
 
 import os
+import shutil
 import signal
+import socket
+import tempfile
+import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import click
 
@@ -16,7 +21,7 @@ from sitin.datadir import make_private
 from sitin.db import api_keys, projects
 from sitin.db.migrate import upgrade
 from sitin.logs import configure_logging
-from sitin.worker.supervisor import WorkerSupervisor
+from sitin.worker.supervisor import Child, Supervisor, bot_workers, sitin_command
 
 
 @click.command()
@@ -31,11 +36,18 @@ from sitin.worker.supervisor import WorkerSupervisor
     "0: none, run `sitin worker` elsewhere).",
 )
 @click.option("--no-worker", is_flag=True, help="The same as --workers 0.")
+@click.option(
+    "--api-workers",
+    type=click.IntRange(min=1, max=64),
+    default=None,
+    help="API processes (env SITIN_API_WORKERS; one per core on PostgreSQL, 1 on SQLite).",
+)
 @logging_options
 def serve(
     host: str | None,
     port: int | None,
     workers: int | None,
+    api_workers: int | None,
     no_worker: bool,
     log_level: str | None,
     log_format: str | None,
@@ -49,6 +61,7 @@ def serve(
         "host": host,
         "port": port,
         "workers": 0 if no_worker else workers,
+        "api_workers": api_workers,
         "log_level": log_level,
         "log_format": log_format,
     }
@@ -61,28 +74,104 @@ def serve(
             # What a crash left (half-done deletions, bots of a dead worker) is finished before
             # the API answers; the first worker then runs the periodic jobs.
             periodic_jobs(ctx).run_all_now()
-        supervisor = WorkerSupervisor(
-            chosen.resolved_workers, env=worker_environment(chosen), periodic=chosen.run_periodic
-        )
-        supervisor.start()
-        click.echo(
-            f"sitin listening on http://{chosen.host}:{chosen.port}  (docs: /api/docs; "
-            f"{chosen.resolved_workers} bot worker process(es))"
-        )
-        try:
+        api_workers = chosen.resolved_api_workers
+        children = bot_workers(chosen.resolved_workers, periodic=chosen.run_periodic)
+        with ExitStack() as stack:
+            if api_workers > 1:
+                # The API processes listen on the port together (SO_REUSEPORT: the kernel
+                # spreads connections over them); this process holds the port against anyone
+                # else, holds the rooms and serves them to the API processes on a unix socket.
+                stack.enter_context(_port_socket(chosen.host, chosen.port, listen=False))
+                hub = stack.enter_context(_rooms_hub_socket())
+                children += api_processes(api_workers, hub)
+                serving = {"uds": hub}
+            else:
+                serving = {"host": chosen.host, "port": chosen.port}
+            supervisor = Supervisor(children, env=child_environment(chosen))
+            supervisor.start()
+            stack.callback(supervisor.stop)
+            click.echo(
+                f"sitin listening on http://{chosen.host}:{chosen.port}  (docs: /api/docs; "
+                f"{api_workers} API process(es), {chosen.resolved_workers} bot worker "
+                "process(es))"
+            )
             with _signals_stop_the_server():
                 uvicorn.run(
                     create_app(ctx),
-                    host=chosen.host,
-                    port=chosen.port,
+                    **serving,
                     # Records go through sitin's logging; sitin.logs sets uvicorn's levels too.
                     log_config=None,
                     log_level=None,
                     access_log=False,  # sitin.api.access_log logs route templates, not raw paths
                     **server_options(chosen),
                 )
-        finally:
-            supervisor.stop()
+
+
+def api_processes(count: int, rooms_hub: str) -> list[Child]:
+    command = sitin_command("api-process", "--rooms-hub", rooms_hub)
+    return [Child(f"API process {index}", command) for index in range(count)]
+
+
+@contextmanager
+def _port_socket(host: str, port: int, *, listen: bool) -> Iterator[socket.socket]:
+    """A socket on ``host:port`` shared with this user's other processes (SO_REUSEPORT)."""
+    family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        if listen:
+            sock.listen(2048)
+        yield sock
+    finally:
+        sock.close()
+
+
+@contextmanager
+def _rooms_hub_socket() -> Iterator[str]:
+    folder = tempfile.mkdtemp(prefix="sitin-rooms-")  # 0700: only this user reaches the hub
+    try:
+        yield os.path.join(folder, "hub.sock")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@click.command("api-process", hidden=True)
+@data_dir_option
+@click.option("--rooms-hub", required=True)
+@click.option("--parent-pid", type=int, required=True)
+def api_process(rooms_hub: str, parent_pid: int) -> None:
+    """One of `sitin serve --api-workers N`'s API processes (started by it, never by hand)."""
+    import uvicorn
+
+    from sitin.api.app import create_app, server_options
+
+    chosen = settings()
+    _start_logging(chosen)
+    threading.Thread(target=_stop_when_orphaned, args=(parent_pid,), daemon=True).start()
+    with (
+        open_context() as ctx,
+        _port_socket(chosen.host, chosen.port, listen=True) as listener,
+    ):
+        config = uvicorn.Config(
+            create_app(ctx, rooms_hub=rooms_hub),
+            log_config=None,
+            log_level=None,
+            access_log=False,
+            **server_options(chosen),
+        )
+        with _signals_stop_the_server():
+            uvicorn.Server(config).run(sockets=[listener])
+
+
+def _stop_when_orphaned(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 class _StopRequested(Exception):
@@ -109,9 +198,9 @@ def _signals_stop_the_server() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def worker_environment(chosen: Settings) -> dict[str, str]:
-    """The environment of serve's worker processes: this process's, with the settings its
-    flags chose (the workers must reach the same data and allow bots into this server's rooms)."""
+def child_environment(chosen: Settings) -> dict[str, str]:
+    """The environment of serve's child processes: this process's, with the settings its flags
+    chose (they must reach the same data and allow bots into this server's rooms)."""
     return {
         **os.environ,
         "SITIN_DATA_DIR": str(chosen.data_dir),

@@ -1,14 +1,14 @@
-"""``sitin serve``'s bot workers: child ``sitin worker`` processes, kept running and stopped
-with the server.
+"""``sitin serve``'s child processes: bot workers (``sitin worker``) and, with
+``--api-workers N`` above 1, API processes; kept running and stopped with the server.
 
-Each child is a full worker (its own bot host, queue consumer and GIL), so bots use every core.
-The first child also runs the periodic jobs (exactly one process in a deployment does). A child
-that exits while the server runs is started again after a pause that doubles with every quick
-crash (0.5 s up to 30 s; back to 0.5 s once a child has run a minute). Its bots are handled as a
-dead worker's always are: their heartbeats stop and the reaper fails them.
+Each bot worker is a full worker (its own bot host, queue consumer and GIL), so bots use every
+core; the first one also runs the periodic jobs (exactly one process in a deployment does). A
+child that exits while the server runs is started again after a pause that doubles with every
+quick crash (0.5 s up to 30 s; back to 0.5 s once it has run a minute). A dead worker's bots are
+handled as a dead worker's always are: their heartbeats stop and the reaper fails them.
 
 Children run in a session of their own, so a terminal's Ctrl-C reaches only the server, which
-then stops them in order (SIGTERM: their bots leave and keep what they captured; SIGKILL after
+then stops them in order (SIGTERM: bots leave and keep what they captured; SIGKILL after
 ``stop_timeout``). A child whose server died without stopping it (SIGKILL) notices that its
 parent is gone and stops itself: no orphan keeps running bots.
 """
@@ -40,9 +40,17 @@ def describe_exit(returncode: int) -> str:
     return f"exited with code {returncode}"
 
 
+def sitin_command(*args: str) -> list[str]:
+    """``sitin ARGS`` run by this interpreter, told who its parent is."""
+    return [sys.executable, "-m", "sitin", *args, "--parent-pid", str(os.getpid())]
+
+
 @dataclass
-class _Child:
-    index: int
+class Child:
+    """One supervised process: ``label`` names it in log lines."""
+
+    label: str
+    command: list[str]
     process: subprocess.Popen | None = None
     started_at: float = 0.0
     restart_at: float | None = None
@@ -50,24 +58,30 @@ class _Child:
     pids: list[int] = field(default_factory=list)  # every pid it had, oldest first
 
 
-class WorkerSupervisor:
-    """Starts ``count`` ``sitin worker`` processes with ``env`` and keeps them running."""
+def _named(child: Child) -> tuple[str, int]:
+    return child.label, child.process.pid
+
+
+def bot_workers(count: int, *, periodic: bool = True) -> list[Child]:
+    """``count`` bot workers; the first runs the periodic jobs when ``periodic``."""
+    return [
+        Child(
+            f"bot worker {index}",
+            sitin_command("worker", *([] if periodic and index == 0 else ["--no-periodic"])),
+        )
+        for index in range(count)
+    ]
+
+
+class Supervisor:
+    """Starts ``children`` with ``env`` and keeps them running until ``stop``."""
 
     def __init__(
-        self,
-        count: int,
-        *,
-        env: Mapping[str, str],
-        periodic: bool = True,
-        extra_args: Sequence[str] = (),
-        stop_timeout: float = 50.0,
+        self, children: Sequence[Child], *, env: Mapping[str, str], stop_timeout: float = 50.0
     ):
-        self.count = count
+        self._children = list(children)
         self._env = dict(env)
-        self._periodic = periodic
-        self._extra_args = list(extra_args)
         self._stop_timeout = stop_timeout
-        self._children = [_Child(index) for index in range(count)]
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -78,33 +92,18 @@ class WorkerSupervisor:
         with self._lock:
             return [c.process.pid for c in self._children if c.process and c.process.poll() is None]
 
-    def command(self, index: int) -> list[str]:
-        periodic = [] if self._periodic and index == 0 else ["--no-periodic"]
-        return [
-            sys.executable,
-            "-m",
-            "sitin",
-            "worker",
-            "--parent-pid",
-            str(os.getpid()),
-            *periodic,
-            *self._extra_args,
-        ]
-
     def start(self) -> None:
-        if self.count == 0:
+        if not self._children:
             return
         with self._lock:
             for child in self._children:
                 self._spawn(child)
         self._thread = threading.Thread(target=self._watch, name="sitin-supervisor", daemon=True)
         self._thread.start()
-        log.info("started %s bot worker process(es)", self.count)
+        log.info("started %s", ", ".join(child.label for child in self._children))
 
-    def _spawn(self, child: _Child) -> None:
-        child.process = subprocess.Popen(
-            self.command(child.index), env=self._env, start_new_session=True
-        )
+    def _spawn(self, child: Child) -> None:
+        child.process = subprocess.Popen(child.command, env=self._env, start_new_session=True)
         child.started_at = time.monotonic()
         child.restart_at = None
         child.pids.append(child.process.pid)
@@ -118,11 +117,11 @@ class WorkerSupervisor:
                 for child in self._children:
                     self._look_after(child, now)
 
-    def _look_after(self, child: _Child, now: float) -> None:
+    def _look_after(self, child: Child, now: float) -> None:
         if child.restart_at is not None:
             if now >= child.restart_at:
                 self._spawn(child)
-                log.info("bot worker %s restarted (pid %s)", child.index, child.process.pid)
+                log.info("%s restarted (pid %s)", child.label, child.process.pid)
             return
         returncode = child.process.poll()
         if returncode is None:
@@ -133,9 +132,8 @@ class WorkerSupervisor:
         delay = min(doubled, MAX_RESTART_DELAY_S)
         child.restart_at = now + delay
         log.warning(
-            "bot worker %s (pid %s) %s after %.1f s; restarting it in %.1f s "
-            "(its bots' heartbeats stop, the reaper fails them)",
-            child.index,
+            "%s (pid %s) %s after %.1f s; restarting it in %.1f s",
+            child.label,
             child.process.pid,
             describe_exit(returncode),
             ran_s,
@@ -148,16 +146,18 @@ class WorkerSupervisor:
         if self._thread is not None:
             self._thread.join()
         with self._lock:
-            running = [c.process for c in self._children if c.process and c.process.poll() is None]
-        for process in running:
-            process.send_signal(signal.SIGTERM)
+            running = [c for c in self._children if c.process and c.process.poll() is None]
+        for child in running:
+            child.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + self._stop_timeout
-        for process in running:
+        for child in running:
             try:
-                process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+                child.process.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
-                log.warning("bot worker pid %s did not stop in time; killing it", process.pid)
-                process.kill()
-                process.wait()
+                log.warning(
+                    "%s (pid %s) did not stop in time; killing it", child.label, child.process.pid
+                )
+                child.process.kill()
+                child.process.wait()
         if running:
-            log.info("bot worker process(es) stopped")
+            log.info("stopped %s", ", ".join(child.label for child in running))
