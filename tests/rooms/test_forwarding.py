@@ -40,6 +40,24 @@ def serving_pid(server_port: int, client_port: int) -> int | None:
     return None
 
 
+def listening_pids(port: int) -> set[int]:
+    """The processes listening on ``port``."""
+    shown = subprocess.run(
+        ["ss", "-tlnpH", f"( sport = :{port} )"], capture_output=True, text=True, check=True
+    ).stdout
+    return {int(pid) for pid in re.findall(r"pid=(\d+)", shown)}
+
+
+def wait_for_api_processes(server, port: int) -> list[int]:
+    """The server's two API processes, once both listen."""
+
+    def listening():
+        pids = children(server.process.pid)
+        return len(pids) == 2 and listening_pids(port) >= set(pids) and pids
+
+    return wait_for(listening, "two listening API processes")
+
+
 async def join(url: str, port: int, name: str, avoid: int | None = None):
     """A participant's socket (its API process's pid), on another process than ``avoid``."""
     for _attempt in range(40):
@@ -90,11 +108,8 @@ async def meet(url: str, port: int) -> tuple[int, int]:
 def test_participants_on_different_api_processes_meet(tmp_path):
     args = ["--api-workers", "2", "--workers", "0"]
     with running_server(_env(tmp_path / "data"), tmp_path / "serve.log", args) as server:
-        api = wait_for(
-            lambda: len(children(server.process.pid)) == 2 and children(server.process.pid),
-            "2 API processes",
-        )
         port = int(server.url.rsplit(":", 1)[1])
+        api = wait_for_api_processes(server, port)
         ws_url = server.url.replace("http://", "ws://")
         pids = asyncio.run(meet(ws_url, port))
         assert set(pids) == set(api)
@@ -110,14 +125,11 @@ def test_participants_on_different_api_processes_meet(tmp_path):
         assert asyncio.run(refused()) == 4400  # the hub's refusal, passed through
 
         os.kill(api[0], signal.SIGKILL)
-        wait_for(
-            lambda: (
-                len(set(children(server.process.pid)) - set(api)) == 1
-                and len(children(server.process.pid)) == 2
-            ),
-            "the killed API process to be started again",
-        )
         wait_for(lambda: "API process 0 restarted" in server.log(), "its restart line")
+        wait_for(
+            lambda: api[0] not in (pids := wait_for_api_processes(server, port)) and pids,
+            "the killed API process to be started again and listen",
+        )
         restarted = children(server.process.pid)
         assert httpx.get(f"{server.url}/health", timeout=10).status_code == 200
         asyncio.run(meet(ws_url, port))
