@@ -175,6 +175,16 @@ async def meeting(api: httpx.Client, base_url: str, tmp_path: Path) -> dict:
                 wait_for, lambda: results(api, bot_id, "chat_messages"), "chat captured"
             )
 
+            # The pages show that the bot records, and stop showing it while it is paused.
+            notice = alice.locator("#recording-notice")
+            await notice.wait_for(state="visible")
+            seen["recording_notice"] = await notice.inner_text()
+            for action, state in (("pause_recording", "hidden"), ("resume_recording", "visible")):
+                answer = await asyncio.to_thread(api.post, f"/api/v1/bots/{bot_id}/{action}")
+                assert answer.status_code == 200, answer.text
+                await notice.wait_for(state=state)
+                await bob.locator("#recording-notice").wait_for(state=state)
+
             await bob.click("#leave-button")  # Bob leaves while the bot is still there
             bob_left = seen["bob_uuid"]
 
@@ -208,17 +218,20 @@ def test_browser_meeting_with_a_bot_end_to_end(server, api, tmp_path: Path) -> N
         "join_requested",
         "joined_meeting",
         "recording_permission_granted",
+        "recording_paused",
+        "recording_resumed",
         "leave_requested",
         "left_meeting",
         "post_processing_completed",
     ]
-    assert bot["events"][3]["sub_type"] == "user_requested"
+    assert bot["events"][5]["sub_type"] == "user_requested"
     assert bot["recording_state"] == "complete"
     assert bot["transcription_state"] == "complete"
 
     # Participants: the names and uuids the pages were given; Alice, first in, is the host.
     assert alice_uuid and bob_uuid and alice_uuid != bob_uuid
     assert "host" in seen["alice_tags_on_bob"] and "host" not in seen["bob_tags_on_alice"]
+    assert "being recorded by Notetaker" in seen["recording_notice"]
     people = {p["name"]: p for p in results(api, bot_id, "participants")}
     assert set(people) == {"Alice", "Bob"}
     assert (people["Alice"]["uuid"], people["Alice"]["is_host"]) == (alice_uuid, True)

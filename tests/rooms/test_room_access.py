@@ -4,7 +4,11 @@ Real server on 127.0.0.1, raw WebSocket clients."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import websockets
@@ -86,3 +90,27 @@ def test_a_passcode_deployment_without_a_passcode_does_not_start(tmp_path) -> No
         load_settings(data_dir=tmp_path, room_access="passcode")
     settings = load_settings(data_dir=tmp_path)
     assert settings.room_rules == RoomAccess(mode="open")
+
+
+def test_sitin_rooms_invite_prints_a_link_this_server_lets_in(tmp_path) -> None:
+    data_dir = tmp_path / "data"
+    env = {
+        **os.environ,
+        "SITIN_DATA_DIR": str(data_dir),
+        "SITIN_PUBLIC_URL": "https://meet.example",
+    }
+    subprocess.run([sys.executable, "-m", "sitin", "migrate"], env=env, timeout=120, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "sitin", "rooms", "invite", "board", "--hours", "2"],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    link = urlsplit(result.stdout.strip())
+    assert (link.scheme, link.netloc, link.path) == ("https", "meet.example", "/rooms/board")
+    invite = parse_qs(link.query)["invite"][0]
+    passes = RoomPasses(load_settings(data_dir=data_dir).resolved_secret_key)
+    passes.check_invite(invite, "board")  # this server's, for that room
+    bad = subprocess.run(
+        [sys.executable, "-m", "sitin", "rooms", "invite", "../x"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "ROOM" in bad.stderr

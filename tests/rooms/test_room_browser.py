@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,12 +21,10 @@ from sitin.runtime.adapters.base import (
     ParticipantLeft,
     SpeechStart,
 )
-from sitin.runtime.adapters.room import RoomAdapter
 from support.browser import launch
-from support.rooms import bot_pass, room_app
+from support.rooms import room_app, room_bot
 from support.servers import serve
-from support.settings import LOOPBACK_GUARD
-from support.speech import flite_wav
+from support.speech import flite_wav, rms_dbfs
 
 CHROMIUM = "/usr/bin/chromium"
 PROMPT_S = 5.0  # "promptly": far below the ~30 s ICE consent timeout
@@ -70,13 +69,7 @@ def test_browser_participants_talk_and_chat_with_the_bot(
         return [e for e in events if isinstance(e, kind) and (uuid is None or e.uuid == uuid)]
 
     async def scenario() -> None:
-        bot = RoomAdapter(
-            f"{base_url}/rooms/weekly",
-            "Notetaker",
-            events.append,
-            guard=LOOPBACK_GUARD,
-            room_pass=bot_pass(app, "Notetaker"),
-        )
+        bot = room_bot(app, base_url, "weekly", "Notetaker", events.append)
         await bot.join()  # first in the room: both browsers call the bot
         async with async_playwright() as playwright:
             alice_browser = await launch(playwright, alice_wav)
@@ -140,13 +133,7 @@ def test_leaving_the_page_says_goodbye(app: FastAPI, base_url: str, tmp_path: Pa
     events: list[MeetingEvent] = []
 
     async def scenario() -> None:
-        bot = RoomAdapter(
-            f"{base_url}/rooms/brief",
-            "Notetaker",
-            events.append,
-            guard=LOOPBACK_GUARD,
-            room_pass=bot_pass(app, "Notetaker"),
-        )
+        bot = room_bot(app, base_url, "brief", "Notetaker", events.append)
         await bot.join()
         async with async_playwright() as playwright:
             browser = await launch(playwright, wav)
@@ -160,5 +147,64 @@ def test_leaving_the_page_says_goodbye(app: FastAPI, base_url: str, tmp_path: Pa
             await wait_until(lambda: any(isinstance(e, ParticipantLeft) for e in events))
             await browser.close()
         await bot.leave()
+
+    asyncio.run(scenario())
+
+
+def test_the_page_shows_the_recording_and_mutes_the_microphone(
+    app: FastAPI, base_url: str, tmp_path: Path
+) -> None:
+    """Issue 11 item 3: while a bot records, the page says so (and stops saying it when the bot
+    pauses); the mute button silences the person's microphone for everyone, unmute restores it."""
+    wav = flite_wav(tmp_path, "dana", "Dana is talking about the quarterly numbers now.")
+    events: list[MeetingEvent] = []
+
+    def loudness_since(uuid: str, since_ms: float) -> tuple[float, float]:
+        """(seconds of Dana's audio the bot got since `since_ms`, their loudest 20 ms in dBFS)."""
+        frames = [
+            e for e in events if isinstance(e, AudioFrame) and e.uuid == uuid
+            and e.timestamp_ms >= since_ms
+        ]  # fmt: skip
+        loudest = max((rms_dbfs(f.pcm) for f in frames), default=-120.0)
+        return len(frames) * 0.02, loudest
+
+    async def scenario() -> None:
+        bot = room_bot(app, base_url, "recorded", "Notetaker", events.append)
+        await bot.join()
+        async with async_playwright() as playwright:
+            browser = await launch(playwright, wav)
+            page = await browser.new_page()
+            await page.goto(f"{base_url}/rooms/recorded?name=Dana")
+            await page.wait_for_selector("body[data-state=joined]")
+            notice = page.locator("#recording-notice")
+            assert await notice.is_hidden()  # in the room, not recording yet
+
+            await bot.set_recording(True)
+            await notice.wait_for(state="visible")
+            assert "being recorded by Notetaker" in await notice.inner_text()
+            await bot.set_recording(False)  # paused
+            await notice.wait_for(state="hidden")
+            await bot.set_recording(True)
+            await notice.wait_for(state="visible")
+
+            # Muting: what reaches the bot goes silent; unmuting brings the voice back.
+            await wait_until(lambda: any(isinstance(e, ParticipantJoined) for e in events))
+            dana = next(e for e in events if isinstance(e, ParticipantJoined)).uuid
+            await wait_until(lambda: loudness_since(dana, 0)[1] > -40, 15)
+            await page.click("#mute-button")
+            await page.wait_for_selector("body[data-muted=yes]")
+            assert await page.locator("#mute-button").get_attribute("aria-pressed") == "true"
+            muted_at = time.time() * 1000 + 500  # frames already on their way
+            await wait_until(lambda: loudness_since(dana, muted_at)[0] >= 3, 15)
+            assert loudness_since(dana, muted_at)[1] < -60
+            await page.click("#mute-button")
+            await page.wait_for_selector("body[data-muted=no]")
+            unmuted_at = time.time() * 1000
+            await wait_until(lambda: loudness_since(dana, unmuted_at)[1] > -40, 15)
+
+            # The bot leaving takes the notice with it.
+            await bot.leave()
+            await notice.wait_for(state="hidden")
+            await browser.close()
 
     asyncio.run(scenario())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import websockets
 from fastapi import FastAPI
@@ -15,7 +15,11 @@ from sitin.rooms.limits import RoomLimits
 from sitin.rooms.passes import BotPass, RoomPasses
 from sitin.rooms.registry import RoomAccess, RoomRegistry
 from sitin.rooms.routes import router
-from sitin.runtime.adapters.base import RoomPass
+from sitin.runtime.adapters.base import EventSink, RoomPass
+from support.settings import LOOPBACK_GUARD
+
+if TYPE_CHECKING:
+    from sitin.runtime.adapters.room import RoomAdapter
 
 TEST_SECRET = b"test-secret"  # what support.settings.make_settings configures as well
 
@@ -78,3 +82,17 @@ class Client:
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+def room_bot(app: FastAPI, base_url: str, room: str, name: str, sink: EventSink) -> RoomAdapter:
+    """The bot's room adapter for ``room`` on the server at ``base_url`` (serving ``app``), with
+    the pass that server issues it (rooms on 127.0.0.1 are listed, as an operator would)."""
+    from sitin.runtime.adapters.room import RoomAdapter  # aiortc: only where a bot joins
+
+    return RoomAdapter(
+        f"{base_url}/rooms/{room}",
+        name,
+        sink,
+        guard=LOOPBACK_GUARD,
+        room_pass=bot_pass(app, name),
+    )

@@ -3,7 +3,17 @@
 
 import click
 
-from sitin.cli import credentials, deletion, keys, keystore, projects, server, webhooks, workers
+from sitin.cli import (
+    credentials,
+    deletion,
+    keys,
+    keystore,
+    projects,
+    rooms,
+    server,
+    webhooks,
+    workers,
+)
 from sitin.cli.options import data_dir_option
 
 
@@ -29,5 +39,6 @@ for command in (
     webhooks.group,
     deletion.deletion_group,
     deletion.storage_group,
+    rooms.group,
 ):
     main.add_command(command)

@@ -68,7 +68,7 @@ REFUSAL_CODES = {
     "bad_role": CLOSE_BAD_JOIN,
     "name_taken": CLOSE_BAD_JOIN,
     "not_a_bot": CLOSE_NOT_A_BOT,
-    "bot_already_here": CLOSE_ROOM_FULL,
+    "bot_already_here": CLOSE_NOT_A_BOT,
     "passcode_required": CLOSE_NEEDS_ACCESS,
     "wrong_passcode": CLOSE_NEEDS_ACCESS,
     "invite_required": CLOSE_NEEDS_ACCESS,

@@ -12,11 +12,9 @@ import pytest
 from fastapi import FastAPI
 
 from sitin.runtime.adapters.base import AudioFrame, BotSpoke, MeetingEvent
-from sitin.runtime.adapters.room import RoomAdapter
 from support.peers import TestParticipant
-from support.rooms import bot_pass, room_app
+from support.rooms import room_app, room_bot
 from support.servers import serve
-from support.settings import LOOPBACK_GUARD
 from support.speech import rms_dbfs, window_dbfs
 
 RATE = 48_000
@@ -56,13 +54,7 @@ def test_participants_hear_the_bot_in_order_without_gaps_and_barge_in_stops_it(
     async def scenario() -> None:
         alice = TestParticipant(base_url, "voice", "Alice")
         await alice.join()
-        bot = RoomAdapter(
-            f"{base_url}/rooms/voice",
-            "Speaker",
-            events.append,
-            guard=LOOPBACK_GUARD,
-            room_pass=bot_pass(app, "Speaker"),
-        )
+        bot = room_bot(app, base_url, "voice", "Speaker", events.append)
         await bot.join()
         bob = TestParticipant(base_url, "voice", "Bob")  # calls the bot: the answer side
         await bob.join()

@@ -8,6 +8,8 @@
 
   const $ = (id) => document.getElementById(id);
   const roomName = decodeURIComponent(location.pathname.split("/")[2] || "");
+  const link = new URLSearchParams(location.search);
+  const invite = link.get("invite"); // a signed invite link: /rooms/<name>?invite=…
   const state = {
     ws: null,
     me: null,
@@ -40,10 +42,17 @@
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${scheme}://${location.host}/rooms/${encodeURIComponent(roomName)}/ws`);
     state.ws = ws;
-    ws.onopen = () => send({ type: "join", name: displayName });
+    ws.onopen = () => {
+      const join = { type: "join", name: displayName };
+      const passcode = $("passcode").value;
+      if (invite) join.invite = invite;
+      if (passcode) join.passcode = passcode;
+      send(join);
+    };
     ws.onmessage = (event) => handle(JSON.parse(event.data));
-    ws.onclose = () => {
-      if (state.joined) leave(false, "Disconnected from the room");
+    ws.onclose = (event) => {
+      if (state.joined) leave(false, `Disconnected from the room${event.reason ? ": " + event.reason : ""}`);
+      else if (state.localStream) state.localStream.getTracks().forEach((track) => track.stop());
       $("join-button").disabled = false;
     };
   }
@@ -58,6 +67,8 @@
     if (state.localStream) state.localStream.getTracks().forEach((track) => track.stop());
     $("participants").replaceChildren();
     $("remote-audio").replaceChildren();
+    showRecording();
+    setMuted(false);
     $("meeting").hidden = true;
     $("join-form").hidden = false;
     document.body.dataset.state = "left";
@@ -81,13 +92,22 @@
           call(participant.uuid);
         }
         message.chat.forEach(showChat);
+        showRecording();
         break;
       case "participant_joined":
         addPerson(message.participant);
+        showRecording();
         break;
       case "participant_left":
         removePerson(message.uuid);
+        showRecording();
         break;
+      case "recording": {
+        const person = state.people.get(message.uuid);
+        if (person) person.info.recording = message.active === true;
+        showRecording();
+        break;
+      }
       case "offer":
         answer(message);
         break;
@@ -102,6 +122,9 @@
         break;
       case "error":
         setStatus(`Room error: ${message.detail}`);
+        if (["passcode_required", "wrong_passcode", "invite_required"].includes(message.reason)) {
+          $("passcode-field").hidden = message.reason === "invite_required";
+        }
         break;
     }
   }
@@ -199,6 +222,28 @@
     }
   }
 
+  // ---- recording notice and mute -------------------------------------------------------
+
+  // Shown while any bot in the room says it records (the server lets only bots say so).
+  function showRecording() {
+    const recorders = [...state.people.values()]
+      .filter((person) => person.info.role === "bot" && person.info.recording)
+      .map((person) => person.info.name);
+    $("recording-notice").hidden = recorders.length === 0;
+    $("recording-text").textContent = recorders.length
+      ? `This meeting is being recorded by ${recorders.join(", ")}`
+      : "";
+    document.body.dataset.recording = recorders.length ? "yes" : "no";
+  }
+
+  // Muted: the microphone track sends silence; the peers stay connected.
+  function setMuted(muted) {
+    if (state.localStream) state.localStream.getAudioTracks().forEach((t) => (t.enabled = !muted));
+    $("mute-button").setAttribute("aria-pressed", String(muted));
+    $("mute-button").textContent = muted ? "Unmute" : "Mute";
+    document.body.dataset.muted = muted ? "yes" : "no";
+  }
+
   // ---- people and chat -----------------------------------------------------------------
 
   function addPerson(info) {
@@ -275,10 +320,13 @@
     $("chat-text").value = "";
   });
   $("leave-button").addEventListener("click", () => leave());
+  $("mute-button").addEventListener("click", () => {
+    setMuted($("mute-button").getAttribute("aria-pressed") !== "true");
+  });
   window.addEventListener("pagehide", () => leave());
   setInterval(updateSpeaking, 100);
 
-  const nameFromLink = new URLSearchParams(location.search).get("name");
+  const nameFromLink = link.get("name");
   if (nameFromLink) {
     $("display-name").value = nameFromLink;
     join(nameFromLink.trim());
