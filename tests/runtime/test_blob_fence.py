@@ -34,9 +34,7 @@ def stores(ctx, monkeypatch):
     return asked
 
 
-@pytest.mark.parametrize(
-    "relative", ["../{victim}/recording.mp3", "audio/../../{victim}/x", ".."]
-)
+@pytest.mark.parametrize("relative", ["../{victim}/recording.mp3", "audio/../../{victim}/x", ".."])
 def test_a_key_outside_the_bots_prefix_is_refused_before_anything_is_written(
     ctx, new_bot, stores, relative
 ):
