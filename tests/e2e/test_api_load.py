@@ -50,7 +50,7 @@ async def _load(live, tmp_path) -> None:
     await alice.join()
     bot = await asyncio.to_thread(live.create_bot, meeting_url=room_url)
     await asyncio.to_thread(live.wait_for_state, bot["id"], "joined_recording")
-    await alice.wait_for(alice.connected_to_bot)
+    await alice.wait_for(alice.connected_to_bot, timeout_s=30)
     speech = read_pcm_48k(flite_wav(tmp_path, "alice", "the load test is running now"))
     alice.say(np.concatenate([speech, np.zeros(48_000, dtype=speech.dtype)]))
 
@@ -70,5 +70,7 @@ async def _load(live, tmp_path) -> None:
     assert tally.answers[("delete_data", 200)] == 1
     # the meeting went on: the bot is still recording and the bot's chat reached the room
     assert live.bot(bot["id"])["state"] == "joined_recording"
-    await alice.wait_for(lambda: any(m["text"].startswith("load round") for m in alice.chat))
+    await alice.wait_for(
+        lambda: any(m["text"].startswith("load round") for m in alice.chat), timeout_s=30
+    )
     await alice.leave()
