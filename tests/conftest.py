@@ -7,6 +7,7 @@ service fails the run instead of skipping the tests that need it.
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,7 +51,9 @@ def sqlite_template(tmp_path_factory) -> Path:
 def postgres_database() -> Iterator[str]:
     """A database of its own for this test process (xdist worker), migrated once, dropped after."""
     admin_url = sa.engine.make_url(POSTGRES_URL)
-    name = f"sitin_test_{os.getpid()}"
+    # the pid alone repeats across worktrees sharing one PostgreSQL: a random part keeps a
+    # leftover database of another run (or another developer's live one) out of the way
+    name = f"sitin_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     try:
         admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
