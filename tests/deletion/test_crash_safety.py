@@ -109,7 +109,10 @@ def crash_during_delete_data(
     """Start a server that dies at ``checkpoint``, give it an ended bot with data, call
     delete_data; returns (bot id, snapshot before the call)."""
     # The crashing server runs the API only: no worker may launch the bot or move it meanwhile.
-    server = start_server({**env, "SITIN_FAULTS": checkpoint, "SITIN_RUN_WORKER": "false"}, log)
+    # one API process, serve's own: the fault kills the process answering delete_data, and
+    # with API worker processes the supervisor would restart that one instead of serve ending
+    crashing = {"SITIN_FAULTS": checkpoint, "SITIN_RUN_WORKER": "false", "SITIN_API_WORKERS": "1"}
+    server = start_server({**env, **crashing}, log)
     try:
         with server.client(headers=project.headers, timeout=30) as api:
             created = api.post("/api/v1/bots", json={"meeting_url": ROOM_URL, "bot_name": "N"})
