@@ -3,25 +3,46 @@
 blobs, the key store — and every API read answers exactly as before.
 
 The old install is built directly: a meeting's rows and blobs are written, then every sealed
-column is put back in plaintext, the participants' uuid hashes dropped, the blobs rewritten
-unsealed and the key store emptied — what a version without encryption left behind."""
+part is put back in plaintext (each column ``db.sealing`` lists, the event metadata beyond the
+allow-list, state-change and content payloads, receivers' response excerpts, queued output
+audio), the participants' uuid hashes dropped, the blobs rewritten unsealed and the key store
+emptied — what a version without encryption left behind."""
 
+import os
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 from sqlalchemy import select, update
 
-from sitin.core.triggers import CONTENT_TRIGGERS
-from sitin.db import sealing
-from sitin.db.tables import metadata, webhook_delivery_attempts
+from sitin.cli import main
+from sitin.core.states import EventSubType, EventType
+from sitin.db import capture, sealing
+from sitin.db.bot_events import record_event
+from sitin.db.tables import bot_events, bot_output_requests, metadata, webhook_delivery_attempts
+from sitin.encryption import existing
 from sitin.encryption.aead import is_sealed
 from sitin.encryption.existing import seal_existing
 from sitin.encryption.keystore import data_keys
-from support.captured import ended_bot_with_data
+from support.captured import JOIN_PATH, advance, capture_meeting
 from support.plaintext import hits_in, plaintext_hits
 
-NEEDLES = ("confidential sentence", "secret plan", "Person 0", "bot says hi", "Person 1")
-READS = ("transcript", "participants", "participant_events", "chat_messages")
+REMOVED_BY = {"remover_name": "Person 1", "remover_uuid": "uuid-1", "remover_is_host": False}
+FAILURE = "Person 1 is not in the chat"
+NEEDLES = (
+    "confidential sentence",
+    "secret plan",
+    "Person 0",
+    "Person 1",
+    "uuid-1",
+    "bot says hi",
+    "echo: secret",
+    "not in the chat",
+    "confidential words",
+    "confidential audio",
+)
+READS = ("transcript", "participants", "participant_events", "chat_messages", "webhook_deliveries")
 
 
 def api_reads(client, headers, bot_id: str) -> dict:
@@ -30,9 +51,33 @@ def api_reads(client, headers, bot_id: str) -> dict:
     }
 
 
+def meeting(ctx, bot_id: str, project_id: str) -> None:
+    """A meeting with every kind of sealed part: rows, blobs, a failed chat message, a leave
+    requested by a named participant, deliveries with response excerpts, queued output."""
+    advance(ctx, bot_id, *JOIN_PATH)
+    capture_meeting(ctx, bot_id, project_id=project_id)
+    with ctx.db.write() as tx:
+        request = capture.add_chat_message_request(
+            tx, bot_id=bot_id, to="specific_user", to_user_uuid="uuid-1", message="bot says hi"
+        )
+        capture.mark_chat_message_request(
+            tx, bot_id=bot_id, request_id=request, sent=False, failure=FAILURE
+        )
+    with ctx.db.write() as tx:
+        record_event(
+            tx,
+            bot_id=bot_id,
+            event=EventType.LEAVE_REQUESTED,
+            sub_type=EventSubType.USER_REQUESTED,
+            metadata=REMOVED_BY,
+        )
+    advance(ctx, bot_id, EventType.LEFT_MEETING, EventType.POST_PROCESSING_COMPLETED)
+
+
 def make_it_an_old_install(ctx, bot_id: str) -> list[str]:
     """Rewrite the bot's content as a version without encryption stored it; returns its blobs."""
     opener = sealing.Opener(bot_id, ctx.keys.key_for_reading(bot_id))
+    key = ctx.keys.key_for_reading(bot_id)
     with ctx.db.write() as tx:
         for table_name, column, purpose, kind in sealing.SEALED_COLUMNS:
             table = metadata.tables[table_name]
@@ -52,23 +97,71 @@ def make_it_an_old_install(ctx, bot_id: str) -> list[str]:
             .where(metadata.tables["participants"].c.bot_id == bot_id)
             .values(uuid_hash=None)
         )
+        events = tx.conn.execute(
+            select(bot_events.c.id, bot_events.c.metadata).where(bot_events.c.bot_id == bot_id)
+        ).all()
+        for row_id, stored in events:
+            if sealing.SEALED_EVENT_KEY in (stored or {}):
+                plain = dict(stored)
+                plain.update(
+                    opener.json(plain.pop(sealing.SEALED_EVENT_KEY), sealing.EVENT_METADATA)
+                )
+                tx.conn.execute(
+                    update(bot_events).where(bot_events.c.id == row_id).values(metadata=plain)
+                )
         attempts = webhook_delivery_attempts
-        for row_id, payload in tx.conn.execute(
-            select(attempts.c.id, attempts.c.payload).where(
-                attempts.c.bot_id == bot_id, attempts.c.trigger.in_(sorted(CONTENT_TRIGGERS))
+        for row_id, payload, history in tx.conn.execute(
+            select(attempts.c.id, attempts.c.payload, attempts.c.attempts).where(
+                attempts.c.bot_id == bot_id
             )
         ).all():
-            if not is_sealed(payload):
-                continue
-            plain = opener.json(payload, sealing.WEBHOOK_PAYLOAD)
-            tx.conn.execute(update(attempts).where(attempts.c.id == row_id).values(payload=plain))
+            if is_sealed(payload):
+                payload = opener.json(payload, sealing.WEBHOOK_PAYLOAD)
+            history = [
+                {
+                    **entry,
+                    "response_excerpt": opener.text(
+                        entry["response_excerpt"], sealing.WEBHOOK_RESPONSE
+                    ),
+                }
+                if is_sealed(entry.get("response_excerpt"))
+                else entry
+                for entry in history
+            ]
+            tx.conn.execute(
+                update(attempts)
+                .where(attempts.c.id == row_id)
+                .values(payload=payload, attempts=history)
+            )
+        output = bot_output_requests
+        for row_id, data in tx.conn.execute(
+            select(output.c.id, output.c.data).where(
+                output.c.bot_id == bot_id, output.c.data.is_not(None)
+            )
+        ).all():
+            plain = key.open(bytes(data), sealing.OUTPUT_AUDIO.encode())
+            tx.conn.execute(update(output).where(output.c.id == row_id).values(data=plain))
     blobs = [info.key for info in ctx.blobs.list(f"bots/{bot_id}/")]
-    for key in blobs:
-        ctx.blobs.backend.put_bytes(key, ctx.blobs.get_bytes(key))
+    for blob in blobs:
+        ctx.blobs.backend.put_bytes(blob, ctx.blobs.get_bytes(blob))
     with ctx.keys.engine.begin() as conn:
         conn.execute(data_keys.delete())
     ctx.keys.forget_cached()
     return blobs
+
+
+def storage_encrypt(ctx) -> str:
+    """``sitin storage encrypt`` run as an operator runs it, on the test's deployment."""
+    env = {name: None for name in os.environ if name.startswith("SITIN_")}
+    env.update(
+        SITIN_DATA_DIR=str(ctx.settings.data_dir),
+        SITIN_DATABASE_URL=ctx.settings.database_url,
+        SITIN_SECRET_KEY=ctx.settings.secret_key,
+    )
+    result = CliRunner().invoke(main, ["storage", "encrypt"], env=env)
+    assert result.exit_code == 0, result.output
+    ctx.keys.forget_cached()  # the command created the data keys
+    return result.output
 
 
 def stored_hits(ctx, tmp_path: Path) -> list[str]:
@@ -91,29 +184,34 @@ def test_storage_encrypt_leaves_no_plaintext_and_reads_answer_as_before(
     ctx, client, project, new_bot, tmp_path
 ):
     bot_id = new_bot()["id"]
-    ended_bot_with_data(ctx, bot_id, project_id=project.id)
+    meeting(ctx, bot_id, project.id)
     expected = api_reads(client, project.headers, bot_id)
     assert expected["transcript"] and expected["chat_messages"]["results"]
+    assert expected["webhook_deliveries"]["results"]
     blob_contents = {
         info.key: ctx.blobs.get_bytes(info.key) for info in ctx.blobs.list(f"bots/{bot_id}/")
     }
-
-    # bot.state_change payloads are stored in plaintext by design (scrubbed on deletion); the
-    # fixture's names a participant (remover_name), which this scan would rightly report
-    with ctx.db.write() as tx:
-        tx.conn.execute(
-            webhook_delivery_attempts.delete().where(webhook_delivery_attempts.c.id == "att-state")
-        )
     blobs = make_it_an_old_install(ctx, bot_id)
     ctx.db.checkpoint()
     before = stored_hits(ctx, tmp_path)
-    assert any("confidential sentence" in hit for hit in before)  # the scan sees plaintext
+    for needle in NEEDLES:  # the scan sees plaintext of every part
+        assert any(needle in hit for hit in before), needle
 
-    report = seal_existing(ctx, blobs=True)  # what `sitin storage encrypt` runs
+    output = storage_encrypt(ctx)
 
-    assert report.blobs == len(blobs) >= 1
-    assert report.values["utterances.transcription"] == len(expected["transcript"])
-    assert report.values["webhook_delivery_attempts.payload"] >= 1
+    for part in (
+        "utterances",
+        "chat_messages",
+        "bot_chat_message_requests",
+        "bot_output_requests",
+        "bot_output_requests.data",
+        "bot_events.metadata",
+        "webhook_delivery_attempts.payload",
+        "webhook_delivery_attempts.response_excerpt",
+        "blobs",
+    ):
+        assert f"{part}: " in output, (part, output)  # progress per part
+    assert f"and {len(blobs)} blob(s)" in output
     assert stored_hits(ctx, tmp_path) == []
     assert api_reads(client, project.headers, bot_id) == expected
     for key, content in blob_contents.items():
@@ -126,5 +224,36 @@ def test_storage_encrypt_leaves_no_plaintext_and_reads_answer_as_before(
                 select(table.c[column]).where(table.c[column].is_not(None))
             ):
                 assert is_sealed(value), (table_name, column, kind)
-    # Idempotent: a second run finds nothing left to seal.
-    assert seal_existing(ctx, blobs=True).total == 0
+    # Idempotent: a second run finds nothing left to seal, and changes nothing.
+    assert "encrypted 0 value(s) and 0 blob(s)" in storage_encrypt(ctx)
+    assert api_reads(client, project.headers, bot_id) == expected
+
+
+def test_an_interrupted_run_is_finished_by_the_next(
+    ctx, client, project, new_bot, tmp_path, monkeypatch
+):
+    bot_id = new_bot()["id"]
+    meeting(ctx, bot_id, project.id)
+    expected = api_reads(client, project.headers, bot_id)
+    make_it_an_old_install(ctx, bot_id)
+    monkeypatch.setattr(existing, "BATCH", 2)  # several committed batches per part
+
+    class Interrupted(Exception):
+        pass
+
+    batches = []
+
+    def stop_after_three(what: str, count: int) -> None:
+        batches.append(what)
+        if len(batches) == 3:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        seal_existing(ctx, blobs=True, progress=stop_after_three)
+    ctx.keys.forget_cached()
+    assert stored_hits(ctx, tmp_path) != []  # part of it is still plain
+
+    storage_encrypt(ctx)
+
+    assert stored_hits(ctx, tmp_path) == []
+    assert api_reads(client, project.headers, bot_id) == expected

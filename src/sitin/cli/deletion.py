@@ -63,11 +63,17 @@ def encrypt() -> None:
     (idempotent and resumable; `sitin serve` runs the row pass at every start)."""
     from sitin.encryption.existing import seal_existing
 
+    totals: dict[str, int] = {}
+
     def progress(what: str, count: int) -> None:
-        click.echo(f"  sealed {count} in {what}", err=True)
+        if not count:
+            click.echo(f"  rewriting {what}", err=True)
+            return
+        totals[what] = totals.get(what, 0) + count
+        click.echo(f"  {what}: {totals[what]} sealed so far", err=True)
 
     with open_context() as ctx:
-        report = seal_existing(ctx, blobs=True, progress=progress)
+        report = seal_existing(ctx, blobs=True, scrub=True, progress=progress)
     click.echo(
         f"encrypted {report.total - report.blobs} value(s) and {report.blobs} blob(s); "
         "nothing captured is stored in plaintext any more"

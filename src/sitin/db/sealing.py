@@ -35,8 +35,13 @@ WEBHOOK_RESPONSE = "webhook_delivery_attempts.response_excerpt"  # a receiver ma
 EVENT_METADATA = "bot_events.metadata"
 SEALED_EVENT_KEY = "sealed"
 
-# (table, column, purpose, kind) of every sealed column: what the in-place migration encrypts
-# and what verification scans. kind "text" holds a sealed string; "json" a JSON string value.
+# (table, column, purpose, kind) of every column sealed as a whole: what the in-place migration
+# encrypts and what verification scans. kind "text" holds a sealed string; "json" a JSON string
+# value. Sealed within or beside a column instead, each by a pass of its own in
+# ``encryption.existing``: EVENT_METADATA (one key of bot_events.metadata), WEBHOOK_PAYLOAD (the
+# whole payload of a content delivery, and of a state change whose event metadata goes beyond
+# the allow-list), WEBHOOK_RESPONSE (each attempt's response_excerpt in the attempts list) and
+# OUTPUT_AUDIO (bytes, no prefix: a value is sealed when it opens).
 SEALED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("participants", "name", PARTICIPANT_NAME, "text"),
     ("participants", "uuid", PARTICIPANT_UUID, "text"),
@@ -50,6 +55,7 @@ SEALED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("bot_chat_message_requests", "to_user_uuid", CHAT_REQUEST_TO_USER, "text"),
     ("bot_chat_message_requests", "failure_data", CHAT_REQUEST_FAILURE, "json"),
     ("bot_log_entries", "message", LOG_MESSAGE, "text"),
+    ("bot_output_requests", "text", OUTPUT_TEXT, "text"),
 )
 
 

@@ -1,9 +1,11 @@
 """Sealing in place what was stored before content was encrypted (``sitin storage encrypt``).
 
-Idempotent and resumable: only values that are not yet sealed are touched, a batch per
-transaction, so it can be interrupted and run again. Every start runs the row pass (a quick
-check when nothing is left); the blob pass runs on the first start with an empty key store (an
-upgrade) and whenever the command is run.
+Covers every part ``db.sealing`` lists: the columns sealed whole, and the parts sealed inside
+a column (event metadata beyond the allow-list, state-change payloads naming a participant,
+receivers' response excerpts, queued output audio). Idempotent and resumable: only values that
+are not yet sealed are touched, a batch per transaction, so it can be interrupted and run again.
+Every start runs the row pass (a quick check when nothing is left); the blob pass runs on the
+first start with an empty key store (an upgrade) and whenever the command is run.
 """
 
 import io
@@ -12,9 +14,11 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from sitin.core.scrub import safe_event_metadata, split_event_metadata
 from sitin.db import bots, sealing, unsealed
-from sitin.encryption.aead import SEALED_PREFIX
+from sitin.encryption.aead import SEALED_PREFIX, ContentUnreadable, DataKey, is_sealed
 from sitin.encryption.blobs import seal_file
 from sitin.encryption.keystore import KeyDestroyed
 
@@ -35,12 +39,45 @@ class SealReport:
 
 
 def seal_existing_rows(ctx, progress: Callable[[str, int], None] | None = None) -> SealReport:
-    """Seal every captured value still in plaintext, and fill the participants' uuid hashes."""
+    """Seal every captured value still in plaintext (every part ``db.sealing`` lists), and fill
+    the participants' uuid hashes."""
     report = SealReport()
     for table_name in unsealed.sealed_tables():
         columns = [(c, p, k) for t, c, p, k in sealing.SEALED_COLUMNS if t == table_name]
         _seal_table(ctx, table_name, columns, report, progress)
-    _seal_payloads(ctx, report, progress)
+    _run_pass(
+        ctx,
+        "webhook_delivery_attempts.payload",
+        unsealed.payloads_batch,
+        _content_payload,
+        report,
+        progress,
+    )
+    _run_pass(
+        ctx,
+        "webhook_delivery_attempts.payload",
+        unsealed.state_payloads_batch,
+        _state_payload,
+        report,
+        progress,
+    )
+    _run_pass(
+        ctx,
+        "webhook_delivery_attempts.response_excerpt",
+        unsealed.excerpts_batch,
+        _excerpts,
+        report,
+        progress,
+    )
+    _run_pass(ctx, "bot_events.metadata", unsealed.events_batch, _event_metadata, report, progress)
+    _run_pass(
+        ctx,
+        "bot_output_requests.data",
+        unsealed.output_audio_batch,
+        _output_audio,
+        report,
+        progress,
+    )
     return report
 
 
@@ -53,6 +90,7 @@ def _seal_table(ctx, table_name: str, columns, report: SealReport, progress) -> 
             if not rows:
                 return
             after = rows[-1]["id"]
+            sealed = 0
             for row in rows:
                 try:
                     values = _sealed_values(ctx, row, table_name, columns)
@@ -60,11 +98,12 @@ def _seal_table(ctx, table_name: str, columns, report: SealReport, progress) -> 
                     continue
                 if values:
                     unsealed.write_row(tx.conn, table_name, row["id"], values)
+                    sealed += 1
                     for name in values:
                         key = f"{table_name}.{name}"
                         report.values[key] = report.values.get(key, 0) + 1
-        if progress is not None:
-            progress(table_name, len(rows))
+        if progress is not None and sealed:
+            progress(table_name, sealed)
 
 
 def _sealed_values(ctx, row, table_name: str, columns) -> dict:
@@ -85,26 +124,105 @@ def _sealed_values(ctx, row, table_name: str, columns) -> dict:
     return values
 
 
-def _seal_payloads(ctx, report: SealReport, progress) -> None:
+# A pass over one part sealed inside a column: (rows of a batch) → the new values of one row,
+# or None when it needs none. ``key`` is the bot's data key, None once it was destroyed.
+Resealer = Callable[[Any, DataKey | None], dict[str, Any] | None]
+
+
+def _run_pass(ctx, what: str, batch, reseal: Resealer, report: SealReport, progress) -> None:
+    """Rewrite, a batch per transaction, the rows ``batch`` finds (``id``, ``bot_id`` and the
+    value): interrupted, the next run finds only what is still plain."""
+    table_name = what.split(".")[0]
     after = None
     while True:
         with ctx.db.write() as tx:
-            rows = unsealed.payloads_batch(tx.conn, after=after, limit=BATCH)
+            rows = batch(tx.conn, after=after, limit=BATCH)
+            if not rows:
+                return
+            after = rows[-1].id
+            sealed = 0
             for row in rows:
-                try:
-                    key = ctx.keys.key_for_writing(row.bot_id)
-                except KeyDestroyed:
-                    continue
-                sealed = key.seal_json(row.payload, sealing.WEBHOOK_PAYLOAD)
-                unsealed.write_payload(tx.conn, row.id, sealed)
-        if not rows:
-            return
-        after = rows[-1].id
-        report.values["webhook_delivery_attempts.payload"] = report.values.get(
-            "webhook_delivery_attempts.payload", 0
-        ) + len(rows)
-        if progress is not None:
-            progress("webhook_delivery_attempts", len(rows))
+                values = reseal(row, _writing_key(ctx, row.bot_id))
+                if values is not None:
+                    unsealed.write_row(tx.conn, table_name, row.id, values)
+                    sealed += 1
+        if sealed:
+            report.values[what] = report.values.get(what, 0) + sealed
+            if progress is not None:
+                progress(what, sealed)
+
+
+def _writing_key(ctx, bot_id: str) -> DataKey | None:
+    try:
+        return ctx.keys.key_for_writing(bot_id)
+    except KeyDestroyed:
+        return None
+
+
+def _content_payload(row, key: DataKey | None) -> dict | None:
+    if key is None:  # a restored backup of a deleted bot: reconciled elsewhere
+        return None
+    return {"payload": key.seal_json(row.payload, sealing.WEBHOOK_PAYLOAD)}
+
+
+def _state_payload(row, key: DataKey | None) -> dict | None:
+    """A state change naming a participant is sealed whole, as ``webhooks.dispatch`` seals it;
+    for a bot whose key is gone its metadata is cut to the allow-list, as delete_data does."""
+    if key is not None:
+        return {"payload": key.seal_json(row.payload, sealing.WEBHOOK_PAYLOAD)}
+    data = dict(row.payload.get("data") or {})
+    data["event_metadata"] = safe_event_metadata(data.get("event_metadata"))
+    return {"payload": {**row.payload, "data": data}}
+
+
+def _excerpts(row, key: DataKey | None) -> dict | None:
+    """Each plain response excerpt sealed (dropped for a bot whose key is gone)."""
+    history = []
+    for entry in row.attempts:
+        excerpt = entry.get("response_excerpt") if isinstance(entry, dict) else None
+        if isinstance(excerpt, str) and not is_sealed(excerpt):
+            entry = {k: v for k, v in entry.items() if k != "response_excerpt"}
+            if key is not None:
+                entry["response_excerpt"] = key.seal_text(excerpt, sealing.WEBHOOK_RESPONSE)
+        history.append(entry)
+    return {"attempts": history}
+
+
+def _event_metadata(row, key: DataKey | None) -> dict | None:
+    """The keys beyond the allow-list moved into the sealed one, as ``db.capture`` stores them
+    (merged with what it already holds); dropped for a bot whose key is gone."""
+    safe, private = split_event_metadata(row.metadata)
+    already = private.pop(sealing.SEALED_EVENT_KEY, None)
+    if not private:
+        return None
+    if key is None:
+        return {
+            "metadata": safe if already is None else {**safe, sealing.SEALED_EVENT_KEY: already}
+        }
+    if already is not None:
+        try:
+            private = {**key.open_json(already, sealing.EVENT_METADATA), **private}
+        except (ContentUnreadable, ValueError, TypeError):
+            log.error("bot %s: sealed event metadata does not open; replaced", row.bot_id)
+    return {
+        "metadata": {
+            **safe,
+            sealing.SEALED_EVENT_KEY: key.seal_json(private, sealing.EVENT_METADATA),
+        }
+    }
+
+
+def _output_audio(row, key: DataKey | None) -> dict | None:
+    """Output audio that does not open under the bot's key is plaintext: sealed."""
+    if key is None:
+        return None
+    purpose = sealing.OUTPUT_AUDIO.encode()
+    data = bytes(row.data)
+    try:
+        key.open(data, purpose)
+        return None
+    except ContentUnreadable:
+        return {"data": key.seal(data, purpose)}
 
 
 def seal_existing_blobs(ctx, progress: Callable[[str, int], None] | None = None) -> int:
@@ -127,7 +245,7 @@ def seal_existing_blobs(ctx, progress: Callable[[str, int], None] | None = None)
                 ctx.blobs.backend.put_file(info.key, out)
             sealed += 1
             if progress is not None:
-                progress(info.key, 1)
+                progress("blobs", 1)
     return sealed
 
 
@@ -154,7 +272,10 @@ class _Reader(io.RawIOBase):
         return count
 
 
-def seal_existing(ctx, *, blobs: bool, progress=None) -> SealReport:
+def seal_existing(ctx, *, blobs: bool, scrub: bool = False, progress=None) -> SealReport:
+    """Seal what is still plain; then, if anything was (or ``scrub``: the explicit command, which
+    also finishes a run that was interrupted after its last batch), rewrite the database files
+    so the replaced plaintext goes too."""
     report = seal_existing_rows(ctx, progress)
     if blobs:
         report.blobs = seal_existing_blobs(ctx, progress)
@@ -164,6 +285,9 @@ def seal_existing(ctx, *, blobs: bool, progress=None) -> SealReport:
             report.total - report.blobs,
             report.blobs,
         )
+    if report.total or scrub:
+        if progress is not None:
+            progress("the database files (rewritten without the replaced plaintext)", 0)
         scrub_old_plaintext(ctx)
     return report
 
@@ -171,7 +295,7 @@ def seal_existing(ctx, *, blobs: bool, progress=None) -> SealReport:
 def scrub_old_plaintext(ctx) -> None:
     """Drop the plaintext the sealed values replaced: it no longer belongs to any row but sits in
     free pages and the WAL (SQLite: VACUUM rewrites the file, then the WAL is truncated) or in
-    dead tuples (PostgreSQL: VACUUM FULL rewrites the tables that were sealed). Runs once, after
-    an upgrade sealed something; copies made before it (backups, replicas' WAL) are not reached."""
+    dead tuples (PostgreSQL: VACUUM FULL rewrites the tables that were sealed). Runs after an
+    upgrade sealed something; copies made before it (backups, replicas' WAL) are not reached."""
     unsealed.vacuum_sealed_tables(ctx.db)
     ctx.db.checkpoint()
