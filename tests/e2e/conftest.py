@@ -9,6 +9,7 @@ import redis
 
 from support.live import Live, start_live
 from support.moto import moto_s3
+from support.pg_cluster import Cluster, ClusterUnavailable, throwaway_cluster
 
 REDIS_URL = os.environ.get("SITIN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REQUIRE_SERVICES = bool(os.environ.get("SITIN_TEST_REQUIRE_SERVICES") or os.environ.get("CI"))
@@ -25,6 +26,19 @@ def redis_available() -> None:
         redis.Redis.from_url(REDIS_URL).ping()
     except redis.RedisError as exc:
         message = f"Redis is not available ({exc}); start it with scripts/services.sh"
+        if REQUIRE_SERVICES:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Iterator[Cluster]:
+    """A PostgreSQL cluster of the test's own (its files hold nothing another test wrote)."""
+    try:
+        with throwaway_cluster(tmp_path) as cluster:
+            yield cluster
+    except ClusterUnavailable as exc:
+        message = f"PostgreSQL is not installed ({exc}); scripts/services.sh installs it"
         if REQUIRE_SERVICES:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)

@@ -6,8 +6,10 @@ after its 200, not after a clean shutdown. Every file under the data directory i
 for byte: the databases with their ``-wal`` and ``-shm``, the queue, the key store, the blobs and
 the bots' temporary folders — and the scan is shown to find a planted plaintext copy. On
 PostgreSQL and a versioned S3 bucket the same holds for every column of every table read through
-SQL and for every object version; after delete_data no version, delete marker or unfinished
-upload remains under the bot's prefix."""
+SQL, for every byte of the cluster's files — heap and index files under ``base/``, WAL segments
+under ``pg_wal/`` (a cluster of the test's own, so nothing else is in them), after a CHECKPOINT —
+and for every object version; after delete_data no version, delete marker or unfinished upload
+remains under the bot's prefix."""
 
 import asyncio
 import threading
@@ -26,6 +28,7 @@ from sitin.transcription.wav import encode_wav
 from support.live import start_live
 from support.moto import S3Server, moto_s3
 from support.peers import TestParticipant
+from support.pg_cluster import Cluster
 from support.plaintext import hits_in, plaintext_hits
 from support.speech import flite_wav, read_pcm_48k
 from webhooks.receiver import run_receiver
@@ -213,20 +216,26 @@ def unsealed(versions: dict[str, bytes]) -> list[str]:
     ]
 
 
-@pytest.fixture
-def empty_postgres(postgres_database: str) -> str:
-    engine = sa.create_engine(postgres_database, poolclass=sa.pool.NullPool)
-    with engine.begin() as conn:
-        for table in reversed(metadata.sorted_tables):
-            conn.execute(table.delete())
-    engine.dispose()
-    return postgres_database
+def cluster_hits(cluster: Cluster) -> list[str]:
+    """``file: needle`` for every needle in any byte of the cluster's heap, index and WAL files
+    once its dirty buffers are written out, and in its server log."""
+    cluster.checkpoint()
+    hits = []
+    for path in [*cluster.files(), cluster.log_path]:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:  # a WAL segment recycled while scanned
+            continue
+        name = path.name if path == cluster.log_path else path.relative_to(cluster.data_dir)
+        hits.extend(f"{name}: {what}" for what in hits_in(data, NEEDLES))
+    return hits
 
 
 @pytest.mark.slow
-def test_no_plaintext_in_postgresql_columns_nor_in_any_s3_object_version(
-    tmp_path, empty_postgres, monkeypatch
+def test_no_plaintext_in_postgresql_columns_or_files_nor_in_any_s3_object_version(
+    tmp_path, own_postgres, monkeypatch
 ):
+    database_url = own_postgres.url
     data_dir = tmp_path / "data"
     with ExitStack() as stack:
         s3 = stack.enter_context(moto_s3())
@@ -240,7 +249,7 @@ def test_no_plaintext_in_postgresql_columns_nor_in_any_s3_object_version(
             start_live(
                 tmp_path,
                 allow_insecure_webhooks=True,
-                database_url=empty_postgres,
+                database_url=database_url,
                 storage_url=f"s3://{s3.bucket}/e2e",
                 s3_endpoint_url=s3.endpoint_url,
             )
@@ -255,8 +264,10 @@ def test_no_plaintext_in_postgresql_columns_nor_in_any_s3_object_version(
         transcript = live.http.get(f"/api/v1/bots/{bot_id}/transcript").json()
         assert any(w in transcript[0]["transcription"]["transcript"].lower() for w in WORDS)
 
-        # Before deletion: the columns hold ciphertext, and so does every version in the bucket.
-        assert sql_hits(empty_postgres) == []
+        # Before deletion: the columns hold ciphertext (so do the cluster's heap files and WAL),
+        # and so does every version in the bucket.
+        assert sql_hits(database_url) == []
+        assert cluster_hits(own_postgres) == []
         versions, markers, uploads = s3_versions(s3, prefix)
         assert any(name.startswith(f"{prefix}recording.mp3@") for name in versions), versions
         assert unsealed(versions) == []
@@ -264,13 +275,17 @@ def test_no_plaintext_in_postgresql_columns_nor_in_any_s3_object_version(
 
         deleted = live.http.post(f"/api/v1/bots/{bot_id}/delete_data")
         assert deleted.status_code == 200, deleted.text
-        assert sql_hits(empty_postgres) == []
+        assert sql_hits(database_url) == []
+        assert cluster_hits(own_postgres) == []
         assert s3_versions(s3, prefix) == ({}, [], [])  # no version, marker or upload remains
         assert plaintext_hits(data_dir, NEEDLES) == []
 
-        # Both scans can fail: plaintext where they look is found.
+        # Every scan can fail: plaintext where they look is found.
         live.http.patch(f"/api/v1/bots/{bot_id}", json={"metadata": {"note": SPEAKER}})
-        assert sql_hits(empty_postgres) == [f"bots: {SPEAKER}"]
+        assert sql_hits(database_url) == [f"bots: {SPEAKER}"]
+        planted = cluster_hits(own_postgres)
+        assert any(hit.startswith("base/") for hit in planted), planted
+        assert any(hit.startswith("pg_wal/") for hit in planted), planted
         s3.client().put_object(Bucket=s3.bucket, Key=f"{prefix}planted.txt", Body=CHAT.encode())
         found = unsealed(s3_versions(s3, prefix)[0])
         assert [line.split("@")[0] for line in found] == [f"{prefix}planted.txt"]
