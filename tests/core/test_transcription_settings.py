@@ -12,6 +12,7 @@ from sitin.core.transcription_settings import (
     normalise_base_url,
     parse_transcription_settings,
     validate_transcription_settings,
+    wants_accuracy_pass,
 )
 
 
@@ -85,6 +86,8 @@ def test_the_endpoint_is_not_a_bot_setting(provider):
         ({"openai": {"model": "m", "response_format": "srt"}}, "openai.response_format"),
         ({"offline": {"model_dir": "/etc"}}, "transcription_settings.offline.model_dir"),
         ({"offline": "yes"}, "transcription_settings.offline must be an object"),
+        ({"offline": {"accuracy_pass": "yes"}}, "offline.accuracy_pass must be true or false"),
+        ({"openai": {"model": "m", "accuracy_pass": True}}, "openai.accuracy_pass: unknown key"),
         ({"deepgram": {"callback": "https://x"}}, "deepgram.callback is not supported"),
         ({"deepgram": {"detect_language": "yes"}}, "deepgram.detect_language must be true or"),
         ({"deepgram": {"detect_language": True, "language": "en"}}, "deepgram.detect_language"),
@@ -122,3 +125,17 @@ def test_an_account_never_shows_its_key():
     account = ProviderAccount(api_key="sk-very-secret", base_url="http://127.0.0.1:9000/v1")
     assert "sk-very-secret" not in repr(account) and "sk-very-secret" not in str(account)
     assert "127.0.0.1:9000" in repr(account)
+
+
+def test_the_accuracy_pass_is_asked_for_on_the_offline_engine_only():
+    assert wants_accuracy_pass({"offline": {"accuracy_pass": True}})
+    assert not wants_accuracy_pass({"offline": {"accuracy_pass": False}})
+    assert not wants_accuracy_pass({"offline": {}})
+    assert not wants_accuracy_pass(None)
+    # a hosted provider that wins over the offline engine transcribes: no pass
+    assert not wants_accuracy_pass(
+        {"offline": {"accuracy_pass": True}, "deepgram": {"model": "nova-3"}}
+    )
+    stored = validate_transcription_settings({"offline": {"accuracy_pass": True}})
+    assert stored == {"offline": {"accuracy_pass": True}}
+    assert parse_transcription_settings(stored)[1] == OfflineSettings(accuracy_pass=True)

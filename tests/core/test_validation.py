@@ -307,7 +307,7 @@ CREATE_ERRORS = [
         {
             "transcription_settings": [
                 "transcription_settings.offline.beam: unknown key; "
-                "allowed keys are language, prompt"
+                "allowed keys are language, prompt, accuracy_pass"
             ]
         },
     ),

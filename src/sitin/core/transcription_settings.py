@@ -54,6 +54,9 @@ class RecordOnlySettings:
 class OfflineSettings:
     language: str = "en"
     prompt: str | None = None
+    # after the meeting, each participant's whole track is transcribed again by the same model
+    # and replaces the realtime utterances (sitin's addition; see runtime/accuracy_pass.py)
+    accuracy_pass: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,13 @@ def validate_transcription_settings(settings: Mapping[str, Any] | None) -> dict[
     if deepgram is not None and "language" not in deepgram and not deepgram.get("detect_language"):
         deepgram["language"] = "multi"
     return normalised
+
+
+def wants_accuracy_pass(settings: Mapping[str, Any] | None) -> bool:
+    """Whether these (validated) settings ask for the post-meeting accuracy pass: the offline
+    engine with `accuracy_pass: true`."""
+    parsed = parse_transcription_settings(settings)[1]
+    return isinstance(parsed, OfflineSettings) and parsed.accuracy_pass
 
 
 def chosen_provider(settings: Mapping[str, Any] | None) -> str:
@@ -144,10 +154,11 @@ def _parse_record_only(raw: Any) -> RecordOnlySettings:
 
 
 def _parse_offline(raw: Any) -> OfflineSettings:
-    fields = _Fields("offline", raw, allowed=("language", "prompt"))
+    fields = _Fields("offline", raw, allowed=("language", "prompt", "accuracy_pass"))
     return OfflineSettings(
         language=fields.string("language") or "en",
         prompt=fields.string("prompt"),
+        accuracy_pass=fields.boolean("accuracy_pass", default=False),
     )
 
 

@@ -191,6 +191,36 @@ def add_utterance(
     return result.inserted_primary_key[0]
 
 
+def replace_utterances(
+    tx: Tx,
+    *,
+    bot_id: str,
+    participant_id: str,
+    new: list[tuple[int, int, dict[str, Any]]],
+    source: str,
+) -> int:
+    """Replace every utterance of one participant with `new` ((timestamp_ms, duration_ms,
+    transcription) each, stored under `source`); returns how many were removed. Call once per
+    participant inside one transaction: the transcript changes all at once or not at all."""
+    sealing_key(tx, bot_id)  # the fence, before anything is removed
+    removed = tx.conn.execute(
+        delete(utterances).where(
+            utterances.c.bot_id == bot_id, utterances.c.participant_id == participant_id
+        )
+    ).rowcount
+    for timestamp_ms, duration_ms, transcription in new:
+        add_utterance(
+            tx,
+            bot_id=bot_id,
+            participant_id=participant_id,
+            timestamp_ms=timestamp_ms,
+            duration_ms=duration_ms,
+            transcription=transcription,
+            source=source,
+        )
+    return removed
+
+
 def complete_utterance(
     tx: Tx,
     *,

@@ -1,9 +1,10 @@
 """A bot's pipeline, put together from its settings: which stages it runs, in which order.
 
-    PauseGate ─► RealtimeAudioStage ─► PlaybackStage ─► RecordingStage ─► SegmentationStage
-                 (with websocket_settings)                (unless format     (unless transcription
-                                                           "none")            is "none")
-              ─► TranscriptionStage ─► CaptureWriter
+    PauseGate ─► RealtimeAudioStage ─► PlaybackStage ─► RecordingStage ─► TrackStage
+                 (with websocket_settings)                (unless format     (with the accuracy
+                                                           "none")            pass)
+              ─► SegmentationStage ─► TranscriptionStage ─► CaptureWriter
+                 (unless transcription is "none")
 
 The bot's voice (AudioOut from speech, output_audio and the realtime websocket) reaches the
 meeting only through the PlaybackStage; BotSpoke (what was played) goes on to the recording.
@@ -11,7 +12,9 @@ meeting only through the PlaybackStage; BotSpoke (what was played) goes on to th
 The recording is taken through the deletion fence when the pipeline ends; a provider that cannot
 be built (a missing API key, …) still yields an utterance per segment, each marked failed. What
 the stages keep on disk while the bot runs (the recording being encoded, the spilled backlog) is
-sealed under the bot's data key, in the bot's own work folder.
+sealed under the bot's data key, in the bot's own work folder. With the accuracy pass, the
+TrackStage keeps each participant's whole track (sealed too) and `accuracy_pass_of` hands it and
+the offline provider to the runner once the pipeline has finished (runtime/accuracy_pass.py).
 """
 
 import asyncio
@@ -21,6 +24,7 @@ from typing import Any
 
 from sitin.context import AppContext
 from sitin.core import realtime_audio
+from sitin.core.transcription_settings import wants_accuracy_pass
 from sitin.db import capture
 from sitin.db.capture import DataDeleted
 from sitin.encryption import DataKey, KeyDestroyed
@@ -36,8 +40,10 @@ from sitin.runtime.pipeline.stages import (
     PlaybackStage,
     RecordingStage,
     SegmentationStage,
+    TrackStage,
     TranscriptionStage,
 )
+from sitin.runtime.pipeline.tracks import ParticipantTracks
 from sitin.transcription.base import (
     SpeechSegment,
     Transcription,
@@ -45,6 +51,7 @@ from sitin.transcription.base import (
     TranscriptionProvider,
 )
 from sitin.transcription.factory import build_provider
+from sitin.transcription.offline import OfflineWhisperProvider
 
 
 class UnavailableProvider(TranscriptionProvider):
@@ -104,6 +111,10 @@ async def build_pipeline(
             await asyncio.to_thread(store_recording, ctx, bot_id, finished)
 
         stages.append(RecordingStage(recorder, store))
+    if isinstance(provider, OfflineWhisperProvider) and wants_accuracy_pass(
+        settings.get("transcription_settings")
+    ):
+        stages.append(TrackStage(ParticipantTracks(work_dir / "tracks", key)))
     if provider is not None:
         stages.append(SegmentationStage(SpeakerSegmenters()))
         stages.append(
@@ -123,6 +134,21 @@ async def build_pipeline(
         )
     )
     return Pipeline(stages)
+
+
+def accuracy_pass_of(
+    pipeline: Pipeline,
+) -> tuple[ParticipantTracks, OfflineWhisperProvider] | None:
+    """The tracks kept for the accuracy pass and the model to run it with, if the bot asked."""
+    tracks = [stage.tracks for stage in pipeline.stages if isinstance(stage, TrackStage)]
+    providers = [
+        stage.transcriber.provider
+        for stage in pipeline.stages
+        if isinstance(stage, TranscriptionStage)
+    ]
+    if tracks and providers and isinstance(providers[0], OfflineWhisperProvider):
+        return tracks[0], providers[0]
+    return None
 
 
 def scratch_key(ctx: AppContext, bot_id: str) -> DataKey:

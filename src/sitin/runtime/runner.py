@@ -22,6 +22,7 @@ from sitin.datadir import bot_work_dir
 from sitin.db.capture import DataDeleted
 from sitin.rooms.passes import BotPass
 from sitin.runtime import botstate
+from sitin.runtime.accuracy_pass import run_accuracy_pass
 from sitin.runtime.adapters.base import (
     ChatNotSent,
     CouldNotJoin,
@@ -31,7 +32,7 @@ from sitin.runtime.adapters.base import (
 )
 from sitin.runtime.adapters.platforms import AdapterFactory, open_adapter
 from sitin.runtime.autoleave import AutoLeave
-from sitin.runtime.bot_pipeline import build_pipeline
+from sitin.runtime.bot_pipeline import accuracy_pass_of, build_pipeline
 from sitin.runtime.frames import AudioFrame, AudioOut, RecordingPaused, RecordingResumed
 from sitin.runtime.pipeline.base import Pipeline
 from sitin.runtime.pipeline.recorder import now_ms
@@ -304,8 +305,16 @@ class BotRunner:
             await self._record(EventType.MEETING_ENDED)
 
     async def _post_process(self) -> None:
-        """Finish the recording and the transcript, then end (unless the bot already failed)."""
+        """Finish the recording and the transcript (and run the accuracy pass if the bot asked
+        for it), then end (unless the bot already failed)."""
         await self._finish_capture()
+        work = accuracy_pass_of(self._pipeline) if self._pipeline is not None else None
+        if work is not None:
+            state = await asyncio.to_thread(botstate.current_state, self.ctx, self.bot_id)
+            if state == BotState.POST_PROCESSING:
+                await run_accuracy_pass(self.ctx, self.bot_id, *work)
+            else:
+                await asyncio.to_thread(work[0].discard)
         await self._record(EventType.POST_PROCESSING_COMPLETED)
 
     async def _finish_capture(self) -> None:

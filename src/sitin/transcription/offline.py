@@ -172,6 +172,41 @@ class OfflineWhisperProvider(TranscriptionProvider):
             asyncio.get_running_loop().run_in_executor(None, packer.drain)
         return as_transcription(await asyncio.wrap_future(future))
 
+    def transcribe_track_blocking(self, samples: np.ndarray) -> list[tuple[float, Transcription]]:
+        """A participant's whole track (any length), as the model transcribes long audio on its
+        own: 30 s windows one after another, each starting where the last one's speech ended,
+        silence skipped by the model's VAD. Returns (start second, Transcription with word times
+        from that start) per phrase the model produced, in order; blocking (call from a thread).
+        Not packed: this is the post-meeting accuracy pass, not the live path."""
+        model = load_shared_model(self.runtime)
+        try:
+            pieces, info = model.transcribe(
+                samples,
+                language=self.language if model.model.is_multilingual else "en",
+                initial_prompt=self.prompt,
+                beam_size=self.beam_size,
+                word_timestamps=True,
+                condition_on_previous_text=False,
+                vad_filter=True,
+            )
+            phrases = []
+            for piece in pieces:  # the generator does the decoding work
+                words = [w for w in piece.words or [] if w.word.strip()]
+                if not words:
+                    continue
+                start = words[0].start
+                decoded = Decoded(
+                    [
+                        Word(w.word.strip(), w.start - start, w.end - start, w.probability)
+                        for w in words
+                    ],
+                    info.language,
+                )
+                phrases.append((start, as_transcription(decoded)))
+        except (RuntimeError, ValueError) as error:
+            raise TranscriptionFailed(f"whisper failed: {error}", retryable=False) from error
+        return phrases
+
     def transcribe_blocking(self, segment: SpeechSegment) -> Transcription:
         packer = self.packer
         future, must_drain = packer.submit(segment.samples, segment.context)

@@ -5,6 +5,8 @@
                                                     allowed) chat while recording is paused
     RecordingStage      AudioFrame (a tap),         -; mixes and encodes in its own thread, and
                         BotSpoke (consumed)         at EndOfStream hands the file to `store`
+    TrackStage          AudioFrame (a tap)          -; keeps each participant's whole track,
+                                                    sealed, for the accuracy pass (tracks.py)
     SegmentationStage   AudioFrame (consumed)       SpeechSegment, per participant (silero VAD)
     TranscriptionStage  SpeechSegment (consumed)    Utterance, once the provider has answered
     RealtimeAudioStage  AudioFrame (a tap)          AudioOut, ClearAudioOut from the user's
@@ -35,6 +37,7 @@ from sitin.runtime.frames import (
     ClearAudioOut,
     EndOfStream,
     Frame,
+    ParticipantJoined,
     RecordingPaused,
     RecordingResumed,
     SpeechSegment,
@@ -45,6 +48,7 @@ from sitin.runtime.frames import (
 from sitin.runtime.pipeline.base import Stage
 from sitin.runtime.pipeline.recorder import Recorder
 from sitin.runtime.pipeline.speech import SpeakerSegmenters
+from sitin.runtime.pipeline.tracks import ParticipantTracks
 from sitin.runtime.pipeline.transcriber import SegmentTranscriber
 from sitin.transcription.base import Transcription, TranscriptionFailed, TranscriptionProvider
 
@@ -94,6 +98,46 @@ class RecordingStage(Stage):
             await self.recorder.aclose()
             await self._store(self.recorder)
         await self.emit(frame)
+
+
+class TrackStage(Stage):
+    """Keeps every participant's audio whole (sealed) for the post-meeting accuracy pass; frames
+    are written in a thread once per SEGMENT_BATCH_S. At EndOfStream the files are finished."""
+
+    def __init__(
+        self,
+        tracks: ParticipantTracks,
+        *,
+        batch_s: float = SEGMENT_BATCH_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.tracks = tracks
+        self._batch: list[AudioFrame] = []
+        self._batch_s = batch_s
+        self._clock = clock
+        self._fed_at = clock()
+
+    async def process(self, frame: Frame) -> None:
+        if isinstance(frame, ParticipantJoined):
+            self.tracks.joined(frame)
+        elif isinstance(frame, AudioFrame):
+            self._batch.append(frame)
+            if self._clock() - self._fed_at >= self._batch_s:
+                await self._write_batch()
+        elif isinstance(frame, EndOfStream):
+            await self._write_batch()
+            await asyncio.to_thread(self.tracks.close)
+        await self.emit(frame)
+
+    async def _write_batch(self) -> None:
+        batch, self._batch = self._batch, []
+        self._fed_at = self._clock()
+        if batch:
+            await asyncio.to_thread(self._write, batch)
+
+    def _write(self, frames: list[AudioFrame]) -> None:
+        for frame in frames:
+            self.tracks.feed(frame.uuid, frame.pcm, frame.timestamp_ms)
 
 
 class SegmentationStage(Stage):
