@@ -15,7 +15,7 @@ from sitin.api.deps import (
     Context,
     JsonBody,
     ProjectId,
-    Reads,
+    hot_read,
     project_of_key,
     reject_null_characters,
 )
@@ -81,9 +81,6 @@ def create_bot(ctx: Context, project_id: ProjectId, body: JsonBody):
 )
 async def list_bots(
     request: Request,
-    reads: Reads,
-    ctx: Context,
-    key: ApiKey,
     cursor: str | None = None,
     meeting_url: str | None = None,
     deduplication_key: str | None = None,
@@ -91,6 +88,7 @@ async def list_bots(
     join_at_after: str | None = None,
     join_at_before: str | None = None,
 ):
+    ctx, reads, key = hot_read(request)
     valid = [s.value for s in BOT_STATES]
     for state in states:
         if state not in valid:
@@ -111,10 +109,11 @@ async def list_bots(
 
 def _bots_page(ctx: AppContext, key: str, filters: BotFilters, position: Position | None):
     with ctx.db.read() as conn:  # one transaction for the key check and the page
-        project_id = project_of_key(conn, key)
-        page = bots.list_page(
-            conn, project_id=project_id, filters=filters, position=position, limit=PAGE_SIZE
+        page = bots.list_page_for_key(
+            conn, key_hash=hash_key(key), filters=filters, position=position, limit=PAGE_SIZE
         )
+        if not page.rows:
+            project_of_key(conn, key)  # 401 for a bad key, else the page is empty
         events = bots.events_for(conn, [row["id"] for row in page.rows])
     destroyed = shredded.destroyed_keys(ctx, page.rows)
     seen = [
@@ -130,7 +129,8 @@ def _bots_page(ctx: AppContext, key: str, filters: BotFilters, position: Positio
     responses={200: {"model": schemas.BotRead}, **COMMON},
     summary="Get a bot",
 )
-async def get_bot(reads: Reads, ctx: Context, key: ApiKey, object_id: str):
+async def get_bot(request: Request, object_id: str):
+    ctx, reads, key = hot_read(request)
     return JsonResponse(await reads.run(_get_bot_body, ctx, key, object_id))
 
 
@@ -189,9 +189,8 @@ def leave(ctx: Context, project_id: ProjectId, object_id: str):
     responses={200: {"model": list[schemas.Utterance]}, **BAD_REQUEST, **COMMON},
     summary="The transcript, in time order",
 )
-async def transcript(
-    reads: Reads, ctx: Context, key: ApiKey, object_id: str, updated_after: str | None = None
-):
+async def transcript(request: Request, object_id: str, updated_after: str | None = None):
+    ctx, reads, key = hot_read(request)
     after = _datetime_param("updated_after", updated_after)
     return JsonResponse(await reads.run(_transcript, ctx, key, object_id, after))
 

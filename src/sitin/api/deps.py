@@ -51,11 +51,16 @@ async def get_reads(request: Request) -> DatabaseReads:
 Reads = Annotated[DatabaseReads, Depends(get_reads)]
 
 
-async def api_key(request: Request) -> str:
-    """The key of the ``Authorization: Token <key>`` header; 401 when missing or malformed.
+def hot_read(request: Request) -> tuple[AppContext, DatabaseReads, str]:
+    """The context, where reads run and the caller's API key (401 when missing or malformed),
+    for the hottest read routes: taken from the request directly, since resolving them as three
+    FastAPI dependencies costs more per request than the database read of one bot."""
+    state = request.app.state
+    return state.ctx, state.reads, key_of(request)
 
-    async: pure parsing, so it costs no trip through the thread pool.
-    """
+
+def key_of(request: Request) -> str:
+    """The key of the ``Authorization: Token <key>`` header; 401 when missing or malformed."""
     header = request.headers.get("authorization")
     if not header:
         raise NotAuthenticated("Missing Authorization header")
@@ -65,6 +70,11 @@ async def api_key(request: Request) -> str:
             "Invalid Authorization header. Should have this format: Token <api_key>"
         )
     return parts[1]
+
+
+async def api_key(request: Request) -> str:
+    # async: pure parsing, so it costs no trip through the thread pool.
+    return key_of(request)
 
 
 ApiKey = Annotated[str, Depends(api_key)]

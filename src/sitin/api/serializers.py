@@ -7,10 +7,11 @@ from typing import Any
 from sqlalchemy.engine import RowMapping
 
 from sitin.core.timefmt import to_wire
+from sitin.db.bots import BotEvent
 from sitin.webhooks import envelope
 
 
-def bot(row: RowMapping, events: list[RowMapping]) -> dict[str, Any]:
+def bot(row: RowMapping, events: list[BotEvent]) -> dict[str, Any]:
     return {
         "id": row["id"],
         "metadata": row["metadata"],
@@ -24,11 +25,11 @@ def bot(row: RowMapping, events: list[RowMapping]) -> dict[str, Any]:
     }
 
 
-def event(row: RowMapping) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": row["event_type"]}
-    if row["sub_type"]:
-        out["sub_type"] = row["sub_type"]
-    out["created_at"] = to_wire(row["created_at"])
+def event(row: BotEvent) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": row.event_type}
+    if row.sub_type:
+        out["sub_type"] = row.sub_type
+    out["created_at"] = to_wire(row.created_at)
     return out
 
 

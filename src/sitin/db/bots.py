@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -170,40 +170,51 @@ def get_any(conn: Connection, *, bot_id: str) -> RowMapping | None:
     return conn.execute(_with_recording().where(bots.c.id == bot_id)).mappings().first()
 
 
+class BotEvent(NamedTuple):
+    """A bot event as the API shows it. The rows the queries below return have these attributes
+    too: events are read as plain rows, since a mapping per row of a page's 150 events costs
+    more than SQLite takes to find them."""
+
+    event_type: str
+    sub_type: str | None
+    created_at: datetime
+
+
 @dataclass(frozen=True)
 class BotView:
-    """A bot and its events as read in one transaction: what the API renders."""
+    """A bot and its events (oldest first) as read in one transaction: what the API renders."""
 
     row: RowMapping
-    events: list[RowMapping]
+    events: list[BotEvent]
 
 
 def view(conn: Connection, *, project_id: str, bot_id: str) -> BotView | None:
     params = {"bot_id": bot_id, "project_id": project_id}
-    return _as_view(list(conn.execute(_WIRE_BOT_IN_PROJECT, params).mappings()))
+    return _as_view(conn.execute(_WIRE_BOT_IN_PROJECT, params).all())
 
 
 def view_for_key(conn: Connection, *, key_hash: str, bot_id: str) -> BotView | None:
     """The bot if the key is active and the bot is in the key's project; None: bad key or not
     found."""
     params = {"key_hash": key_hash, "bot_id": bot_id}
-    return _as_view(conn.execute(_WIRE_BOT_FOR_KEY, params).mappings().all())
+    return _as_view(conn.execute(_WIRE_BOT_FOR_KEY, params).all())
 
 
-def _as_view(rows: list[RowMapping]) -> BotView | None:
+def _as_view(rows: list[Row]) -> BotView | None:
     if not rows:
         return None
-    return BotView(rows[0], rows if rows[0]["event_type"] is not None else [])
+    first = rows[0]
+    return BotView(first._mapping, rows if first.event_type is not None else [])  # type: ignore[arg-type]
 
 
-def events_for(conn: Connection, bot_ids: list[str]) -> dict[str, list[RowMapping]]:
+def events_for(conn: Connection, bot_ids: list[str]) -> dict[str, list[BotEvent]]:
     """Events of several bots in one query, oldest first."""
-    result: dict[str, list[RowMapping]] = {bot_id: [] for bot_id in bot_ids}
+    result: dict[str, list[BotEvent]] = {bot_id: [] for bot_id in bot_ids}
     if not bot_ids:
         return result
     # .all(): one fetchall, not a fetch per row
-    for row in conn.execute(_EVENTS_OF_BOTS, {"bot_ids": list(bot_ids)}).mappings().all():
-        result[row["bot_id"]].append(row)
+    for row in conn.execute(_EVENTS_OF_BOTS, {"bot_ids": list(bot_ids)}).all():
+        result[row.bot_id].append(row)  # type: ignore[arg-type]
     return result
 
 
@@ -216,14 +227,16 @@ class BotFilters:
     join_at_before: datetime | None = None
 
 
-def list_page(
+def list_page_for_key(
     conn: Connection,
     *,
-    project_id: str,
+    key_hash: str,
     filters: BotFilters,
     position: Position | None,
     limit: int,
 ) -> Page:
+    """A page of the bots of the key's project, if the key is active, with the columns the API
+    shows (and ``created_at`` for the cursor). An empty page: no such bots, or a bad key."""
     query = _list_query(
         filters.meeting_url is not None,
         filters.deduplication_key is not None,
@@ -232,7 +245,7 @@ def list_page(
         filters.join_at_before is not None,
     )
     params = {
-        "project_id": project_id,
+        "key_hash": key_hash,
         "meeting_url": filters.meeting_url,
         "deduplication_key": filters.deduplication_key,
         "states": list(filters.states),
@@ -244,12 +257,33 @@ def list_page(
     )
 
 
+_PAGE_COLUMNS = (
+    bots.c.id,
+    bots.c.metadata,
+    bots.c.meeting_url,
+    bots.c.state,
+    bots.c.join_at,
+    bots.c.deduplication_key,
+    bots.c.created_at,
+    recordings.c.state.label("recording_state"),
+    recordings.c.transcription_state,
+)
+
+
 @lru_cache(maxsize=32)
 def _list_query(
     meeting_url: bool, deduplication_key: bool, states: bool, after: bool, before: bool
 ) -> Select:
     """The list's statement for one combination of filters, built once (values bound)."""
-    query = _with_recording().where(bots.c.project_id == bindparam("project_id"))
+    query = (
+        select(*_PAGE_COLUMNS)
+        .select_from(
+            api_keys.join(bots, bots.c.project_id == api_keys.c.project_id).outerjoin(
+                recordings, recordings.c.bot_id == bots.c.id
+            )
+        )
+        .where(api_keys.c.key_hash == bindparam("key_hash"), api_keys.c.disabled_at.is_(None))
+    )
     if meeting_url:
         query = query.where(bots.c.meeting_url == bindparam("meeting_url"))
     if deduplication_key:

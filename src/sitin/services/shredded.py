@@ -40,9 +40,5 @@ def as_seen(view: bots.BotView, destroyed_at: datetime | None) -> bots.BotView:
         "recording_state": RecordingState.NOT_STARTED.value,
         "transcription_state": TranscriptionState.NOT_STARTED.value,
     }
-    deleted = {
-        "event_type": EventType.DATA_DELETED.value,
-        "sub_type": None,
-        "created_at": destroyed_at,
-    }
-    return bots.BotView(row, [*view.events, deleted])  # type: ignore[list-item]
+    deleted = bots.BotEvent(EventType.DATA_DELETED.value, None, destroyed_at)
+    return bots.BotView(row, [*view.events, deleted])  # type: ignore[arg-type]
