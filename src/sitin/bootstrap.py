@@ -84,7 +84,7 @@ def build_context(
         room_passes=RoomPasses(settings.resolved_secret_key),
     )
     if host is not None:
-        placement = Placement(ctx, capacity=settings.resolved_worker_capacity)
+        placement = Placement(ctx, host, capacity=settings.resolved_worker_capacity)
     runtime_tasks.register(ctx, host, placement)
     webhook_tasks.register(ctx)
     if host is not None:

@@ -1,7 +1,8 @@
-"""Placement in the database, on both databases: a worker claims a bot only with headroom for
-its cost, defers to a live worker with more room (not to a silent one), never takes a bot another
-live worker runs or one that is no longer waiting to join; releasing frees the room; a worker
-whose heartbeats stopped is removed with its claims."""
+"""Placement in the database, on both databases: a bot goes to the live worker with the most
+room for its cost (the deciding worker itself on a tie; never a silent one), never beyond a
+worker's capacity, never to a second worker while a live one holds it, and not at all once it
+no longer waits to join; the worker it was placed on finds it among its claims to start;
+releasing frees the room; a worker whose heartbeats stopped is removed with its claims."""
 
 from datetime import timedelta
 
@@ -35,18 +36,18 @@ def _worker(ctx, worker_id: str, capacity: float) -> str:
     return worker_id
 
 
-def _claim(ctx, worker_id: str, bot_id: str, *, cost: float = 1.0, defer: bool = True) -> Claim:
+def _claim(ctx, worker_id: str, bot_id: str, *, cost: float = 1.0) -> Claim:
     live_since = utcnow() - timedelta(seconds=15)
     with ctx.db.write() as tx:
-        outcome, _live = workers.claim(
-            tx.conn,
-            worker_id=worker_id,
-            bot_id=bot_id,
-            cost=cost,
-            live_since=live_since,
-            defer_to_others=defer,
+        outcome, _live = workers.place(
+            tx.conn, worker_id=worker_id, bot_id=bot_id, cost=cost, live_since=live_since
         )
     return outcome
+
+
+def _to_start(ctx, worker_id: str) -> list[str]:
+    with ctx.db.read() as conn:
+        return workers.claims_to_start(conn, worker_id=worker_id)
 
 
 def _loads(ctx) -> dict[str, tuple[float, int]]:
@@ -68,30 +69,47 @@ def test_a_worker_claims_only_with_headroom_and_releasing_frees_it(ctx):
     assert _claim(ctx, "wkr_a", a, cost=1.5) == Claim.FULL  # 2 in use of 2: no room for 1.5
 
 
-def test_bots_spread_over_live_workers_and_one_runs_on_one_worker_only(ctx):
-    a, b, c = _bots(ctx, 3)
+def test_bots_go_to_the_worker_with_most_room_and_run_on_one_worker_only(ctx):
+    a, b, c, d, e, f = _bots(ctx, 6)
     _worker(ctx, "wkr_a", capacity=4)
     _worker(ctx, "wkr_b", capacity=4)
-    assert _claim(ctx, "wkr_a", a) == Claim.CLAIMED
-    assert _claim(ctx, "wkr_a", b) == Claim.ELSEWHERE  # b has 4 free, a only 3
+    assert _claim(ctx, "wkr_a", a) == Claim.CLAIMED  # a tie: the deciding worker takes it
+    assert _claim(ctx, "wkr_a", b) == Claim.ASSIGNED  # b has 4 free, a only 3
+    assert _to_start(ctx, "wkr_b") == [b] and _to_start(ctx, "wkr_a") == [a]
     assert _claim(ctx, "wkr_b", a) == Claim.TAKEN
-    assert _claim(ctx, "wkr_b", b) == Claim.CLAIMED
-    assert _claim(ctx, "wkr_a", c, defer=False) == Claim.CLAIMED  # after deferring long enough
-    assert _loads(ctx) == {"wkr_a": (2.0, 2), "wkr_b": (1.0, 1)}
+    assert _claim(ctx, "wkr_a", b) == Claim.TAKEN
+    assert _claim(ctx, "wkr_b", b) == Claim.ALREADY
+    assert _claim(ctx, "wkr_b", c) == Claim.CLAIMED
+    assert _loads(ctx) == {"wkr_a": (1.0, 1), "wkr_b": (2.0, 2)}
+    # a full worker places the bot on the one with room instead of waiting for it to come by
+    assert _claim(ctx, "wkr_b", d, cost=3.0) == Claim.ASSIGNED
+    assert _claim(ctx, "wkr_a", e, cost=2.0) == Claim.ASSIGNED
+    assert _loads(ctx) == {"wkr_a": (4.0, 2), "wkr_b": (4.0, 3)}
+    assert _claim(ctx, "wkr_a", f) == Claim.FULL
+
+
+def test_a_started_or_finished_bot_is_not_among_the_claims_to_start(ctx):
+    a, b = _bots(ctx, 2)
+    _worker(ctx, "wkr_a", capacity=4)
+    assert _claim(ctx, "wkr_a", a) == Claim.CLAIMED
+    assert _claim(ctx, "wkr_a", b) == Claim.CLAIMED
+    with ctx.db.write() as tx:
+        tx.conn.execute(bots.update().where(bots.c.id == a).values(state="joined_recording"))
+    assert _to_start(ctx, "wkr_a") == [b]
 
 
 def test_silent_workers_get_no_deference_and_are_removed_with_their_claims(ctx):
     a, b = _bots(ctx, 2)
     _worker(ctx, "wkr_dead", capacity=10)
     _worker(ctx, "wkr_live", capacity=2)
-    assert _claim(ctx, "wkr_dead", a, defer=False) == Claim.CLAIMED
+    assert _claim(ctx, "wkr_dead", a) == Claim.CLAIMED
     with ctx.db.write() as tx:  # its heartbeats stopped a minute ago
         tx.conn.execute(
             workers_table.update()
             .where(workers_table.c.id == "wkr_dead")
             .values(heartbeat_at=utcnow() - timedelta(minutes=1))
         )
-    assert _claim(ctx, "wkr_live", b) == Claim.CLAIMED  # no deferring to the silent one
+    assert _claim(ctx, "wkr_live", b) == Claim.CLAIMED  # not placed on the silent one
     assert _claim(ctx, "wkr_live", a) == Claim.CLAIMED  # a dead worker's claim is no claim
     with ctx.db.write() as tx:
         gone = workers.remove_silent(tx.conn, heard_before=utcnow() - timedelta(seconds=30))

@@ -2,6 +2,7 @@
 UTF-16), and the marks every plaintext audio file carries (the encoder's tag of an mp3, webm or
 mp4 that PyAV wrote, a WAV header). Sealed bytes match none of them."""
 
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,10 +29,12 @@ def hits_in(data: bytes, needles: Iterable[str]) -> list[str]:
 
 def plaintext_hits(root: Path, needles: Iterable[str]) -> list[str]:
     """``file: what`` for every needle or audio mark found in any file under ``root``. Files
-    that vanish while being scanned (a bot's temporary files) are skipped."""
+    and folders that vanish while being scanned (a bot's temporary files) are skipped."""
     needles = list(needles)
     hits = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    # os.walk, unlike Path.rglob, passes over a folder removed between listing and entering it
+    files = (Path(folder, name) for folder, _, names in os.walk(root) for name in names)
+    for path in sorted(files):
         try:
             data = path.read_bytes()
         except FileNotFoundError:

@@ -125,11 +125,14 @@ def alive(pid: int) -> bool:
         return False
 
 
-def wait_for(condition, what: str, timeout_s: float = 60.0):
+def wait_for(condition, what: str, timeout_s: float = 60.0, explain=None):
+    """Poll ``condition`` until truthy; on timeout the error includes ``explain()`` (what the
+    test saw instead) when given."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    seen = f": {explain()}" if explain is not None else ""
+    raise AssertionError(f"timed out waiting for {what}{seen}")

@@ -79,7 +79,11 @@ def test_bots_wait_for_room_and_are_placed_when_a_worker_has_some(tmp_path, data
 
         first, second = create("one"), create("two")
         for bot_id in (first, second):
-            wait_for(lambda b=bot_id: bot_state(http, b)["state"] == "joined_recording", "a bot")
+            wait_for(
+                lambda b=bot_id: bot_state(http, b)["state"] == "joined_recording",
+                "a bot",
+                explain=lambda b=bot_id: f"{bot_state(http, b)}\n{server.log()[-4000:]}",
+            )
         rows = sitin_workers(env)
         assert sorted((row[1], row[2], row[3]) for row in rows) == [("1", "1", "1")] * 2
 

@@ -1,6 +1,6 @@
-"""Worker rows and their claims on bots: registration and heartbeats, claiming a bot only with
-headroom (and only when no other live worker has clearly more), releasing it, the loads an
-operator sees, and removing workers whose heartbeats stopped."""
+"""Worker rows and their claims on bots: registration and heartbeats, placing a bot on the live
+worker with the most room (a claim for itself or for another), the claims a worker has yet to
+start, releasing one, the loads an operator sees, and removing workers whose heartbeats stopped."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,12 +18,12 @@ _EPSILON = 1e-9
 
 
 class Claim(Enum):
-    CLAIMED = "claimed"  # this worker runs the bot now
-    ALREADY = "already"  # this worker claimed it before (a task run twice)
-    TAKEN = "taken"  # another live worker runs it
+    CLAIMED = "claimed"  # placed on this worker: it runs the bot now
+    ASSIGNED = "assigned"  # placed on another live worker with more room: that one starts it
+    ALREADY = "already"  # this worker holds it already (a task run twice)
+    TAKEN = "taken"  # another live worker holds it
     GONE = "gone"  # the bot is no longer waiting to join (left, failed, deleted)
-    FULL = "full"  # not enough headroom here
-    ELSEWHERE = "elsewhere"  # fits here, but another live worker has clearly more room
+    FULL = "full"  # no live worker has room for it
 
 
 @dataclass(frozen=True)
@@ -99,23 +99,22 @@ def loads(conn: Connection, *, heard_since: datetime | None = None) -> list[Work
     ]
 
 
-def claim(
-    conn: Connection,
-    *,
-    worker_id: str,
-    bot_id: str,
-    cost: float,
-    live_since: datetime,
-    defer_to_others: bool = True,
+def place(
+    conn: Connection, *, worker_id: str, bot_id: str, cost: float, live_since: datetime
 ) -> tuple[Claim, list[WorkerLoad]]:
-    """Claim ``bot_id`` for ``worker_id`` at ``cost`` if its load leaves room (a write
-    transaction; the worker's row is locked, so its own threads claim one at a time). Workers
-    heard from since ``live_since`` count as live; with ``defer_to_others`` a live worker with
-    more free room than this one gets the bot instead. Returns the outcome and the live loads."""
+    """Place ``bot_id`` (costing ``cost``) on the live worker with the most free room that fits
+    it, ``worker_id`` itself on a tie, by writing that worker's claim (a write transaction).
+    Workers heard from since ``live_since`` count as live. Every worker row is locked first, so
+    placements made at once by several workers never fill one worker beyond its capacity.
+    Returns the outcome and the live loads.
+
+    Placing by the deciding worker, rather than passing the bot on through the queue until the
+    right worker happens to take it, matters: a full worker's task threads, just back from
+    work, poll sooner than an idle worker's and won that race every time."""
     state = conn.execute(select(bots.c.state).where(bots.c.id == bot_id)).scalar()
     if state not in CLAIMABLE:
         return Claim.GONE, []
-    conn.execute(select(workers.c.id).where(workers.c.id == worker_id).with_for_update())
+    conn.execute(select(workers.c.id).order_by(workers.c.id).with_for_update()).all()
     live = loads(conn, heard_since=live_since)
     holder = conn.execute(
         select(worker_claims.c.worker_id).where(worker_claims.c.bot_id == bot_id)
@@ -124,20 +123,29 @@ def claim(
         return Claim.ALREADY, live
     if holder is not None and any(worker.id == holder for worker in live):
         return Claim.TAKEN, live
-    me = next((worker for worker in live if worker.id == worker_id), None)
-    if me is None or me.free + _EPSILON < cost:
+    fitting = [worker for worker in live if worker.free + _EPSILON >= cost]
+    if not fitting:
         return Claim.FULL, live
-    roomier = [w for w in live if w.id != worker_id and w.free >= cost and w.free > me.free]
-    if defer_to_others and roomier:
-        return Claim.ELSEWHERE, live
+    target = max(fitting, key=lambda worker: (worker.free, worker.id == worker_id))
     if holder is not None:  # the claim of a worker presumed dead
         conn.execute(delete(worker_claims).where(worker_claims.c.bot_id == bot_id))
     conn.execute(
         insert(worker_claims).values(
-            bot_id=bot_id, worker_id=worker_id, cost=cost, claimed_at=utcnow()
+            bot_id=bot_id, worker_id=target.id, cost=cost, claimed_at=utcnow()
         )
     )
-    return Claim.CLAIMED, live
+    return (Claim.CLAIMED if target.id == worker_id else Claim.ASSIGNED), live
+
+
+def claims_to_start(conn: Connection, *, worker_id: str) -> list[str]:
+    """Bots placed on ``worker_id`` that still wait to join: the ones it may not run yet."""
+    query = (
+        select(worker_claims.c.bot_id)
+        .join(bots, bots.c.id == worker_claims.c.bot_id)
+        .where(worker_claims.c.worker_id == worker_id, bots.c.state.in_(CLAIMABLE))
+        .order_by(worker_claims.c.claimed_at)
+    )
+    return list(conn.execute(query).scalars())
 
 
 def release(conn: Connection, *, worker_id: str, bot_id: str) -> None:

@@ -1,10 +1,10 @@
 """The runtime's queue task (``bot.run``), its bot launcher and periodic jobs (staging, reaper).
 
-``bot.run`` places a bot: the worker executing it claims the bot only with headroom for it and
-when no live worker has clearly more room (``runtime.placement``); otherwise the task is queued
-again, at once when another worker has room, every few seconds while every worker is full (the
-bot waits in joining/staged, with one bot log entry saying why). A bot that finds no room within
-SITIN_LAUNCH_TIMEOUT fails with bot_not_launched, as one no worker took."""
+``bot.run`` places a bot: the worker executing it puts the bot on the live worker with the most
+room for it (``runtime.placement``), itself or another. While every worker is full the task is
+queued again every few seconds (the bot waits in joining/staged, with one bot log entry saying
+why). A bot that finds no room within SITIN_LAUNCH_TIMEOUT fails with bot_not_launched, as one
+no worker took."""
 
 from typing import TYPE_CHECKING
 
@@ -21,8 +21,6 @@ if TYPE_CHECKING:  # the host pulls in the media stack; only bot-running process
 
 RUN_BOT = "bot.run"
 FULL_RETRY_SECONDS = 2.0  # how often a bot waiting for room looks again
-ELSEWHERE_RETRY_SECONDS = 0.2  # another worker has room: give it a moment to take the bot
-MAX_DEFERRALS = 4  # after this many, a worker with room takes the bot even if another has more
 RETRY_ON_ERROR_SECONDS = 5
 
 
@@ -47,33 +45,23 @@ def register(ctx: AppContext, host: "BotHost | None", placement: "Placement | No
     without a host only enqueues)."""
     queue = ctx.queue
 
-    def run_bot(bot_id: str, deferrals: int = 0, waiting_logged: bool = False) -> None:
+    # ``_deferrals``: tasks queued by an older version carry it; it no longer means anything.
+    def run_bot(bot_id: str, _deferrals: int = 0, waiting_logged: bool = False) -> None:
         if host is None or placement is None:
             raise RuntimeError("bot.run executed in a process without a bot host")
-        outcome, live = placement.claim(bot_id, defer_to_others=deferrals < MAX_DEFERRALS)
-        if outcome in (Claim.CLAIMED, Claim.ALREADY):
-            if host.try_submit(bot_id):
-                return
-            placement.release(bot_id)  # the host's bot limit (SITIN_MAX_BOTS_PER_WORKER)
-            outcome = Claim.FULL
-        if outcome in (Claim.TAKEN, Claim.GONE):
+        outcome, live = placement.place(bot_id)
+        if outcome in (Claim.CLAIMED, Claim.ALREADY) and placement.start_here(bot_id):
             return
-        if outcome == Claim.ELSEWHERE:
-            queue.enqueue(
-                RUN_BOT, bot_id, deferrals + 1, waiting_logged, delay=ELSEWHERE_RETRY_SECONDS
-            )
+        if outcome in (Claim.ASSIGNED, Claim.TAKEN, Claim.GONE):
             return
-        bot = botstate.load_bot(ctx, bot_id)
-        if bot is None:
-            return
-        cost = bot_cost(bot["settings"])
-        others_with_room = [w for w in live if w.id != placement.worker_id and w.free >= cost]
-        if others_with_room:
-            queue.enqueue(RUN_BOT, bot_id, 0, waiting_logged, delay=ELSEWHERE_RETRY_SECONDS)
-            return
+        # every worker is full (or this host runs its most bots): look again in a while
         if not waiting_logged:
+            bot = botstate.load_bot(ctx, bot_id)
+            if bot is None:
+                return
             from sitin.runtime.placement import describe_full
 
+            cost = bot_cost(bot["settings"])
             botstate.log(
                 ctx, bot_id, level="info", entry_type="placement", message=describe_full(live, cost)
             )
