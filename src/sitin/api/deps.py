@@ -44,13 +44,6 @@ class DatabaseReads:
         return await anyio.to_thread.run_sync(work, ctx, *args, limiter=self._limiter)
 
 
-async def get_reads(request: Request) -> DatabaseReads:
-    return request.app.state.reads
-
-
-Reads = Annotated[DatabaseReads, Depends(get_reads)]
-
-
 def hot_read(request: Request) -> tuple[AppContext, DatabaseReads, str]:
     """The context, where reads run and the caller's API key (401 when missing or malformed),
     for the hottest read routes: taken from the request directly, since resolving them as three

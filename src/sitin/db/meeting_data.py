@@ -9,14 +9,16 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, Row, bindparam, select
 from sqlalchemy.engine import RowMapping
 
 from sitin.db import sealing
 from sitin.db.pagination import Page, Position, keyset_page
 from sitin.db.sealing import Opener
 from sitin.db.tables import (
+    api_keys,
     bot_chat_message_requests,
+    bots,
     chat_messages,
     participant_events,
     participants,
@@ -34,23 +36,46 @@ def _open_person(opener: Opener, row: dict[str, Any], prefix: str) -> None:
     )
 
 
-# Built once: constructing the statement costs more than SQLite takes to run it.
-_TRANSCRIPT = (
+# Built once: constructing a statement costs more than SQLite takes to run it.
+_BOT_RECORDING_FOR_KEY = (
+    select(bots.c.id, bots.c.state, recordings.c.id.label("recording_id"))
+    .select_from(
+        api_keys.join(bots, bots.c.project_id == api_keys.c.project_id).outerjoin(
+            recordings, recordings.c.bot_id == bots.c.id
+        )
+    )
+    .where(
+        api_keys.c.key_hash == bindparam("key_hash"),
+        api_keys.c.disabled_at.is_(None),
+        bots.c.id == bindparam("bot_id"),
+    )
+)
+_SPEAKERS = select(
+    participants.c.id,
+    participants.c.name,
+    participants.c.uuid,
+    participants.c.user_uuid,
+    participants.c.is_host,
+).where(participants.c.bot_id == bindparam("bot_id"))
+_UTTERANCES = (
     select(
-        participants.c.name,
-        participants.c.uuid,
-        participants.c.user_uuid,
-        participants.c.is_host,
+        utterances.c.participant_id,
         utterances.c.timestamp_ms,
         utterances.c.duration_ms,
         utterances.c.transcription,
     )
-    .join(participants, participants.c.id == utterances.c.participant_id)
     .where(utterances.c.bot_id == bindparam("bot_id"), utterances.c.transcription.is_not(None))
     .order_by(utterances.c.timestamp_ms, utterances.c.id)
 )
-_TRANSCRIPT_UPDATED_AFTER = _TRANSCRIPT.where(utterances.c.updated_at > bindparam("after"))
+_UTTERANCES_UPDATED_AFTER = _UTTERANCES.where(utterances.c.updated_at > bindparam("after"))
 _RECORDING = select(recordings).where(recordings.c.bot_id == bindparam("bot_id"))
+
+
+def bot_recording_for_key(conn: Connection, *, key_hash: str, bot_id: str) -> Row | None:
+    """The bot (``id``, ``state``, ``recording_id``: None when it has no recording) if the key
+    is active and the bot is in its project; None: a bad key, or no such bot there."""
+    params = {"key_hash": key_hash, "bot_id": bot_id}
+    return conn.execute(_BOT_RECORDING_FOR_KEY, params).first()
 
 
 def transcript(
@@ -60,23 +85,43 @@ def transcript(
     key: DataKey | None,
     updated_after: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Transcribed utterances of the bot's recording, in time order, with their speaker."""
+    """Transcribed utterances of the bot's recording, in time order, with their speaker.
+
+    The speakers are read apart from the utterances and each is opened once, when first met:
+    joined, every utterance would carry (and SQLite look up) its speaker's three sealed
+    values again."""
     if updated_after is None:
-        result = conn.execute(_TRANSCRIPT, {"bot_id": bot_id})
+        said = conn.execute(_UTTERANCES, {"bot_id": bot_id}).all()
     else:
-        result = conn.execute(_TRANSCRIPT_UPDATED_AFTER, {"bot_id": bot_id, "after": updated_after})
+        said = conn.execute(_UTTERANCES_UPDATED_AFTER, {"bot_id": bot_id, "after": updated_after})
+        said = said.all()
+    if not said:
+        return []
+    sealed_speakers = {row.id: row for row in conn.execute(_SPEAKERS, {"bot_id": bot_id})}
     opener = Opener(bot_id, key)
+    speakers: dict[str, tuple[Any, ...]] = {}
     rows = []
-    for name, uuid, user_uuid, is_host, timestamp_ms, duration_ms, sealed in result.all():
+    for participant_id, timestamp_ms, duration_ms, sealed in said:
+        speaker = speakers.get(participant_id)
+        if speaker is None:
+            found = sealed_speakers.get(participant_id)
+            if found is None:
+                continue  # no speaker: not part of the transcript
+            speaker = speakers[participant_id] = (
+                opener.text(found.name, sealing.PARTICIPANT_NAME),
+                opener.text(found.uuid, sealing.PARTICIPANT_UUID),
+                opener.text(found.user_uuid, sealing.PARTICIPANT_USER_UUID),
+                found.is_host,
+            )
         transcription = opener.json(sealed, sealing.UTTERANCE_TRANSCRIPTION)
         if not (transcription or {}).get("transcript"):
             continue  # not transcribed (or unreadable): not part of the transcript
         rows.append(
             {
-                "speaker_name": opener.text(name, sealing.PARTICIPANT_NAME),
-                "speaker_uuid": opener.text(uuid, sealing.PARTICIPANT_UUID),
-                "speaker_user_uuid": opener.text(user_uuid, sealing.PARTICIPANT_USER_UUID),
-                "speaker_is_host": is_host,
+                "speaker_name": speaker[0],
+                "speaker_uuid": speaker[1],
+                "speaker_user_uuid": speaker[2],
+                "speaker_is_host": speaker[3],
                 "timestamp_ms": timestamp_ms,
                 "duration_ms": duration_ms,
                 "transcription": transcription,

@@ -88,13 +88,23 @@ class DataKey:
         """The plaintext of a sealed value; ``None`` stays ``None``. Raises ContentUnreadable."""
         if value is None:
             return None
-        if not is_sealed(value):
+        return self._open_sealed(value, purpose).decode()
+
+    def _open_sealed(self, value: Any, purpose: str) -> bytes:
+        # One call for the whole opening, inlined: a transcript opens one value per utterance,
+        # and a call per step (check, decode, split, decrypt) cost as much as the decryption.
+        if not isinstance(value, str) or not value.startswith(SEALED_PREFIX):
             raise ContentUnreadable(f"{purpose} is not sealed")
         try:  # binascii directly: base64.b64decode's checks cost as much as the decoding
             token = binascii.a2b_base64(value[len(SEALED_PREFIX) :], strict_mode=True)
         except (binascii.Error, ValueError):
             raise ContentUnreadable(f"{purpose} is not valid base64") from None
-        return self.open(token, purpose.encode()).decode()
+        if len(token) < NONCE_BYTES + TAG_BYTES:
+            raise ContentUnreadable("sealed value is too short")
+        try:
+            return self._aead.decrypt(token[:NONCE_BYTES], token[NONCE_BYTES:], purpose.encode())
+        except InvalidTag:
+            raise ContentUnreadable("sealed value does not open with this key") from None
 
     def seal_json(self, value: Any, purpose: str) -> str | None:
         if value is None:
@@ -104,13 +114,11 @@ class DataKey:
     def open_json(self, value: Any, purpose: str) -> Any:
         if value is None:
             return None
-        text = self.open_text(value, purpose) if isinstance(value, str) else None
-        if text is None:
-            raise ContentUnreadable(f"{purpose} is not sealed")
+        plain = self._open_sealed(value, purpose)
         try:  # orjson: several times faster (a transcript opens one per utterance)
-            return orjson.loads(text)
+            return orjson.loads(plain)
         except orjson.JSONDecodeError:  # NaN or Infinity, which json.dumps writes
-            return json.loads(text)
+            return json.loads(plain)
 
     def lookup_hash(self, value: str) -> str:
         """A keyed hash of ``value`` for equality filters on a sealed column (hex, 64 chars)."""
