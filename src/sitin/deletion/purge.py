@@ -8,8 +8,9 @@ they are gone.
    fence in ``db.capture`` refuses every captured write for the bot.
 2. After the commit, destroy the bot's data key in the key store (a database of its own, so this
    step is journaled like the blobs): from then on every copy of its content anywhere (WAL,
-   dead tuples, object versions, backups) is ciphertext nobody can open. Then delete the prefix
-   in the store, verify it is empty, and clear the journal entry. If the key store or the blob
+   dead tuples, object versions, backups) is ciphertext nobody can open. Meanwhile delete the
+   prefix in the store (and the bot's queued tasks and temporary files); once both are done,
+   verify the prefix is empty and clear the journal entry. If the key store or the blob
    store fails the journal entry stays; the periodic job, the next start, or a repeat call
    finishes the work. Success is only reported once the key is gone and the prefix is verified
    empty.
@@ -18,7 +19,7 @@ they are gone.
 import logging
 import math
 import shutil
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,32 +162,45 @@ def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str) -> None:
     """Destroy the bot's data key, delete its blob prefix, verify it is empty, and clear its
     journal entry.
 
+    The key is destroyed while the blobs are deleted and the bot's queued tasks and temporary
+    files removed: each step is idempotent and the journal entry committed with the fence
+    finishes any of them after a crash, so their order does not matter for safety. The answer
+    waits for all of them (a 200 only once the key is gone and the prefix is empty), and
+    storage reports its progress (``deletion.mid_storage``) only once the key is gone.
+
     Also runs for a bot that is already data_deleted with no journal entry, so a blob written
     after an earlier purge (a late upload) is removed by any repeat call."""
+    key_gone = ctx.in_background(_destroy_key, ctx, bot_id)
+    leftovers = ctx.in_background(_remove_leftovers, ctx, bot_id)
+
+    def batch_done() -> None:
+        wait([key_gone])
+        checkpoint(ctx.settings, "deletion.mid_storage")
+
+    errors = []
     try:
-        try:
-            ctx.keys.destroy(bot_id, scrub=False)  # scrubbed with the WAL, after the answer
-        except SQLAlchemyError as exc:
-            raise StorageError(f"the key store did not destroy the data key: {exc}") from exc
-        checkpoint(ctx.settings, "deletion.after_key")
-        drop_queued_tasks(ctx, bot_id)
-        # A bot that was killed mid-meeting may have left its temporary files on this machine.
-        shutil.rmtree(bot_work_dir(ctx.settings.data_dir, bot_id), ignore_errors=True)
-        ctx.blobs.delete_prefix(
-            prefix, on_batch=lambda: checkpoint(ctx.settings, "deletion.mid_storage")
-        )
+        ctx.blobs.delete_prefix(prefix, on_batch=batch_done)
         if not ctx.blobs.is_empty(prefix):
             raise StorageError(f"{prefix} is not empty after deletion")
     except StorageError as exc:
+        errors.append(str(exc))
+    key_error = key_gone.exception()  # waits for it
+    if key_error is not None:
+        if not isinstance(key_error, StorageError):
+            raise key_error
+        errors.insert(0, str(key_error))
+    leftovers.result()
+    if errors:
+        error = "; ".join(errors)
         with ctx.db.write() as tx:
-            deletion_journal.record_failure(tx.conn, bot_id=bot_id, error=str(exc))
+            deletion_journal.record_failure(tx.conn, bot_id=bot_id, error=error)
         raise StoragePending(
             f"The bot's data is fenced and its rows are deleted, but destroying its key or "
-            f"removing its files from storage failed ({exc}). Deletion will complete "
+            f"removing its files from storage failed ({error}). Deletion will complete "
             f"automatically; call delete_data again to finish it now.",
             # the periodic journal job retries within this; a repeat call may finish sooner
             retry_after=math.ceil(ctx.settings.journal_interval),
-        ) from exc
+        )
     with ctx.db.write() as tx:
         # Losing this commit in a crash is harmless (the journal re-checks a destroyed key and
         # an empty prefix), so it need not wait for the WAL flush.
@@ -195,6 +209,20 @@ def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str) -> None:
     # ciphertext) into the database, where secure_delete has zeroed them, and truncates it; the
     # key store drops the destroyed key's old bytes the same way (PostgreSQL: VACUUM).
     ctx.in_background(scrub_after_deletion, ctx)
+
+
+def _destroy_key(ctx: AppContext, bot_id: str) -> None:
+    try:
+        ctx.keys.destroy(bot_id, scrub=False)  # scrubbed with the WAL, after the answer
+    except SQLAlchemyError as exc:
+        raise StorageError(f"the key store did not destroy the data key: {exc}") from exc
+    checkpoint(ctx.settings, "deletion.after_key")
+
+
+def _remove_leftovers(ctx: AppContext, bot_id: str) -> None:
+    drop_queued_tasks(ctx, bot_id)
+    # A bot that was killed mid-meeting may have left its temporary files on this machine.
+    shutil.rmtree(bot_work_dir(ctx.settings.data_dir, bot_id), ignore_errors=True)
 
 
 def drop_queued_tasks(ctx: AppContext, bot_id: str) -> int:

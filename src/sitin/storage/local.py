@@ -124,21 +124,24 @@ class LocalBlobStore:
         try:
             while pending:
                 folder = pending.pop()
-                try:
-                    entries = os.scandir(folder)
+                try:  # unlinked relative to the folder: no path lookup per file
+                    folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
                 except FileNotFoundError:
                     continue  # removed concurrently: what matters is that it is gone
                 emptied.append(folder)
-                with entries:
-                    for entry in entries:
-                        if entry.is_dir(follow_symlinks=False):
-                            pending.append(entry.path)
-                            continue
-                        with suppress(FileNotFoundError):
-                            os.unlink(entry.path)
-                        deleted += 1
-                        if on_batch is not None and deleted % LOCAL_BATCH == 0:
-                            on_batch()
+                try:
+                    with os.scandir(folder_fd) as entries:
+                        for entry in entries:
+                            if entry.is_dir(follow_symlinks=False):
+                                pending.append(os.path.join(folder, entry.name))
+                                continue
+                            with suppress(FileNotFoundError):
+                                os.unlink(entry.name, dir_fd=folder_fd)
+                            deleted += 1
+                            if on_batch is not None and deleted % LOCAL_BATCH == 0:
+                                on_batch()
+                finally:
+                    os.close(folder_fd)
             for folder in reversed(emptied):  # deepest first
                 try:
                     os.rmdir(folder)
