@@ -130,7 +130,10 @@ class ApiMix:
             if bot["state"] in states:
                 return True
             if bot["state"] in ("fatal_error", "ended", "data_deleted"):
-                self.tally.failures.append(f"bot {path} reached {bot['state']}, not {states}")
+                why = (bot.get("events") or [{}])[-1].get("sub_type")
+                self.tally.failures.append(
+                    f"bot {path} reached {bot['state']} ({why}), not {states}"
+                )
                 return False
             time.sleep(0.2)
         self.tally.failures.append(f"bot {path} not in {states} after {timeout_s} s")

@@ -196,7 +196,9 @@ def test_bot_sees_people_chat_and_each_speakers_audio(
 
     # The recording: everything from its start to close, less the 0.5 s pause, mixed.
     expected_s = (closed_at - recorder.start_ms) / 1000
-    assert expected_s - 0.6 < duration < expected_s - 0.4
+    assert expected_s - 0.6 < duration < expected_s - 0.4, (
+        f"{duration:.3f} s recorded over {expected_s:.3f} s with a 0.5 s pause"
+    )
     with recorder.open_recording() as recording:
         mix = read_pcm_48k(recording)
     assert len(mix) / MEETING_SAMPLE_RATE == pytest.approx(duration, abs=0.06)
