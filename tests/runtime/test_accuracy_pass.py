@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from sitin.core.states import BotState, EventSubType, EventType
+from sitin.core.timefmt import utcnow
 from sitin.datadir import bot_work_dir
 from sitin.db import meeting_data, sealing
 from sitin.db.capture import DataDeleted
-from sitin.db.tables import utterances, webhook_delivery_attempts
+from sitin.db.tables import bots, utterances, webhook_delivery_attempts
 from sitin.runtime import botstate
 from sitin.runtime.accuracy_pass import replace_transcript, run_accuracy_pass, transcribe_track
 from sitin.runtime.capture_writer import CaptureWriter
@@ -27,6 +29,7 @@ from sitin.runtime.frames import AudioFrame, ParticipantJoined
 from sitin.runtime.pipeline.speech import SpeakerSegmenters
 from sitin.runtime.pipeline.stages import SegmentationStage, TrackStage, TranscriptionStage
 from sitin.runtime.pipeline.tracks import ParticipantTracks
+from sitin.runtime.supervision import reap_silent_bots
 from sitin.transcription.base import SpeechSegment
 from sitin.transcription.offline import OfflineWhisperProvider
 from support.bot_logs import bot_logs
@@ -42,6 +45,7 @@ from transcription.real_speech import (
 from transcription.speech_audio import frames_48k, to_48k_int16
 
 ORIGIN_MS = 1_700_000_000_000
+HOUR = timedelta(hours=1)
 HOOK = {"url": "https://example.invalid/hook", "triggers": ["transcript.update"]}
 
 
@@ -247,3 +251,23 @@ def test_data_deleted_while_the_pass_runs_leaves_nothing(ctx, client, project, n
             conn.execute(select(utterances.c.id).where(utterances.c.bot_id == bot_id)).all() == []
         )
     assert leftover_files(ctx, bot_id) == []
+
+
+def test_a_bot_whose_worker_died_during_the_pass_keeps_its_realtime_transcript_and_says_so(
+    ctx, new_bot
+):
+    bot_id = bot_in_meeting(ctx, new_bot)
+    tracks = hold_meeting(ctx, bot_id, short_reading())
+    realtime = stored(ctx, bot_id)
+    leave(ctx, bot_id)
+    # the worker was killed mid-pass: its heartbeats stop, the reaper fails the bot
+    with ctx.db.write() as tx:
+        tx.conn.execute(
+            update(bots).where(bots.c.id == bot_id).values(last_heartbeat_at=utcnow() - HOUR)
+        )
+    assert reap_silent_bots(ctx) == [bot_id]
+    assert botstate.current_state(ctx, bot_id) == BotState.FATAL_ERROR
+    assert stored(ctx, bot_id) == realtime
+    [entry] = [e for e in bot_logs(ctx, bot_id) if e.entry_type == "post_processing"]
+    assert entry.level == "warning" and "the realtime transcript is kept" in entry.message
+    tracks.discard()  # what the dead worker's folder held is removed with it (run() or purge)

@@ -345,9 +345,10 @@ def silent(
     unlaunched_before: datetime,
 ) -> list[Row]:
     """Bots in ``states`` whose last heartbeat is older than ``heartbeat_before``, or that never
-    sent one and last changed before ``unlaunched_before`` (``id``, ``last_heartbeat_at``)."""
+    sent one and last changed before ``unlaunched_before`` (``id``, ``state``,
+    ``last_heartbeat_at``)."""
     return conn.execute(
-        select(bots.c.id, bots.c.last_heartbeat_at).where(
+        select(bots.c.id, bots.c.state, bots.c.last_heartbeat_at).where(
             bots.c.state.in_([state.value for state in states]),
             or_(
                 bots.c.last_heartbeat_at < heartbeat_before,

@@ -29,6 +29,12 @@ SUPERVISED = (
 )
 
 
+POST_PROCESSING_LOST = (
+    "the bot's worker stopped while it was post-processing: what was stored before stays (an "
+    "accuracy pass in progress was abandoned; the realtime transcript is kept)"
+)
+
+
 def stage_due_bots(ctx: AppContext) -> list[str]:
     """Move scheduled bots whose join_at is near to staged and hand them to a worker."""
     horizon = utcnow() + timedelta(seconds=ctx.settings.stage_ahead_seconds)
@@ -61,6 +67,14 @@ def reap_silent_bots(ctx: AppContext) -> list[str]:
         if botstate.record(ctx, row.id, EventType.FATAL_ERROR, sub_type) == BotState.FATAL_ERROR:
             log.warning("bot %s failed: %s", row.id, sub_type.value)
             failed.append(row.id)
+            if row.state == BotState.POST_PROCESSING:
+                botstate.log(
+                    ctx,
+                    row.id,
+                    level="warning",
+                    entry_type="post_processing",
+                    message=POST_PROCESSING_LOST,
+                )
     return failed
 
 

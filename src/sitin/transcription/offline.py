@@ -113,6 +113,9 @@ class DecodeOptions:
         return Decoded(words, info.language)
 
 
+# Silence this long is cut out of a whole track before decoding, keeping a second of it each side.
+TRACK_VAD = {"min_silence_duration_ms": 3_000, "speech_pad_ms": 1_000}
+
 _packers: dict[DecodeOptions, WindowPacker] = {}
 
 
@@ -174,10 +177,13 @@ class OfflineWhisperProvider(TranscriptionProvider):
 
     def transcribe_track_blocking(self, samples: np.ndarray) -> list[tuple[float, Transcription]]:
         """A participant's whole track (any length), as the model transcribes long audio on its
-        own: 30 s windows one after another, each starting where the last one's speech ended,
-        silence skipped by the model's VAD. Returns (start second, Transcription with word times
-        from that start) per phrase the model produced, in order; blocking (call from a thread).
-        Not packed: this is the post-meeting accuracy pass, not the live path."""
+        own: 30 s windows one after another, each starting where the last one's speech ended.
+        The model's VAD skips only long silence (TRACK_VAD): with its defaults it joined the
+        speech up without the pauses between sentences, and tiny.en heard "ill disposed" as
+        "old-sposed" again (benchmarks/transcription.py --fidelity). Returns (start second,
+        Transcription with word times from that start) per phrase the model produced, in order;
+        blocking (call from a thread). Not packed: this is the post-meeting accuracy pass, not
+        the live path."""
         model = load_shared_model(self.runtime)
         try:
             pieces, info = model.transcribe(
@@ -188,6 +194,7 @@ class OfflineWhisperProvider(TranscriptionProvider):
                 word_timestamps=True,
                 condition_on_previous_text=False,
                 vad_filter=True,
+                vad_parameters=TRACK_VAD,
             )
             phrases = []
             for piece in pieces:  # the generator does the decoding work
