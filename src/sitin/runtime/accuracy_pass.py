@@ -13,7 +13,8 @@ removes the realtime utterances of the participants heard and writes the new one
 deletion fence), with a `transcript.update` webhook per new utterance, exactly as the realtime
 path reports them. Until that commit the realtime transcript stands; a pass that fails or is
 interrupted leaves it as it was, with a bot log entry saying so. Progress is in the bot log.
-The tracks are sealed scratch files (tracks.py), removed when the pass ends either way.
+The tracks are sealed scratch files (tracks.py), removed when the pass ends either way; a long
+stretch of a track is read and decoded ten minutes at a time (memory: ~64 kB per second of it).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from sitin.context import AppContext
 from sitin.core.triggers import Trigger
 from sitin.db import capture
@@ -32,7 +35,7 @@ from sitin.faults import checkpoint
 from sitin.runtime import botstate
 from sitin.runtime.frames import ParticipantJoined
 from sitin.runtime.pipeline.tracks import ParticipantTrack, ParticipantTracks
-from sitin.transcription.base import TranscriptionFailed
+from sitin.transcription.base import SAMPLE_RATE, TranscriptionFailed
 from sitin.transcription.offline import OfflineWhisperProvider
 from sitin.webhooks import envelope
 from sitin.webhooks.dispatch import fire
@@ -41,6 +44,8 @@ log = logging.getLogger(__name__)
 
 ENTRY_TYPE = "accuracy_pass"
 SOURCE = "accuracy_pass"  # utterances.source of what the pass wrote
+CHUNK_S = 600.0  # a longer stretch of a track is decoded in pieces of at most this
+CUT_SEARCH_S = 20.0  # each piece ends at the quietest moment of its last seconds
 
 
 @dataclass(frozen=True)
@@ -60,26 +65,50 @@ class PassResult:
 
 
 def transcribe_track(
-    provider: OfflineWhisperProvider, track: ParticipantTrack
+    provider: OfflineWhisperProvider, track: ParticipantTrack, *, chunk_s: float = CHUNK_S
 ) -> list[NewUtterance]:
-    """One participant's utterances as the model hears their whole track (blocking)."""
+    """One participant's utterances as the model hears their whole track (blocking). A long
+    stretch is decoded `chunk_s` at a time, each cut at the quietest moment near its end, so
+    that memory stays bounded whatever the meeting's length."""
     found = []
     for span in track.spans:
-        if span.length == 0:
-            continue
-        for start_s, result in provider.transcribe_track_blocking(track.read(span)):
-            end_s = max((word["end"] for word in result.words), default=0.0)
-            found.append(
-                NewUtterance(
-                    timestamp_ms=round(span.start_ms + start_s * 1000),
-                    duration_ms=max(1, round(end_s * 1000)),
-                    transcription={
-                        "transcript": result.transcript,
-                        "words": result.words,
-                        "language": result.language,
-                    },
-                )
+        start = 0
+        while start < span.length:
+            audio = track.read(span, start, round(chunk_s * SAMPLE_RATE))
+            if start + len(audio) < span.length:
+                audio = audio[: quiet_cut(audio)]
+            found += phrases_of(provider, audio, span.start_ms + start * 1000 / SAMPLE_RATE)
+            start += len(audio)
+    return found
+
+
+def quiet_cut(audio: np.ndarray) -> int:
+    """Where to end a chunk: the middle of its quietest 0.5 s in the last CUT_SEARCH_S."""
+    window = SAMPLE_RATE // 2
+    tail = audio[max(0, len(audio) - round(CUT_SEARCH_S * SAMPLE_RATE)) :]
+    if len(tail) <= window:
+        return len(audio)
+    energy = np.convolve(tail**2, np.ones(window), mode="valid")
+    return len(audio) - len(tail) + int(np.argmin(energy)) + window // 2
+
+
+def phrases_of(
+    provider: OfflineWhisperProvider, audio: np.ndarray, start_ms: float
+) -> list[NewUtterance]:
+    found = []
+    for start_s, result in provider.transcribe_track_blocking(audio):
+        end_s = max((word["end"] for word in result.words), default=0.0)
+        found.append(
+            NewUtterance(
+                timestamp_ms=round(start_ms + start_s * 1000),
+                duration_ms=max(1, round(end_s * 1000)),
+                transcription={
+                    "transcript": result.transcript,
+                    "words": result.words,
+                    "language": result.language,
+                },
             )
+        )
     return found
 
 

@@ -80,11 +80,13 @@ class ParticipantTrack:
     def close(self) -> None:
         self._file.close()
 
-    def read(self, span: Span) -> np.ndarray:
-        """One span's audio, float32 16 kHz (after close())."""
+    def read(self, span: Span, start: int = 0, length: int | None = None) -> np.ndarray:
+        """A span's audio from its sample `start` (all of it, or `length` samples), float32
+        16 kHz (after close())."""
+        length = span.length - start if length is None else min(length, span.length - start)
         with self._file.reopen() as handle:
-            handle.seek(span.offset * SAMPLE_BYTES)
-            data = handle.read(span.length * SAMPLE_BYTES)
+            handle.seek((span.offset + start) * SAMPLE_BYTES)
+            data = handle.read(max(0, length) * SAMPLE_BYTES)
         return np.frombuffer(data, dtype=np.int16).astype(np.float32) / 32768.0
 
     def discard(self) -> None:
