@@ -19,6 +19,7 @@ from sitin.api.deps import (
     project_of_key,
     reject_null_characters,
 )
+from sitin.api.direct import DirectRoute
 from sitin.api.errors import ApiError
 from sitin.api.pagination import PAGE_SIZE, decode_cursor, render_page
 from sitin.api.responses import JsonResponse
@@ -44,6 +45,18 @@ NOT_FOUND = {404: {"model": schemas.NotFound, "description": "Bot not found"}}
 BAD_REQUEST = {400: {"model": schemas.BadRequest, "description": "Invalid input or state"}}
 UNAUTHORIZED = {401: {"model": schemas.Detail, "description": "Missing or invalid API key"}}
 COMMON = {**UNAUTHORIZED, **NOT_FOUND}
+
+
+def direct_get(path: str, **options: Any):
+    """``@router.get`` for the hottest reads: a ``DirectRoute``, in its place among the rest."""
+
+    def register(endpoint):
+        router.add_api_route(
+            path, endpoint, methods=["GET"], route_class_override=DirectRoute, **options
+        )
+        return endpoint
+
+    return register
 
 
 def _datetime_param(
@@ -73,7 +86,7 @@ def create_bot(ctx: Context, project_id: ProjectId, body: JsonBody):
     return JsonResponse(serializers.bot(created.row, created.events), status_code=201)
 
 
-@router.get(
+@direct_get(
     "",
     response_model=None,
     responses={200: {"model": schemas.BotPage}, **BAD_REQUEST, **UNAUTHORIZED},
@@ -123,7 +136,7 @@ def _bots_page(ctx: AppContext, key: str, filters: BotFilters, position: Positio
     return page, [serializers.bot(view.row, view.events) for view in seen]
 
 
-@router.get(
+@direct_get(
     "/{object_id}",
     response_model=None,
     responses={200: {"model": schemas.BotRead}, **COMMON},
@@ -183,7 +196,7 @@ def leave(ctx: Context, project_id: ProjectId, object_id: str):
     return JsonResponse(serializers.bot(leaving.row, leaving.events))
 
 
-@router.get(
+@direct_get(
     "/{object_id}/transcript",
     response_model=None,
     responses={200: {"model": list[schemas.Utterance]}, **BAD_REQUEST, **COMMON},

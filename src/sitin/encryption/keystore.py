@@ -146,7 +146,7 @@ class KeyStore:
 
         A bot found not destroyed is not asked again for ``CACHE_SECONDS``, as a cached live key
         is not: another process's destruction is seen at the latest after that long."""
-        wanted = [bot_id for bot_id in bot_ids if not self._known_not_destroyed(bot_id)]
+        wanted = self._not_known_live(bot_ids)
         found: dict[str, datetime] = {}
         if not wanted:
             return found
@@ -185,18 +185,29 @@ class KeyStore:
             self._cache.move_to_end(bot_id)
             return entry[0]
 
-    def _known_not_destroyed(self, bot_id: str) -> bool:
-        cached = self._cached(bot_id)
-        if cached is not None:
-            return cached is not _TOMBSTONE  # a live cached key: not destroyed
+    def _not_known_live(self, bot_ids: Iterable[str]) -> list[str]:
+        """Those of ``bot_ids`` neither holding a cached live key nor found not destroyed
+        lately; under one acquisition of the lock (a page of bots asks for 25 at once)."""
+        now = time.monotonic()
+        unknown = []
         with self._lock:
-            until = self._not_destroyed.get(bot_id)
-            if until is None:
-                return False
-            if until < time.monotonic():
-                del self._not_destroyed[bot_id]
-                return False
-            return True
+            for bot_id in bot_ids:
+                entry = self._cache.get(bot_id)
+                if entry is not None:
+                    if entry[1] >= now:
+                        self._cache.move_to_end(bot_id)
+                        if entry[0] is not _TOMBSTONE:
+                            continue  # a live cached key: not destroyed
+                        unknown.append(bot_id)
+                        continue
+                    del self._cache[bot_id]
+                until = self._not_destroyed.get(bot_id)
+                if until is not None and until >= now:
+                    continue
+                if until is not None:
+                    del self._not_destroyed[bot_id]
+                unknown.append(bot_id)
+        return unknown
 
     def _remember_not_destroyed(self, bot_ids: list[str]) -> None:
         until = time.monotonic() + CACHE_SECONDS
