@@ -17,7 +17,7 @@ def bot(row: RowMapping, events: list[BotEvent]) -> dict[str, Any]:
         "metadata": row["metadata"],
         "meeting_url": row["meeting_url"],
         "state": row["state"],
-        "events": [event(e) for e in events],
+        "events": _events(events),
         "transcription_state": row["transcription_state"],
         "recording_state": row["recording_state"],
         "join_at": to_wire(row["join_at"]),
@@ -25,12 +25,15 @@ def bot(row: RowMapping, events: list[BotEvent]) -> dict[str, Any]:
     }
 
 
-def event(row: BotEvent) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": row.event_type}
-    if row.sub_type:
-        out["sub_type"] = row.sub_type
-    out["created_at"] = to_wire(row.created_at)
-    return out
+def _events(events: list[BotEvent]) -> list[dict[str, Any]]:
+    rendered = []
+    for event_type, sub_type, created_at in events:  # one loop: a page renders 150
+        out: dict[str, Any] = {"type": event_type}
+        if sub_type:
+            out["sub_type"] = sub_type
+        out["created_at"] = to_wire(created_at)
+        rendered.append(out)
+    return rendered
 
 
 def utterance(row: RowMapping) -> dict[str, Any]:

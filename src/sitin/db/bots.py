@@ -125,6 +125,9 @@ _EVENTS_OF_BOTS = (
 # The bot as the API shows it in one statement: the bot, its recording states and its events (one
 # row per event, the bot's columns repeated; a bot has a handful of events).
 _WIRE_COLUMNS = (
+    bot_events.c.event_type,  # the event first: ``_as_view`` takes it as the row's first three
+    bot_events.c.sub_type,
+    bot_events.c.created_at,
     bots.c.id,
     bots.c.metadata,
     bots.c.meeting_url,
@@ -133,9 +136,6 @@ _WIRE_COLUMNS = (
     bots.c.deduplication_key,
     recordings.c.state.label("recording_state"),
     recordings.c.transcription_state,
-    bot_events.c.event_type,
-    bot_events.c.sub_type,
-    bot_events.c.created_at,
 )
 _BOT_WITH_EVENTS = bots.outerjoin(recordings, recordings.c.bot_id == bots.c.id).outerjoin(
     bot_events, bot_events.c.bot_id == bots.c.id
@@ -171,9 +171,9 @@ def get_any(conn: Connection, *, bot_id: str) -> RowMapping | None:
 
 
 class BotEvent(NamedTuple):
-    """A bot event as the API shows it. The rows the queries below return have these attributes
-    too: events are read as plain rows, since a mapping per row of a page's 150 events costs
-    more than SQLite takes to find them."""
+    """A bot event as the API shows it. The views below hold plain ``(event_type, sub_type,
+    created_at)`` tuples of the rows read: a mapping (or even attribute access) per row of a
+    page's 150 events costs more than SQLite takes to find them."""
 
     event_type: str
     sub_type: str | None
@@ -204,7 +204,8 @@ def _as_view(rows: list[Row]) -> BotView | None:
     if not rows:
         return None
     first = rows[0]
-    return BotView(first._mapping, rows if first.event_type is not None else [])  # type: ignore[arg-type]
+    events = [row[:3] for row in rows] if first[0] is not None else []
+    return BotView(first._mapping, events)  # type: ignore[arg-type]
 
 
 def events_for(conn: Connection, bot_ids: list[str]) -> dict[str, list[BotEvent]]:
@@ -214,7 +215,7 @@ def events_for(conn: Connection, bot_ids: list[str]) -> dict[str, list[BotEvent]
         return result
     # .all(): one fetchall, not a fetch per row
     for row in conn.execute(_EVENTS_OF_BOTS, {"bot_ids": list(bot_ids)}).all():
-        result[row.bot_id].append(row)  # type: ignore[arg-type]
+        result[row[0]].append(row[1:])  # type: ignore[arg-type]  # (bot_id, *event)
     return result
 
 
