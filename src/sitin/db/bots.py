@@ -276,14 +276,17 @@ def _list_query(
     meeting_url: bool, deduplication_key: bool, states: bool, after: bool, before: bool
 ) -> Select:
     """The list's statement for one combination of filters, built once (values bound)."""
+    # The key's project as a scalar subquery, not a join: joined, PostgreSQL sorted every bot of
+    # the project for the page; with a value it walks the (project_id, created_at, id) index.
+    project_of_key = (
+        select(api_keys.c.project_id)
+        .where(api_keys.c.key_hash == bindparam("key_hash"), api_keys.c.disabled_at.is_(None))
+        .scalar_subquery()
+    )
     query = (
         select(*_PAGE_COLUMNS)
-        .select_from(
-            api_keys.join(bots, bots.c.project_id == api_keys.c.project_id).outerjoin(
-                recordings, recordings.c.bot_id == bots.c.id
-            )
-        )
-        .where(api_keys.c.key_hash == bindparam("key_hash"), api_keys.c.disabled_at.is_(None))
+        .select_from(bots.outerjoin(recordings, recordings.c.bot_id == bots.c.id))
+        .where(bots.c.project_id == project_of_key)
     )
     if meeting_url:
         query = query.where(bots.c.meeting_url == bindparam("meeting_url"))
