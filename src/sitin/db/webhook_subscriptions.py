@@ -11,12 +11,19 @@ from sitin.core.timefmt import utcnow
 from sitin.db.pagination import Page, Position, keyset_page
 from sitin.db.tables import webhook_subscriptions as subs
 
-# The bot's own subscriptions and the project-wide ones, in one query.
-_CANDIDATES = select(subs).where(
-    or_(
-        subs.c.bot_id == bindparam("bot_id"),
-        and_(subs.c.project_id == bindparam("project_id"), subs.c.bot_id.is_(None)),
+# The bot's own subscriptions and the project-wide ones, in one query. Read to write delivery
+# attempts for them: FOR KEY SHARE (PostgreSQL; SQLite serialises writers anyway) makes a
+# subscription deleted meanwhile wait for this transaction, instead of the attempt's insert
+# failing its foreign key (seen under load: a bot's state change failed the bot).
+_CANDIDATES = (
+    select(subs)
+    .where(
+        or_(
+            subs.c.bot_id == bindparam("bot_id"),
+            and_(subs.c.project_id == bindparam("project_id"), subs.c.bot_id.is_(None)),
+        )
     )
+    .with_for_update(key_share=True)
 )
 
 
