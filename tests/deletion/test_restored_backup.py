@@ -7,7 +7,6 @@ online backup; PostgreSQL: pg_dump of the live database, pg_restore into a new o
 import os
 import sqlite3
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +26,7 @@ from sitin.encryption.aead import is_sealed
 from support.captured import ended_bot_with_data
 from support.launcher import StandInLauncher
 from support.plaintext import hits_in
+from support.process import wait_for
 from support.settings import make_settings
 
 # What support.captured writes: a hit is a plaintext copy of that meeting.
@@ -163,7 +163,7 @@ def check_purged_without_a_repeat(restored, project, deleted, kept, kept_transcr
     runner = periodic_jobs(restored, tick=0.05)
     runner.start()
     try:
-        wait_until(lambda: remaining_data(restored, deleted) == [])
+        wait_for(lambda: remaining_data(restored, deleted) == [], "the restored data purged", 30)
     finally:
         runner.stop()
     with restored.db.read() as conn:
@@ -180,13 +180,6 @@ def check_purged_without_a_repeat(restored, project, deleted, kept, kept_transcr
         again = api.get(f"/api/v1/bots/{kept}/transcript", headers=project.headers)
         assert again.json() == kept_transcript.json()
     assert list(restored.blobs.list(blob_prefix(kept))) == kept_blobs
-
-
-def wait_until(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def check_restored(ctx, api, headers, bot_id, kept, before, after_deletion) -> None:
