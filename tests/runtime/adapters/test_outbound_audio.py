@@ -2,6 +2,8 @@
 queued speech whole, whichever peer a stall made skip ahead."""
 
 import numpy as np
+from aiortc.codecs.opus import OpusDecoder
+from aiortc.jitterbuffer import JitterFrame
 
 from sitin.core.audio import MEETING_SAMPLE_RATE
 from sitin.runtime.adapters.outbound import FRAME_S, MAX_LAG_FRAMES, OutboundAudio
@@ -79,3 +81,34 @@ def test_peers_in_step_share_every_frame_and_a_new_peer_starts_at_the_current_on
     late.send()
     assert late.index == 40
     assert voice.seconds_until(41) > 0 and voice.seconds_until(40) == 0
+
+
+def decoded_dbfs(payloads: list[bytes]) -> float:
+    decoder = OpusDecoder()
+    pcm = np.concatenate(
+        [
+            frame.to_ndarray().ravel()
+            for index, payload in enumerate(payloads)
+            for frame in decoder.decode(JitterFrame(payload, timestamp=index * 960))
+        ]
+    ).astype(np.float64)
+    return 20 * np.log10(max(np.sqrt(np.mean(pcm**2)), 1e-9) / 32768)
+
+
+def test_every_peer_sends_the_same_opus_packets_and_silence_costs_no_encoding():
+    clock = Clock()
+    voice = OutboundAudio(clock=clock)
+    voice.play(tone(0.2))  # 10 frames of speech, then silence
+    sent: dict[str, list[bytes]] = {"alice": [], "bob": []}
+    for index in range(20):
+        clock.at_frame(index)
+        for packets in sent.values():
+            packets.append(voice.payload(index))
+    alice, bob = sent["alice"], sent["bob"]
+    # one encoding per frame, shared: the second peer is handed the very same packet
+    assert all(a is b for a, b in zip(alice, bob, strict=True))
+    silences = alice[10:]
+    assert len(set(silences)) == 1 and len(silences[0]) < 10  # one small packet made up front
+    assert all(len(p) > 20 for p in alice[1:10])  # speech is encoded
+    assert decoded_dbfs(alice[:10]) > -25  # the tone at -10 dBFS comes through
+    assert decoded_dbfs(silences) < -80

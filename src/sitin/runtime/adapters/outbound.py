@@ -5,6 +5,10 @@ sleeps until its next frame is due and asks for frame k; the first track to ask 
 queue (or silence), later ones get the same frame, so every participant hears the bot in step and
 no clock task runs beside aiortc's own senders. Consecutive `play()` calls join without a gap;
 `clear()` (barge-in) drops what is queued at once.
+
+Each frame is encoded to Opus once for all peers, and only while the bot speaks: the tracks hand
+aiortc ready packets, and silence is one packet made up front. (Left to aiortc, every peer's sender
+encodes its own copy of every frame, silence included: most of what an idle bot's voice cost.)
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from fractions import Fraction
 
 import av
 import numpy as np
+from aiortc.codecs.opus import OpusEncoder
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from sitin.core.audio import MEETING_SAMPLE_RATE
@@ -53,6 +58,10 @@ class OutboundAudio:
         self._next_index = 0  # the index of the next frame to take from the queue
         self._resumed_at = 0  # where the timeline went on after the latest jump ahead
         self.frames_played = 0  # frames with audio in them, since the start
+        self._encoded: deque[tuple[int, bytes]] = deque(maxlen=RECENT_FRAMES)
+        self._encoder: OpusEncoder | None = None  # the current run of speech's
+        self._encoded_until = -1  # the last frame index the encoder was given
+        self._silence = _opus_silence()
 
     @property
     def queued_ms(self) -> float:
@@ -126,6 +135,28 @@ class OutboundAudio:
         oldest = self._next_index - len(self._recent)
         return self._recent[index - oldest] if index >= oldest else None
 
+    def payload(self, index: int) -> bytes:
+        """Frame `index` as an Opus packet, encoded once whichever peer asks first."""
+        for encoded_index, payload in reversed(self._encoded):
+            if encoded_index == index:
+                return payload
+            if encoded_index < index:
+                break
+        samples = self.frame(index)
+        if samples is None:
+            payload = self._silence
+        else:
+            if self._encoder is None or index != self._encoded_until + 1:
+                # a run of speech starts from silence: a fresh encoder, whose state matches
+                # what the peers' decoders heard (a stale one would carry the last run's)
+                self._encoder = OpusEncoder()
+            self._encoded_until = index
+            payloads, _timestamp = self._encoder.encode(_audio_frame(samples, index))
+            payload = payloads[0] if payloads else self._silence
+        if not self._encoded or index > self._encoded[-1][0]:
+            self._encoded.append((index, payload))
+        return payload
+
     def _take_frame(self) -> np.ndarray | None:
         """The next 20 ms of queued audio (zero-padded at the end), or None when idle."""
         if not self._queued:
@@ -168,25 +199,34 @@ class _PeerTrack(MediaStreamTrack):
         super().__init__()
         self._voice = voice
         self._index: int | None = None
-        self._silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
 
-    async def recv(self) -> av.AudioFrame:
+    async def recv(self) -> av.Packet:
         if self.readyState != "live":
             raise MediaStreamError
         voice = self._voice
         self._index = voice.next_index(self._index)
         await asyncio.sleep(voice.seconds_until(self._index))
-        samples = voice.frame(self._index)
-        frame = av.AudioFrame.from_ndarray(
-            (self._silence if samples is None else samples).reshape(1, -1),
-            format="s16",
-            layout="mono",
-        )
-        frame.sample_rate = MEETING_SAMPLE_RATE
-        frame.pts = self._index * FRAME_SAMPLES
-        frame.time_base = TIME_BASE
-        return frame
+        packet = av.Packet(voice.payload(self._index))
+        packet.pts = self._index * FRAME_SAMPLES
+        packet.time_base = TIME_BASE
+        return packet
 
     def stop(self) -> None:
         super().stop()
         self._voice._forget(self)
+
+
+def _audio_frame(samples: np.ndarray, index: int) -> av.AudioFrame:
+    frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = MEETING_SAMPLE_RATE
+    frame.pts = index * FRAME_SAMPLES
+    frame.time_base = TIME_BASE
+    return frame
+
+
+def _opus_silence() -> bytes:
+    """The packet the encoder makes of 20 ms of silence (the same bytes from its first frame)."""
+    payloads, _timestamp = OpusEncoder().encode(
+        _audio_frame(np.zeros(FRAME_SAMPLES, dtype=np.int16), 0)
+    )
+    return payloads[0]
