@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/transcription.py --through-api    # 3 only (about 3 minutes)
     .venv/bin/python benchmarks/transcription.py --fidelity       # 4 only (about 3 minutes)
     .venv/bin/python benchmarks/transcription.py --bots 4,12      # 5 only (about 4 minutes)
+    .venv/bin/python benchmarks/transcription.py --bots 12 --packed-only --workers 2
 
 1. Real-time factor (RTF) of faster-whisper tiny.en int8 on flite sentences, with 1 and with all
    CPU threads (wall time / audio time; CPU s per audio s).
@@ -633,23 +634,30 @@ async def live(
     return Hearing(words_by, time.process_time() - cpu), sorted(delays), backlog_s
 
 
-def density(bot_counts: list[int]) -> None:
+def density(
+    bot_counts: list[int], *, cpu_threads: int = 1, workers: int = 1, compare: bool = True
+) -> None:
     """N bots hearing the turn-taking meeting in real time in one process, one model: CPU per bot
-    and how far behind the transcripts fall, one segment per window against packed windows."""
+    and how far behind the transcripts fall, one segment per window against packed windows (only
+    packed with `compare` False). `workers` windows are decoded at once (each on its own thread,
+    sharing the model), each with `cpu_threads` threads."""
     from transcription.real_speech import meeting as turn_taking
 
     meeting = turn_taking()
     print(
         f"== transcribing bots in one process, real time: the {meeting.seconds:.0f} s turn-taking "
-        f"meeting ({len(meeting.speakers)} participants) per bot, cpu_threads=1, "
+        f"meeting ({len(meeting.speakers)} participants) per bot, cpu_threads={cpu_threads}, "
+        f"decode workers={workers}, "
         f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (CPU figures noisy under "
         f"load; compare the rows of one run) ==",
         flush=True,
     )
     print(f"{'bots':>4} {'windows':14s} {'CPU/bot':>8} {'delay p50':>9} {'p90':>6} {'backlog':>8}")
     for bots in bot_counts:
-        for packed in (False, True):
-            provider = OfflineWhisperProvider(cpu_threads=1, packed=packed)
+        for packed in (False, True) if compare else (True,):
+            provider = OfflineWhisperProvider(
+                cpu_threads=cpu_threads, num_workers=workers, packed=packed
+            )
             asyncio.run(provider.warm_up())
             hearing, delays, backlog_s = asyncio.run(
                 live(meeting, provider, input_rate=48_000, speed=1.0, bots=bots)
@@ -785,13 +793,24 @@ def main() -> None:
     parser.add_argument(
         "--bots", help="only N bots per process in real time, e.g. 1,6,12 (packed vs not)"
     )
+    parser.add_argument(
+        "--bot-cpu-threads", type=int, default=1, help="--bots: threads per decode (cpu_threads)"
+    )
+    parser.add_argument(
+        "--packed-only", action="store_true", help="--bots: skip the one-segment-a-window rows"
+    )
     args = parser.parse_args()
     if args.fidelity:
         options = SegmenterOptions(min_silence_ms=args.min_silence_ms, context_ms=args.context_ms)
         fidelity(args.speed, args.stages, options)
         return
     if args.bots:
-        density([int(n) for n in args.bots.split(",")])
+        density(
+            [int(n) for n in args.bots.split(",")],
+            cpu_threads=args.bot_cpu_threads,
+            workers=args.workers,
+            compare=not args.packed_only,
+        )
         return
     if args.through_api:
         through_api(args.speakers, args.sentences, args.dump_dir)
