@@ -8,7 +8,7 @@ write transaction.
 
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 
 from sitin.core.errors import BotNotFound
 from sitin.core.states import (
@@ -43,11 +43,16 @@ def record_event(
     event: EventType,
     sub_type: EventSubType | None = None,
     metadata: dict[str, Any] | None = None,
+    locked: Row | None = None,
 ) -> RecordedEvent:
-    """Apply ``event`` to the bot; raises TransitionNotAllowed, BotNotFound or StateChanged."""
+    """Apply ``event`` to the bot; raises TransitionNotAllowed, BotNotFound or StateChanged.
+
+    ``locked``: the bot's row (state, created_at, project_id, metadata) as the caller already
+    read it under a lock held by this transaction (``SELECT ... FOR UPDATE`` on PostgreSQL, the
+    write transaction on SQLite), so it is not locked and read a second time."""
     conn = tx.conn
     check_sub_type(event, sub_type)
-    row = conn.execute(_LOCK_BOT, {"bot_id": bot_id}).first()
+    row = locked if locked is not None else conn.execute(_LOCK_BOT, {"bot_id": bot_id}).first()
     if row is None:
         raise BotNotFound(bot_id)
     old = BotState(row.state)

@@ -417,6 +417,8 @@ _FOR_DELETION = (
         bots.c.project_id,
         bots.c.state,
         bots.c.settings,
+        bots.c.created_at,
+        bots.c.metadata,  # with state, created_at, project_id: what record_event reads
         recordings.c.blob_key.is_not(None).label("has_recording_file"),
     )
     .select_from(bots.outerjoin(recordings, recordings.c.bot_id == bots.c.id))
@@ -427,7 +429,8 @@ _FOR_DELETION_IN_PROJECT = _FOR_DELETION.where(bots.c.project_id == bindparam("p
 
 
 def lock_for_deletion(conn: Connection, *, bot_id: str, project_id: str | None) -> Row | None:
-    """The bot's id, project_id, state, settings and whether its recording has a file; None if
+    """The bot's id, project_id, state, settings, created_at, metadata and whether its recording
+    has a file (the row can be passed to ``record_event(locked=...)``); None if
     it does not exist (or is not in ``project_id`` when given). Locks the bot row until the
     transaction ends (PostgreSQL; on SQLite the write transaction holds the write lock)."""
     if project_id is None:

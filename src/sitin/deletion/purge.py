@@ -155,6 +155,7 @@ def _fence(
         event=EventType.DATA_DELETED,
         sub_type=sub_type,
         metadata=receipt.as_metadata(),
+        locked=bot,  # locked and read by lock_for_deletion in this transaction
     )
 
 
