@@ -144,14 +144,19 @@ class OfflineWhisperProvider(TranscriptionProvider):
         language: str = "en",
         prompt: str | None = None,
         beam_size: int = 1,
-        cpu_threads: int | None = None,
-        num_workers: int = 1,
+        cpu_threads: int = 1,
+        num_workers: int | None = None,
         packed: bool = True,
     ) -> None:
+        # One thread per decode and a decode per core (windows decoded side by side on the one
+        # model), not one decode spread over every core: tiny.en's layers are too small to split,
+        # and the threads of one decode spin waiting for each other. Five speakers in one process
+        # (transcription.py --speakers 5, load average ~5 on 2 cores): 2 threads x 1 decode used
+        # 1.95-2.52 cores, p50 11-16 s; 1 thread x 2 decodes 0.70-0.72 cores, p50 2.9-3.0 s.
         self.runtime = WhisperRuntime(
             model_dir=Path(model_dir) if model_dir else default_model_dir(),
-            cpu_threads=cpu_threads or os.cpu_count() or 1,
-            num_workers=num_workers,
+            cpu_threads=max(1, cpu_threads),
+            num_workers=num_workers or os.cpu_count() or 1,
         )
         self.language = language
         self.prompt = prompt
