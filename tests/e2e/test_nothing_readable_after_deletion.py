@@ -12,6 +12,7 @@ and for every object version; after delete_data no version, delete marker or unf
 remains under the bot's prefix."""
 
 import asyncio
+import os
 import threading
 from contextlib import ExitStack
 from pathlib import Path
@@ -64,10 +65,13 @@ class ScanDuringMeeting:
     def _run(self) -> None:
         while not self._stop.is_set():
             work = self.data_dir / "work"
-            if work.exists():
-                for path in work.rglob("*"):
+            # os.walk, not rglob: a bot's folder removed while it is walked is skipped, where
+            # rglob raised and ended the scan in the middle of the meeting
+            for folder, _dirs, files in os.walk(work):
+                for name in files:
+                    path = Path(folder, name)
                     try:
-                        if path.is_file() and path.stat().st_size > 0:
+                        if path.stat().st_size > 0:
                             self.work_files.add(str(path.relative_to(work)))
                     except FileNotFoundError:
                         pass
