@@ -5,14 +5,21 @@ import re
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from sitin.api.app import create_app
+from sitin.bootstrap import build_context
 from sitin.core.states import EventSubType, EventType
-from sitin.core.timefmt import to_wire, utcnow
+from sitin.core.timefmt import parse_wire, to_wire, utcnow
 from sitin.db import capture
 from sitin.db.bot_events import record_event
 from sitin.db.tables import bot_chat_message_requests, bot_commands, recordings
 from sitin.runtime import botstate
+from support.launcher import StandInLauncher
+from support.projects import create_project
+from support.settings import make_settings
 
 ROOM = "http://127.0.0.1:8000/rooms/standup"
 BOT_KEYS = [
@@ -710,3 +717,39 @@ def test_null_characters_are_refused_everywhere(client, project, bot_in):
     path = client.get("/api/v1/bots/bot_%00/participants", headers=project.headers)
     assert (path.status_code, path.json()) == (400, {"detail": NUL})
     assert _get(client, project, bot_id).json()["state"] == "joined_recording"
+
+
+def test_times_are_utc_on_a_postgresql_server_in_another_time_zone(
+    tmp_path, postgres_database, join_at_soon
+):
+    """The wire format is UTC with "Z" however the server is configured: a PostgreSQL whose
+    TimeZone is +13:45 hands out local times unless sitin's sessions ask for UTC."""
+    name = sa.engine.make_url(postgres_database).database
+    admin = sa.create_engine(postgres_database, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"ALTER DATABASE \"{name}\" SET timezone TO 'Pacific/Chatham'"))
+    try:
+        context = build_context(
+            make_settings(tmp_path, postgres_database), migrate=False, launcher=StandInLauncher()
+        )
+        try:
+            with TestClient(create_app(context)) as client:
+                project = create_project(context, "zoned")
+                before = utcnow()
+                body = {"meeting_url": ROOM, "bot_name": "Zoned", "join_at": join_at_soon}
+                later = client.post("/api/v1/bots", json=body, headers=project.headers).json()
+                body = {"meeting_url": ROOM, "bot_name": "Now"}
+                now = client.post("/api/v1/bots", json=body, headers=project.headers).json()
+                listed = client.get("/api/v1/bots", headers=project.headers).json()["results"]
+        finally:
+            context.close()
+        got = {bot["id"]: bot for bot in listed}
+        assert got[later["id"]]["join_at"] == to_wire(parse_wire(join_at_soon))
+        (event,) = got[now["id"]]["events"]
+        assert WIRE_DATETIME.fullmatch(event["created_at"])
+        at = parse_wire(event["created_at"])
+        assert before - timedelta(seconds=1) <= at <= utcnow() + timedelta(seconds=1)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" RESET timezone'))
+        admin.dispose()

@@ -108,6 +108,14 @@ class Database:
                 json_deserializer=_json_loads,
             )
 
+            @event.listens_for(self.write_engine, "connect")
+            def _in_utc(dbapi_conn, _record):
+                # Timestamps come back in UTC whatever the server's TimeZone: the API writes
+                # them as they come (api.responses)
+                with dbapi_conn.cursor() as cursor:
+                    cursor.execute("SET TIME ZONE 'UTC'")
+                dbapi_conn.commit()
+
     @staticmethod
     def _prepare_sqlite_file(url: str) -> None:
         database = make_url(url).database
