@@ -1,11 +1,12 @@
 """API throughput under concurrency: GET one bot, a page of 25 bots, a transcript of 100 utterances,
 each at 1 and at 32 connections side by side, on SQLite and (with --postgres) on PostgreSQL.
 
-Starts `sitin serve --no-worker` (one API process) on a free 127.0.0.1 port with a fresh data
-directory, loads 1,000 ended bots with 6 events each (join_requested and 5 more) and one bot with
-100 utterances straight into its database, then drives it with `wrk` (random bot ids from a Lua
-script). Connection counts alternate per round (c=1, c=32, c=1, c=32, ...) so load from other
-processes hits both alike; the figures are medians over the rounds.
+Starts `sitin serve --no-worker --api-workers 1` (one API process; `--api-workers N` for more)
+on a free 127.0.0.1 port with a fresh data directory, loads 1,000 ended bots with 6 events each
+(join_requested and 5 more) and one bot with 100 utterances straight into its database, then
+drives it with `wrk` (random bot ids from a Lua script). Connection counts alternate per round
+(c=1, c=32, c=1, c=32, ...) so load from other processes hits both alike; the figures are medians
+over the rounds.
 
     .venv/bin/python benchmarks/api_throughput.py [--duration 5] [--rounds 3]
         [--postgres postgresql+psycopg://sitin:sitin@127.0.0.1:5432/sitin_bench]
@@ -89,7 +90,7 @@ def start_server(
     command = [str(SITIN), "serve", "--port", str(port), "--data-dir", str(data_dir)]
     with open(log, "w") as out:
         process = subprocess.Popen(
-            [*command, "--no-worker", "--log-level", "warning", *extra],
+            [*command, "--no-worker", "--log-level", "warning", *extra],  # extra: --api-workers
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -257,10 +258,11 @@ def measure(backend: str, database_url: str | None, args) -> dict:
     port = free_port()
     if database_url:
         fresh_postgres(database_url)
+    serve_args = ["--api-workers", str(args.api_workers), *args.serve_args.split()]
     process, key = start_server(
-        workdir / "data", port, workdir / "serve.log", database_url, args.serve_args.split()
+        workdir / "data", port, workdir / "serve.log", database_url, serve_args
     )
-    # One worker process (or more with --serve-args "--api-workers N"): count all of them.
+    # The server and its API processes (with --api-workers N > 1): count all of them.
     pids = lambda: [process.pid, *(postgres_backend_pids(database_url) if database_url else [])]  # noqa: E731
     results: dict[str, dict[int, list[dict]]] = {}
     try:
@@ -295,8 +297,8 @@ def measure(backend: str, database_url: str | None, args) -> dict:
     }
 
 
-def report(backend: str, medians: dict) -> None:
-    print(f"\n{backend}: one API process, medians of the rounds")
+def report(backend: str, medians: dict, api_workers: int) -> None:
+    print(f"\n{backend}: {api_workers} API process(es), medians of the rounds")
     print(
         f"{'scenario':<12} {'c=1 req/s':>10} {'c=32 req/s':>11} {'CPU ms c=1':>11} "
         f"{'CPU ms c=32':>12} {'CPU growth':>11} {'p99 ms c=32':>12} {'vs Attendee':>12}"
@@ -330,6 +332,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per scenario")
     parser.add_argument("--rounds", type=int, default=3, help="c=1/c=32 pairs per scenario")
     parser.add_argument("--postgres", help="also measure on this PostgreSQL database (recreated)")
+    parser.add_argument(
+        "--api-workers",
+        type=int,
+        default=1,
+        help="API processes (the targets are for one, as Attendee's figures are for one worker)",
+    )
     parser.add_argument("--serve-args", default="", help="extra `sitin serve` arguments")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -338,7 +346,7 @@ def main() -> None:
     measured = {name: measure(name, url, args) for name, url in backends.items()}
     print(f"\n1-minute load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     for name, medians in measured.items():
-        report(name, medians)
+        report(name, medians, args.api_workers)
 
 
 if __name__ == "__main__":

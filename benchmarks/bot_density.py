@@ -31,6 +31,12 @@ Figures, over a measuring window while every bot is in joined_recording:
 Steps continue while the workers keep up (dropped audio <= 1 %); the first step that does not is
 shown and ends the run for that platform (`--keep-going` runs every step all the same).
 
+`--plain-serve` runs every step through `sitin serve` with no flags at all, as a user starts
+it: the server's own bot workers (one per core, bots placed by each worker's capacity) carry
+the bots, and the CPU and RSS are theirs:
+
+    .venv/bin/python benchmarks/bot_density.py --plain-serve --counts 20 --transcribed 0
+
 `--platforms room,janus` puts the same load into Janus VideoRoom meetings as well, step by step
 beside sitin's own rooms in the same run (room step N, then Janus step N), and prints the two
 side by side. The run then happens inside a private network namespace with a real Janus in it
@@ -59,7 +65,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
@@ -128,6 +134,18 @@ def rss_mb(pid: int) -> float:
     return pages * PAGE_KB / 1024
 
 
+def bot_worker_pids(serve_pid: int) -> list[int]:
+    """The `sitin worker` processes a `sitin serve` started (its children)."""
+    children = Path(f"/proc/{serve_pid}/task/{serve_pid}/children").read_text().split()
+    pids = []
+    for pid in map(int, children):
+        with contextlib.suppress(FileNotFoundError):
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if b"worker" in command:
+                pids.append(pid)
+    return pids
+
+
 def stop_process(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -141,16 +159,21 @@ def stop_process(process: subprocess.Popen) -> None:
 @dataclass
 class Sitin:
     """`sitin serve --no-worker` (API, rooms) for the whole run; fresh `sitin worker` processes
-    (bots, periodic jobs) for every step, so each step starts from an idle worker."""
+    (bots, periodic jobs) for every step, so each step starts from an idle worker. With ``plain``
+    it is `sitin serve` with no flags instead, restarted for every step: the bot workers it
+    starts itself (one per core, bots placed by their capacity) carry the bots."""
 
-    serve: subprocess.Popen
     url: str
     env: dict[str, str]
     log_dir: Path
-    workers: list[subprocess.Popen]
+    plain: bool = False
+    serve: subprocess.Popen | None = None
+    workers: list[subprocess.Popen] = field(default_factory=list)
 
     @classmethod
-    def start(cls, data_dir: Path, log_dir: Path, outbound_hosts: str = "") -> Sitin:
+    def start(
+        cls, data_dir: Path, log_dir: Path, outbound_hosts: str = "", *, plain: bool = False
+    ) -> Sitin:
         port = free_port()
         env = {
             **os.environ,
@@ -158,32 +181,39 @@ class Sitin:
             "SITIN_SECRET_KEY": "bot-density-benchmark",
             "SITIN_HOST": "127.0.0.1",
             "SITIN_PORT": str(port),
-            "SITIN_HEARTBEAT_INTERVAL": "2",
             "SITIN_OUTBOUND_HOSTS": outbound_hosts,  # the Janus, as an operator would list it
         }
-        serve = subprocess.Popen(
-            [str(SITIN), "serve", "--no-worker"],
-            env=env,
-            stdout=(log_dir / "serve.log").open("wb"),
+        if not plain:  # workers started and stopped per step: seen alive sooner
+            env["SITIN_HEARTBEAT_INTERVAL"] = "2"
+        sitin = cls(f"http://127.0.0.1:{port}", env, log_dir, plain)
+        sitin._start_serve()
+        return sitin
+
+    def _start_serve(self) -> None:
+        self.serve = subprocess.Popen(
+            [str(SITIN), "serve"] if self.plain else [str(SITIN), "serve", "--no-worker"],
+            env=self.env,
+            stdout=(self.log_dir / "serve.log").open("ab"),
             stderr=subprocess.STDOUT,
         )
-        url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
             with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
                     break
-            if serve.poll() is not None or time.monotonic() > deadline:
-                serve.kill()
-                raise RuntimeError(f"sitin serve did not start; see {log_dir / 'serve.log'}")
+            if self.serve.poll() is not None or time.monotonic() > deadline:
+                self.serve.kill()
+                raise RuntimeError(f"sitin serve did not start; see {self.log_dir / 'serve.log'}")
             time.sleep(0.1)
-        return cls(serve, url, env, log_dir, [])
 
     def start_workers(
         self, count: int, max_bots_each: int, ice_address: str | None = None
     ) -> list[int]:
         """`count` worker processes taking at most `max_bots_each` bots (their peers gathering
-        ICE on `ice_address` only, when given); returns their pids."""
+        ICE on `ice_address` only, when given); returns their pids. Plain: a fresh `sitin serve`
+        and the pids of the workers it started."""
+        if self.plain:
+            return self._restart_plain_serve()
         env = {**self.env, "SITIN_MAX_BOTS_PER_WORKER": str(max_bots_each)}
         sitin = [str(SITIN)]
         if ice_address is not None:
@@ -200,6 +230,18 @@ class Sitin:
             )
         time.sleep(4.0)  # imports done, consumers polling: idle
         return [worker.pid for worker in self.workers]
+
+    def _restart_plain_serve(self) -> list[int]:
+        assert self.serve is not None
+        stop_process(self.serve)
+        self._start_serve()
+        deadline = time.monotonic() + 60
+        while not bot_worker_pids(self.serve.pid):
+            if time.monotonic() > deadline:
+                raise RuntimeError("sitin serve started no bot worker")
+            time.sleep(0.2)
+        time.sleep(4.0)  # imports done, consumers polling: idle
+        return bot_worker_pids(self.serve.pid)
 
     def stop_workers(self) -> None:
         for worker in self.workers:
@@ -218,7 +260,8 @@ class Sitin:
 
     def stop(self) -> None:
         self.stop_workers()
-        stop_process(self.serve)
+        if self.serve is not None:
+            stop_process(self.serve)
 
 
 # ---- measuring ------------------------------------------------------------------------------
@@ -570,6 +613,12 @@ def main() -> None:
     parser.add_argument("--transcribed", default="2", help="bot counts with offline transcription")
     parser.add_argument("--seconds", type=float, default=20.0, help="measuring window per step")
     parser.add_argument("--workers", type=int, default=1, help="worker processes sharing the bots")
+    parser.add_argument(
+        "--plain-serve",
+        action="store_true",
+        help="plain `sitin serve` (no flags) for every step: its own workers carry the bots "
+        "(--workers is then how many it starts: one per core)",
+    )
     parser.add_argument("--keep-recordings", type=Path, help="save every recording in this folder")
     parser.add_argument(
         "--turn-taking", action="store_true", help="four participants per room, real speech"
@@ -587,6 +636,10 @@ def main() -> None:
     counts = [int(c) for c in args.counts.split(",") if c and c != "0"]
     transcribed = [int(c) for c in args.transcribed.split(",") if c and c != "0"]
     platforms = [p for p in args.platforms.split(",") if p]
+    if args.plain_serve:
+        if platforms != ["room"]:
+            parser.error("--plain-serve: sitin's own rooms only")
+        args.workers = os.cpu_count() or 1
     if not platforms or set(platforms) - set(PLATFORM_NAMES):
         parser.error(f"--platforms: a comma-separated list of {', '.join(PLATFORM_NAMES)}")
     print(f"command: {' '.join(sys.argv)}", flush=True)
@@ -598,7 +651,7 @@ def main() -> None:
             janus = run.enter_context(janus_server(namespace, Path(tmp) / "janus"))
             run.enter_context(namespace.entered())  # every process started from here is inside
         outbound_hosts = JANUS_API_HOST if janus else ""
-        sitin = Sitin.start(Path(tmp) / "data", Path(tmp), outbound_hosts)
+        sitin = Sitin.start(Path(tmp) / "data", Path(tmp), outbound_hosts, plain=args.plain_serve)
         steps: list[Step] = []
         try:
             bench = Benchmark(

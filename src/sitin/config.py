@@ -31,9 +31,6 @@ API_KEY_ENV = {name: f"SITIN_{name.upper()}_API_KEY" for name in HOSTED_PROVIDER
 BASE_URL_ENV = {name: f"SITIN_{name.upper()}_BASE_URL" for name in HOSTED_PROVIDERS}
 
 
-SQLITE_API_WORKERS = 1  # measured with benchmarks/api_throughput.py (README)
-
-
 def cores() -> int:
     """The cores this process may run on."""
     return len(os.sched_getaffinity(0)) or 1
@@ -116,7 +113,9 @@ class Settings(BaseSettings):
     # (sealed under the bot's data key) until the provider catches up
     transcription_memory_seconds: float = Field(120.0, ge=0)
     api_threads: int = Field(40, ge=1)  # the API's threads for blocking routes (writes mostly)
-    api_read_threads: int = Field(4, ge=1)  # threads of the read routes (PostgreSQL only)
+    # Threads of the read routes (PostgreSQL only): two overlap one read's network wait with
+    # another's work; more fight over the GIL (api_throughput.py: 1-2 best, 4 and 8 slower)
+    api_read_threads: int = Field(2, ge=1)
     worker_threads: int = Field(8, ge=1)  # a worker's task threads (sitin worker --threads)
     # PostgreSQL connections a process keeps open; none is closed when handed back, so size it to
     # the threads that use the database at once (default: computed from the settings above).
@@ -125,9 +124,9 @@ class Settings(BaseSettings):
     # core; 0: none, the API only). run_worker=false (`--no-worker`) is the same as 0.
     workers: int | None = Field(None, ge=0, le=256)
     run_worker: bool = True
-    # API processes of `sitin serve` (`--api-workers`; default: one per core on PostgreSQL, one
-    # on SQLite, where more measured no faster: see README). Above 1, the server process holds
-    # the rooms and the API processes forward room connections to it.
+    # API processes of `sitin serve` (`--api-workers`; default: one per core, on SQLite too:
+    # see README). Above 1, the server process holds the rooms and the API processes forward
+    # room connections to it.
     api_workers: int | None = Field(None, ge=1, le=64)
     run_periodic: bool = True  # exactly one worker in a deployment runs the periodic jobs
     log_level: Literal["debug", "info", "warning", "error"] = "info"  # sitin's own loggers
@@ -203,11 +202,11 @@ class Settings(BaseSettings):
 
     @property
     def resolved_api_workers(self) -> int:
-        """How many API processes `sitin serve` runs."""
+        """How many API processes `sitin serve` runs: one per core unless set, on SQLite too
+        (api_throughput.py --api-workers 2 against 1, README: reads ~2.5x, writes no worse)."""
         if self.api_workers is not None:
             return self.api_workers
-        postgres = self.resolved_database_url.startswith("postgresql")
-        return cores() if postgres else SQLITE_API_WORKERS
+        return cores()
 
     @property
     def resolved_workers(self) -> int:

@@ -210,16 +210,20 @@ async def transcript(request: Request, object_id: str, updated_after: str | None
 
 def _transcript(ctx: AppContext, key: str, bot_id: str, after: datetime | None) -> list[dict]:
     with ctx.db.read() as conn:
-        bot = meeting_data.bot_recording_for_key(conn, key_hash=hash_key(key), bot_id=bot_id)
+        bot, speakers = meeting_data.bot_and_speakers_for_key(
+            conn, key_hash=hash_key(key), bot_id=bot_id
+        )
         if bot is None:
             project_of_key(conn, key)  # 401 for a bad key, else the bot is not found
             raise BotNotFound(bot_id)
         if bot.recording_id is None:
             raise NotFound("No recording found for bot", bot_id)
         data_key = ctx.keys.key_for_reading(bot_id)
-        if data_key is None and shredded.is_shredded(ctx, bot._mapping):
+        if data_key is None and shredded.is_shredded(ctx, {"id": bot_id, "state": bot.state}):
             return []
-        rows = meeting_data.transcript(conn, bot_id=bot_id, key=data_key, updated_after=after)
+        rows = meeting_data.transcript(
+            conn, bot_id=bot_id, key=data_key, updated_after=after, sealed_speakers=speakers
+        )
     return [serializers.utterance(row) for row in rows]
 
 

@@ -40,7 +40,7 @@ from sitin.worker.supervisor import Child, Supervisor, bot_workers, sitin_comman
     "--api-workers",
     type=click.IntRange(min=1, max=64),
     default=None,
-    help="API processes (env SITIN_API_WORKERS; one per core on PostgreSQL, 1 on SQLite).",
+    help="API processes (env SITIN_API_WORKERS; default one per core).",
 )
 @logging_options
 def serve(

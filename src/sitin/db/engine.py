@@ -4,12 +4,14 @@ Use ``db.read()`` for queries and ``db.write()`` for anything that changes rows.
 transaction starts with ``BEGIN IMMEDIATE`` so writers serialise up front (a check-then-write, like
 the deletion fence, can never interleave with another writer); reads run in autocommit mode,
 concurrently under WAL, each statement on its own snapshot.
-On PostgreSQL both are ordinary transactions and the fence locks the bot row instead.
+On PostgreSQL reads run in autocommit mode too and writes are ordinary transactions; the fence
+locks the bot row instead.
 """
 
 import errno
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 
 from sitin.core.states import RecordedEvent
 from sitin.encryption import KeyStore
@@ -71,6 +74,37 @@ def ping(conn: Connection) -> None:
 EventListener = Callable[[Tx, RecordedEvent], None]
 
 
+# A pooled PostgreSQL connection idle this long is pinged before use (one dropped by a server
+# restart or a firewall is replaced); a busy pool pays no round trip per request for it.
+IDLE_PING_SECONDS = 5.0
+
+
+def _postgres_sessions(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _in_utc(dbapi_conn, _record):
+        # Timestamps come back in UTC whatever the server's TimeZone: the API writes them as
+        # they come (api.responses)
+        with dbapi_conn.cursor() as cursor:
+            cursor.execute("SET TIME ZONE 'UTC'")
+        dbapi_conn.commit()
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_conn, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn, record, _proxy):
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            with dbapi_conn.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            dbapi_conn.rollback()
+        except dbapi_conn.__class__.Error as exc:  # gone: the pool opens a new one instead
+            raise DisconnectionError("a pooled connection did not answer") from exc
+
+
 class Database:
     """Given at construction (by ``sitin.bootstrap``) and handed to every write transaction:
     ``queue`` for work queued after commit, ``event_listeners`` for every recorded bot event,
@@ -99,22 +133,17 @@ class Database:
         else:
             # No overflow: a connection handed back is kept (an overflow one would be closed,
             # and a new PostgreSQL connection starts a backend process, dearer than the query).
-            self.read_engine = self.write_engine = create_engine(
+            self.write_engine = create_engine(
                 url,
                 pool_size=pool_size,
                 max_overflow=0,
                 pool_timeout=60,
-                pool_pre_ping=True,
                 json_deserializer=_json_loads,
             )
-
-            @event.listens_for(self.write_engine, "connect")
-            def _in_utc(dbapi_conn, _record):
-                # Timestamps come back in UTC whatever the server's TimeZone: the API writes
-                # them as they come (api.responses)
-                with dbapi_conn.cursor() as cursor:
-                    cursor.execute("SET TIME ZONE 'UTC'")
-                dbapi_conn.commit()
+            _postgres_sessions(self.write_engine)
+            # Reads in autocommit, on the same pool: no BEGIN and COMMIT round trips around
+            # them (as on SQLite, each statement sees its own snapshot).
+            self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @staticmethod
     def _prepare_sqlite_file(url: str) -> None:
@@ -168,6 +197,6 @@ class Database:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def dispose(self) -> None:
-        self.read_engine.dispose()
-        if self.write_engine is not self.read_engine:
-            self.write_engine.dispose()
+        self.write_engine.dispose()
+        if self.is_sqlite:  # an engine of its own (on PostgreSQL a view of the write engine's pool)
+            self.read_engine.dispose()

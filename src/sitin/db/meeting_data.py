@@ -36,13 +36,26 @@ def _open_person(opener: Opener, row: dict[str, Any], prefix: str) -> None:
     )
 
 
-# Built once: constructing a statement costs more than SQLite takes to run it.
-_BOT_RECORDING_FOR_KEY = (
-    select(bots.c.id, bots.c.state, recordings.c.id.label("recording_id"))
+_SPEAKER_COLUMNS = (
+    participants.c.id,
+    participants.c.name,
+    participants.c.uuid,
+    participants.c.user_uuid,
+    participants.c.is_host,
+)
+# Built once: constructing a statement costs more than SQLite takes to run it. The bot and its
+# speakers in one statement: on PostgreSQL a round trip costs more than the few rows it repeats.
+_BOT_AND_SPEAKERS_FOR_KEY = (
+    select(
+        bots.c.id.label("bot_id"),
+        bots.c.state,
+        recordings.c.id.label("recording_id"),
+        *_SPEAKER_COLUMNS,
+    )
     .select_from(
-        api_keys.join(bots, bots.c.project_id == api_keys.c.project_id).outerjoin(
-            recordings, recordings.c.bot_id == bots.c.id
-        )
+        api_keys.join(bots, bots.c.project_id == api_keys.c.project_id)
+        .outerjoin(recordings, recordings.c.bot_id == bots.c.id)
+        .outerjoin(participants, participants.c.bot_id == bots.c.id)
     )
     .where(
         api_keys.c.key_hash == bindparam("key_hash"),
@@ -50,13 +63,7 @@ _BOT_RECORDING_FOR_KEY = (
         bots.c.id == bindparam("bot_id"),
     )
 )
-_SPEAKERS = select(
-    participants.c.id,
-    participants.c.name,
-    participants.c.uuid,
-    participants.c.user_uuid,
-    participants.c.is_host,
-).where(participants.c.bot_id == bindparam("bot_id"))
+_SPEAKERS = select(*_SPEAKER_COLUMNS).where(participants.c.bot_id == bindparam("bot_id"))
 _UTTERANCES = (
     select(
         utterances.c.participant_id,
@@ -71,11 +78,16 @@ _UTTERANCES_UPDATED_AFTER = _UTTERANCES.where(utterances.c.updated_at > bindpara
 _RECORDING = select(recordings).where(recordings.c.bot_id == bindparam("bot_id"))
 
 
-def bot_recording_for_key(conn: Connection, *, key_hash: str, bot_id: str) -> Row | None:
-    """The bot (``id``, ``state``, ``recording_id``: None when it has no recording) if the key
-    is active and the bot is in its project; None: a bad key, or no such bot there."""
-    params = {"key_hash": key_hash, "bot_id": bot_id}
-    return conn.execute(_BOT_RECORDING_FOR_KEY, params).first()
+def bot_and_speakers_for_key(
+    conn: Connection, *, key_hash: str, bot_id: str
+) -> tuple[Row | None, dict[str, Row]]:
+    """The bot (``bot_id``, ``state``, ``recording_id``: None when it has no recording) if the
+    key is active and the bot is in its project, and its participants (still sealed) by id;
+    (None, {}): a bad key, or no such bot there."""
+    rows = conn.execute(_BOT_AND_SPEAKERS_FOR_KEY, {"key_hash": key_hash, "bot_id": bot_id}).all()
+    if not rows:
+        return None, {}
+    return rows[0], {row.id: row for row in rows if row.id is not None}
 
 
 def transcript(
@@ -84,12 +96,13 @@ def transcript(
     bot_id: str,
     key: DataKey | None,
     updated_after: datetime | None = None,
+    sealed_speakers: dict[str, Row] | None = None,
 ) -> list[dict[str, Any]]:
     """Transcribed utterances of the bot's recording, in time order, with their speaker.
 
-    The speakers are read apart from the utterances and each is opened once, when first met:
-    joined, every utterance would carry (and SQLite look up) its speaker's three sealed
-    values again."""
+    The speakers (read here unless given, as ``bot_and_speakers_for_key`` returns them) are read
+    apart from the utterances and each is opened once, when first met: joined, every utterance
+    would carry (and SQLite look up) its speaker's three sealed values again."""
     if updated_after is None:
         said = conn.execute(_UTTERANCES, {"bot_id": bot_id}).all()
     else:
@@ -97,7 +110,8 @@ def transcript(
         said = said.all()
     if not said:
         return []
-    sealed_speakers = {row.id: row for row in conn.execute(_SPEAKERS, {"bot_id": bot_id})}
+    if sealed_speakers is None:
+        sealed_speakers = {row.id: row for row in conn.execute(_SPEAKERS, {"bot_id": bot_id})}
     opener = Opener(bot_id, key)
     speakers: dict[str, tuple[Any, ...]] = {}
     rows = []

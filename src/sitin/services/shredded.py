@@ -9,24 +9,22 @@ chat messages; its recording is a 404. A repeat ``POST delete_data`` purges the 
 (the key is already gone), after which ``sitin deletion verify`` passes again.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
-
-from sqlalchemy.engine import RowMapping
 
 from sitin.context import AppContext
 from sitin.core.states import BotState, EventType, RecordingState, TranscriptionState
 from sitin.db import bots
 
 
-def destroyed_keys(ctx: AppContext, rows: Iterable[RowMapping]) -> dict[str, datetime]:
+def destroyed_keys(ctx: AppContext, rows: Iterable[Mapping[str, Any]]) -> dict[str, datetime]:
     """When the key was destroyed, for each of these bots not already data_deleted whose key is."""
     candidates = [row["id"] for row in rows if row["state"] != BotState.DATA_DELETED.value]
     return ctx.keys.destroyed_at(candidates) if candidates else {}
 
 
-def is_shredded(ctx: AppContext, bot: RowMapping) -> bool:
+def is_shredded(ctx: AppContext, bot: Mapping[str, Any]) -> bool:
     return bool(destroyed_keys(ctx, [bot]))
 
 
