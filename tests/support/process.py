@@ -118,6 +118,19 @@ def children(pid: int) -> list[int]:
     return sorted(found)
 
 
+def worker_children(pid: int) -> list[int]:
+    """The bot workers among ``pid``'s children (``sitin serve`` also starts API processes)."""
+    workers = []
+    for child in children(pid):
+        try:
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"worker" in argv:
+            workers.append(child)
+    return workers
+
+
 def alive(pid: int) -> bool:
     try:
         return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z"

@@ -21,6 +21,7 @@ from support.process import (
     running_server,
     start_server,
     wait_for,
+    worker_children,
 )
 
 
@@ -34,7 +35,7 @@ def wait_for_workers(server_pid: int, count: int, log, *, started_lines: int = 0
     holding ``started_lines`` such lines in all, counting earlier workers')."""
 
     def started():
-        pids = children(server_pid)
+        pids = worker_children(server_pid)
         lines = log().count("sitin.worker.process: worker started")
         return pids if len(pids) == count and lines >= (started_lines or count) else None
 
@@ -91,17 +92,24 @@ def test_a_killed_worker_is_restarted_its_bots_fail_and_new_bots_are_served(tmp_
 
 
 def test_a_server_killed_outright_leaves_no_worker_running(tmp_path):
-    server = start_server(_env(tmp_path / "data"), tmp_path / "serve.log", args=["--workers", "1"])
+    args = ["--workers", "1", "--api-workers", "2"]
+    server = start_server(_env(tmp_path / "data"), tmp_path / "serve.log", args=args)
+    started: list[int] = []
     try:
         [worker] = wait_for_workers(server.process.pid, 1, server.log)
+        started = children(server.process.pid)
+        assert len(started) == 3  # the worker and two API processes
         server.process.kill()
         server.process.wait()
         wait_for(lambda: not alive(worker), "the orphaned worker to stop", timeout_s=60)
         assert "the server that started this worker is gone" in server.log()
+        still = lambda: [pid for pid in started if alive(pid)]  # noqa: E731
+        wait_for(lambda: not still(), "the orphaned API processes to stop", explain=still)
     finally:
         server.stop()
-        for pid in children(server.process.pid):
-            os.kill(pid, signal.SIGKILL)
+        for pid in started:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize("args, expected", [([], cores()), (["--workers", "0"], 0)])
@@ -110,5 +118,5 @@ def test_serve_runs_one_worker_per_core_by_default_and_none_with_zero(tmp_path, 
         if expected:
             wait_for_workers(server.process.pid, expected, server.log)
         assert f"{expected} bot worker process(es)" in server.log()
-        assert len(children(server.process.pid)) == expected
+        assert len(worker_children(server.process.pid)) == expected
         assert httpx.get(f"{server.url}/health", timeout=10).status_code == 200
