@@ -171,8 +171,9 @@ def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str) -> None:
 
     Also runs for a bot that is already data_deleted with no journal entry, so a blob written
     after an earlier purge (a late upload) is removed by any repeat call."""
+    # One helper thread for the key (its commit waits on the disk, holding no GIL); the rest on
+    # this thread, one after the other: more threads in Python code only queue for the GIL.
     key_gone = ctx.in_background(_destroy_key, ctx, bot_id)
-    leftovers = ctx.in_background(_remove_leftovers, ctx, bot_id)
 
     def batch_done() -> None:
         wait([key_gone])
@@ -185,12 +186,12 @@ def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str) -> None:
             raise StorageError(f"{prefix} is not empty after deletion")
     except StorageError as exc:
         errors.append(str(exc))
+    _remove_leftovers(ctx, bot_id)
     key_error = key_gone.exception()  # waits for it
     if key_error is not None:
         if not isinstance(key_error, StorageError):
             raise key_error
         errors.insert(0, str(key_error))
-    leftovers.result()
     if errors:
         error = "; ".join(errors)
         with ctx.db.write() as tx:
@@ -231,15 +232,16 @@ def drop_queued_tasks(ctx: AppContext, bot_id: str) -> int:
     a free host) and webhook deliveries whose delivery went with its rows. They carry only ids,
     never content; removing them means nothing waits on the bot. Returns how many."""
     try:
-        deliveries = {args[0] for name, args in ctx.queue.queued() if name == DELIVER_TASK and args}
+        waiting = ctx.queue.waiting()
+        deliveries = {t.args[0] for t in waiting if t.name == DELIVER_TASK and t.args}
         if deliveries:
             with ctx.db.read() as conn:
                 alive = webhook_deliveries.existing_ids(conn, deliveries)
             gone = deliveries - alive
         else:
             gone = set()
-        return ctx.queue.remove(
-            lambda name, args: bot_id in args or (name == DELIVER_TASK and args[0] in gone)
+        return ctx.queue.discard(
+            t for t in waiting if bot_id in t.args or (t.name == DELIVER_TASK and t.args[0] in gone)
         )
     except Exception as exc:  # only ids are queued: a queue that is down cannot leak content
         log.warning("could not remove the queued tasks of bot %s: %s", bot_id, exc)

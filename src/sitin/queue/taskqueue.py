@@ -7,7 +7,8 @@ must be safe to run twice (delivery is at least once).
 """
 
 import heapq
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,14 @@ def make_huey(url: str, name: str = "sitin") -> Huey:
     raise ValueError(f"unsupported queue URL {url!r}: use sqlite:///path or redis://host:port/db")
 
 
+@dataclass(frozen=True)
+class WaitingTask:
+    name: str
+    args: tuple[Any, ...]
+    raw: bytes  # as stored: what removing it matches on
+    where: str  # "queue" or "schedule"
+
+
 class TaskQueue:
     def __init__(self, url: str, name: str = "sitin"):
         self.url = url
@@ -76,22 +85,31 @@ class TaskQueue:
 
     # --- what is waiting (deletion: no queued task may outlive a bot's data) ------------------
 
-    def queued(self) -> Iterator[tuple[str, tuple[Any, ...]]]:
-        """(task name, args) of every task waiting in the queue or the schedule."""
-        for raw, _where in self._raw_items():
-            task = self.huey.deserialize_task(raw)
-            yield task.name, tuple(task.args or ())
-
-    def remove(self, doomed: Callable[[str, tuple[Any, ...]], bool]) -> int:
-        """Remove every waiting task for which ``doomed(name, args)`` holds; returns how many.
-        (A worker may take one meanwhile: tasks reload what they need and find nothing.)"""
-        removed = 0
+    def waiting(self) -> list["WaitingTask"]:
+        """Every task waiting in the queue or the schedule, read in one pass."""
+        found = []
         for raw, where in self._raw_items():
             task = self.huey.deserialize_task(raw)
-            if doomed(task.name, tuple(task.args or ())):
-                self._remove_raw(raw, where)
-                removed += 1
+            found.append(WaitingTask(task.name, tuple(task.args or ()), raw, where))
+        return found
+
+    def queued(self) -> Iterator[tuple[str, tuple[Any, ...]]]:
+        """(task name, args) of every task waiting in the queue or the schedule."""
+        for task in self.waiting():
+            yield task.name, task.args
+
+    def discard(self, tasks: Iterable["WaitingTask"]) -> int:
+        """Remove these waiting tasks (from ``waiting()``); returns how many. (A worker may
+        take one meanwhile: tasks reload what they need and find nothing.)"""
+        removed = 0
+        for task in tasks:
+            self._remove_raw(task.raw, task.where)
+            removed += 1
         return removed
+
+    def remove(self, doomed: Callable[[str, tuple[Any, ...]], bool]) -> int:
+        """Remove every waiting task for which ``doomed(name, args)`` holds; returns how many."""
+        return self.discard(task for task in self.waiting() if doomed(task.name, task.args))
 
     def _raw_items(self) -> list[tuple[bytes, str]]:
         storage = self.huey.storage
