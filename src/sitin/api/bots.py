@@ -11,7 +11,6 @@ from starlette.concurrency import run_in_threadpool
 
 from sitin.api import schemas, serializers
 from sitin.api.deps import (
-    ApiKey,
     Context,
     JsonBody,
     ProjectId,
@@ -421,14 +420,15 @@ def _change_recording(ctx: AppContext, project_id: str, bot_id: str, *, paused: 
     },
     summary="Permanently delete everything the bot captured (idempotent)",
 )
-async def delete_data(ctx: Context, key: ApiKey, object_id: str):
+async def delete_data(request: Request, object_id: str):
     # async with one trip to the thread pool for the key check and the deletion together; the
     # body is never read (Attendee's takes none), so nothing is read before the key is checked
+    ctx, _reads, key = hot_read(request)
     return await run_in_threadpool(_delete_data, ctx, key, object_id)
 
 
-def _delete_data(ctx, key: str, bot_id: str) -> JsonResponse:
-    with ctx.db.read() as conn:
+def _delete_data(ctx: AppContext, key: str, bot_id: str) -> JsonResponse:
+    with ctx.db.read() as conn:  # a read: a bad key never takes the write lock
         project_id = project_of_key(conn, key)
     outcome = purge.delete_bot_data(ctx, bot_id=bot_id, project_id=project_id)
     return JsonResponse(serializers.bot(outcome.bot.row, outcome.bot.events))
