@@ -122,6 +122,9 @@ def finish_meeting(ctx: AppContext, bot_id: str) -> None:
     for event, sub_type in LIFE[2:]:
         with ctx.db.write() as tx:
             record_event(tx, bot_id=bot_id, event=event, sub_type=sub_type)
+    # The bot's run task, queued when it was created, went to the worker that ran the meeting;
+    # no worker runs here, so take it out as one would (an ended bot has nothing queued).
+    ctx.queue.discard(ctx.queue.waiting(mentioning=[bot_id]))
 
 
 def bulk(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:

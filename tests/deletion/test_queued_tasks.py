@@ -65,6 +65,16 @@ def test_removing_queued_tasks_on_each_queue_backend(backend, tmp_path):
         assert sorted(queue.queued()) == [("t", (x,)) for x in "aaabc"]
         assert queue.remove(lambda name, args: args == ("a",)) == 3
         assert sorted(queue.queued()) == [("t", ("b",)), ("t", ("c",))]
+        # only the tasks mentioning a string are read back (found in the stored bytes)
+        queue.enqueue("t", "bot_Grüße")
+        queue.enqueue("t", "bot_other", delay=600)
+        mentioning = queue.waiting(mentioning=["bot_Grüße", "c"])
+        assert sorted((t.name, t.args) for t in mentioning) == [
+            ("t", ("bot_Grüße",)),
+            ("t", ("c",)),
+        ]
+        assert queue.discard(mentioning) == 2
+        assert sorted(queue.queued()) == [("t", ("b",)), ("t", ("bot_other",))]
     finally:
         queue.huey.storage.flush_queue()
         queue.huey.storage.flush_schedule()

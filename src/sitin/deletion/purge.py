@@ -232,7 +232,7 @@ def drop_queued_tasks(ctx: AppContext, bot_id: str) -> int:
     a free host) and webhook deliveries whose delivery went with its rows. They carry only ids,
     never content; removing them means nothing waits on the bot. Returns how many."""
     try:
-        waiting = ctx.queue.waiting()
+        waiting = ctx.queue.waiting(mentioning=[bot_id, DELIVER_TASK])
         deliveries = {t.args[0] for t in waiting if t.name == DELIVER_TASK and t.args}
         if deliveries:
             with ctx.db.read() as conn:

@@ -85,12 +85,21 @@ class TaskQueue:
 
     # --- what is waiting (deletion: no queued task may outlive a bot's data) ------------------
 
-    def waiting(self) -> list["WaitingTask"]:
-        """Every task waiting in the queue or the schedule, read in one pass."""
+    def waiting(self, mentioning: Iterable[str] | None = None) -> list["WaitingTask"]:
+        """Every task waiting in the queue or the schedule, read in one pass; with
+        ``mentioning``, only those named so or with one of these strings among their arguments
+        (only tasks whose stored bytes hold one are unpickled: huey's uncompressed pickle keeps
+        every string as UTF-8)."""
+        wanted = None if mentioning is None else set(mentioning)
+        needles = [] if wanted is None else [text.encode() for text in wanted]
         found = []
         for raw, where in self._raw_items():
+            if wanted is not None and not any(needle in raw for needle in needles):
+                continue
             task = self.huey.deserialize_task(raw)
-            found.append(WaitingTask(task.name, tuple(task.args or ()), raw, where))
+            waiting = WaitingTask(task.name, tuple(task.args or ()), raw, where)
+            if wanted is None or waiting.name in wanted or wanted.intersection(waiting.args):
+                found.append(waiting)
         return found
 
     def queued(self) -> Iterator[tuple[str, tuple[Any, ...]]]:
