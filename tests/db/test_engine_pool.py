@@ -5,8 +5,10 @@ PostgreSQL connection is a backend process start, most of the CPU a request woul
 import threading
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import event, text
 
+import sitin.db.engine as engine_module
 from sitin.bootstrap import build_context, database_pool_size
 from support.settings import make_settings
 
@@ -62,3 +64,25 @@ def test_the_default_covers_every_thread_of_the_process(tmp_path, run_bots):
     size = database_pool_size(settings, run_bots=run_bots)
     threads = settings.api_threads + settings.api_read_threads + settings.worker_threads
     assert size >= threads + (settings.max_bots_per_worker if run_bots else 0)
+
+
+def test_a_pooled_connection_the_server_dropped_is_replaced(
+    tmp_path, postgres_database, monkeypatch
+):
+    """A connection idle long enough is pinged before use: one the server closed meanwhile (a
+    restart, a firewall's idle timeout) is replaced instead of failing the request."""
+    ctx = build_context(make_settings(tmp_path, postgres_database), migrate=False)
+    try:
+        with ctx.db.read() as conn:
+            backend = conn.execute(text("select pg_backend_pid()")).scalar_one()
+        admin = sa.create_engine(postgres_database, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("select pg_terminate_backend(:pid)"), {"pid": backend})
+        admin.dispose()
+        monkeypatch.setattr(engine_module, "IDLE_PING_SECONDS", 0.0)  # it has been idle enough
+        with ctx.db.read() as conn:
+            assert conn.execute(text("select pg_backend_pid()")).scalar_one() != backend
+        with ctx.db.write() as tx:
+            assert tx.conn.execute(text("select 1")).scalar_one() == 1
+    finally:
+        ctx.close()
