@@ -22,6 +22,7 @@ from support.bot_logs import log_messages
 from support.live import start_live
 from support.peers import TestParticipant
 from support.speech import decode_mono, flite_wav, read_pcm_48k, rms_dbfs, window_dbfs
+from support.voice import quiet_for
 from support.voice_agent import VoiceAgent
 
 RATE = 48_000
@@ -124,7 +125,7 @@ async def meeting(live, agent: VoiceAgent, tmp_path: Path) -> dict:
     await agent.say(answer, 16000)
     expected_s = loud_seconds(answer, 16000)
     await until(lambda: loud_seconds(alice.heard_from(bot_uuid, answered)) >= 0.7 * expected_s)
-    await until(lambda: rms_dbfs(alice.heard_from(bot_uuid)[-RATE // 2 :]) < -60)
+    await until(lambda: quiet_for(alice, bot_uuid, 0.5, answered))
     heard_s = loud_seconds(alice.heard_from(bot_uuid, answered))
     assert 0.7 * expected_s <= heard_s <= 1.3 * expected_s + 0.2, (heard_s, expected_s)
     mixed_meanwhile = agent.audio(protocol.MIXED, since_s=answered + 0.3)
@@ -149,7 +150,7 @@ async def meeting(live, agent: VoiceAgent, tmp_path: Path) -> dict:
     await until(lambda: loud_seconds(alice.heard_from(bot_uuid, barged)) > 0.5)
     await agent.barge_in()
     cut = time.time()
-    await until(lambda: rms_dbfs(alice.heard_from(bot_uuid)[-RATE // 2 :]) < -60)
+    await until(lambda: quiet_for(alice, bot_uuid, 0.5, barged))
     after_cut = loud_seconds(alice.heard_from(bot_uuid, cut + 0.5))
     assert after_cut == 0, f"heard {after_cut} s after the barge-in"
     tone_s = loud_seconds(alice.heard_from(bot_uuid, barged))

@@ -3,8 +3,10 @@
 `a_listener_hears_the_bot` asks a bot (created through the API, in a meeting with `listener`)
 to play a one-second tone (output_audio) and to say a sentence (speech, offline engine), and
 checks what `listener` heard from the bot: silence until asked, loud for about as long as each
-request lasts, starting soon after it. A listener is anything with `heard_from(uuid, since_s)`
-(48 kHz mono int16 heard from `uuid` since epoch `since_s`) and `wait_for(condition, timeout_s)`.
+request lasts, starting soon after it. A listener is anything with `heard` (per uuid, each frame
+heard with the epoch time it arrived), `heard_from(uuid, since_s)` (48 kHz mono int16 heard from
+`uuid` since epoch `since_s`) and `wait_for(condition, timeout_s)`. A silent bot sends a packet
+only every 400 ms (as Opus DTX), so quiet is judged by time, not by samples heard.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ SENTENCE = "Hello everyone. The notes of this meeting will be sent after the cal
 
 
 class Listener(Protocol):
+    heard: dict[str, list[tuple[float, np.ndarray]]]
+
     def heard_from(self, uuid: str, since_s: float = 0.0) -> np.ndarray: ...
 
     async def wait_for(self, condition: Callable[[], bool], timeout_s: float = 10.0) -> None: ...
@@ -67,25 +71,33 @@ def loud_seconds(pcm: np.ndarray, rate: int = RATE, window_s: float = 0.02) -> t
     return (loud[0] * window_s if len(loud) else -1.0), len(loud) * window_s
 
 
+def last_loud_at(listener: Listener, uuid: str, since_s: float = 0.0) -> float | None:
+    """When the latest loud frame from `uuid` arrived (epoch s), if one did after `since_s`."""
+    loud = [
+        arrived
+        for arrived, pcm in listener.heard.get(uuid, [])
+        if arrived >= since_s and rms_dbfs(pcm) > LOUD_DBFS
+    ]
+    return loud[-1] if loud else None
+
+
+def quiet_for(listener: Listener, uuid: str, seconds: float, since_s: float = 0.0) -> bool:
+    """`uuid` was heard loud after `since_s`, and nothing loud came for `seconds` since."""
+    last = last_loud_at(listener, uuid, since_s)
+    return last is not None and time.time() - last >= seconds
+
+
 async def heard_something_then_quiet(listener: Listener, uuid: str, since_s: float) -> None:
     """Until `listener` heard `uuid` loud and then 1 s of quiet (longer than a sentence's end)."""
-
-    def done() -> bool:
-        heard = listener.heard_from(uuid, since_s=since_s)
-        _, total = loud_seconds(heard)
-        if total == 0:
-            return False
-        tail = heard[-RATE:]
-        return len(heard) > RATE and rms_dbfs(tail) < -60
-
-    await listener.wait_for(done, timeout_s=30)
+    await listener.wait_for(lambda: quiet_for(listener, uuid, 1.0, since_s), timeout_s=30)
 
 
 async def a_listener_hears_the_bot(
     live: Live, bot_id: str, listener: Listener, bot_uuid: str
 ) -> Heard:
     """The bot, silent so far, plays a tone and says SENTENCE; `listener` hears both."""
-    await listener.wait_for(lambda: len(listener.heard_from(bot_uuid)) > 25 * 960, timeout_s=30)
+    # the bot's stream arrives (a silent bot's packets are 400 ms apart)
+    await listener.wait_for(lambda: len(listener.heard.get(bot_uuid, [])) >= 3, timeout_s=30)
     idle = listener.heard_from(bot_uuid)
     assert rms_dbfs(idle) < -60, "the bot is silent until asked to speak"
 

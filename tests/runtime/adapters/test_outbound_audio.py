@@ -1,12 +1,22 @@
 """The bot's shared voice timeline (OutboundAudio) on a clock the test moves: every peer plays
 queued speech whole, whichever peer a stall made skip ahead."""
 
+import asyncio
+
 import numpy as np
 from aiortc.codecs.opus import OpusDecoder
 from aiortc.jitterbuffer import JitterFrame
 
 from sitin.core.audio import MEETING_SAMPLE_RATE
-from sitin.runtime.adapters.outbound import FRAME_S, MAX_LAG_FRAMES, OutboundAudio
+from sitin.runtime.adapters import outbound
+from sitin.runtime.adapters.outbound import (
+    FRAME_S,
+    FRAME_SAMPLES,
+    HANGOVER_FRAMES,
+    MAX_LAG_FRAMES,
+    SILENT_KEEPALIVE_FRAMES,
+    OutboundAudio,
+)
 
 
 class Clock:
@@ -112,3 +122,36 @@ def test_every_peer_sends_the_same_opus_packets_and_silence_costs_no_encoding():
     assert all(len(p) > 20 for p in alice[1:10])  # speech is encoded
     assert decoded_dbfs(alice[:10]) > -25  # the tone at -10 dBFS comes through
     assert decoded_dbfs(silences) < -80
+
+
+def test_a_silent_voice_sends_a_packet_every_400_ms_and_speech_on_the_next_tick(monkeypatch):
+    """As Opus DTX: an idle bot costs its peers (and itself) one packet per 400 ms, not 50 a
+    second; speech still goes out on the next 20 ms tick, followed by a few silent packets."""
+    clock = Clock()
+    voice = OutboundAudio(clock=clock)
+    real_sleep = asyncio.sleep
+
+    async def sleep(seconds: float) -> None:  # the track sleeps until a frame is due: move time
+        clock.now += seconds
+        await real_sleep(0)
+
+    monkeypatch.setattr(outbound.asyncio, "sleep", sleep)
+
+    async def meeting() -> tuple[list[int], list[int]]:
+        track = voice.track()
+
+        async def sent(count: int) -> list[int]:
+            return [(await track.recv()).pts // FRAME_SAMPLES for _ in range(count)]
+
+        idle = await sent(3)
+        voice.play(tone(0.1))  # 5 frames
+        spoken = await sent(5 + HANGOVER_FRAMES + 1)
+        track.stop()
+        return idle, spoken
+
+    idle, spoken = asyncio.run(meeting())
+    assert [b - a for a, b in zip(idle, idle[1:], strict=False)] == [SILENT_KEEPALIVE_FRAMES] * 2
+    start = spoken[0]
+    assert start == idle[-1] + 1, "speech goes out on the next tick"
+    assert spoken[:-1] == list(range(start, start + 5 + HANGOVER_FRAMES))
+    assert spoken[-1] - spoken[-2] == SILENT_KEEPALIVE_FRAMES

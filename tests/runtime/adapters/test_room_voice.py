@@ -16,6 +16,7 @@ from support.peers import TestParticipant
 from support.rooms import room_app, room_bot
 from support.servers import serve
 from support.speech import rms_dbfs, window_dbfs
+from support.voice import quiet_for
 
 RATE = 48_000
 
@@ -58,10 +59,10 @@ def test_participants_hear_the_bot_in_order_without_gaps_and_barge_in_stops_it(
         await bot.join()
         bob = TestParticipant(base_url, "voice", "Bob")  # calls the bot: the answer side
         await bob.join()
-        await wait_for(lambda: len(alice.heard.get(bot.uuid, [])) > 10)
-        await wait_for(lambda: len(bob.heard.get(bot.uuid, [])) > 10)
+        await wait_for(lambda: len(alice.heard.get(bot.uuid, [])) >= 3)
+        await wait_for(lambda: len(bob.heard.get(bot.uuid, [])) >= 3)
 
-        # Idle: the bot sends silence.
+        # Idle: the bot sends silence (a packet each 400 ms).
         await asyncio.sleep(0.3)
         assert rms_dbfs(alice.heard_from(bot.uuid)) < -70
 
@@ -88,8 +89,8 @@ def test_participants_hear_the_bot_in_order_without_gaps_and_barge_in_stops_it(
         dropped_ms = bot.clear_audio()
         cleared = time.time()
         assert 3800 < dropped_ms < 5000  # most of it (a loaded machine plays less in 0.5 s)
-        await wait_for(  # what Alice heard from 0.3 s after the clear on: silence
-            lambda: len(alice.heard_from(bot.uuid, since_s=cleared + 0.3)) > 0.4 * RATE,
+        await wait_for(  # a keepalive sent after the clear has arrived: what came since is all
+            lambda: any(t > cleared + 0.5 for t, _ in alice.heard.get(bot.uuid, [])),
             timeout_s=10,
         )
         assert rms_dbfs(alice.heard_from(bot.uuid, since_s=cleared + 0.3)) < -60
@@ -103,9 +104,7 @@ def test_participants_hear_the_bot_in_order_without_gaps_and_barge_in_stops_it(
 
 def heard_then_quiet(person: TestParticipant, uuid: str, since_s: float) -> bool:
     """`person` heard something loud from `uuid` and 0.3 s of quiet after it."""
-    levels = window_levels(person.heard_from(uuid, since_s=since_s))
-    loud = [i for i, level in enumerate(levels) if level > -30]
-    return bool(loud) and len(levels) - loud[-1] > 15
+    return quiet_for(person, uuid, 0.3, since_s)
 
 
 def events_of(events: list[MeetingEvent], kind: type) -> list:

@@ -9,6 +9,12 @@ no clock task runs beside aiortc's own senders. Consecutive `play()` calls join 
 Each frame is encoded to Opus once for all peers, and only while the bot speaks: the tracks hand
 aiortc ready packets, and silence is one packet made up front. (Left to aiortc, every peer's sender
 encodes its own copy of every frame, silence included: most of what an idle bot's voice cost.)
+
+While the bot is silent its tracks send almost nothing, as Opus DTX does: a few silent packets
+after speech (the peer's decoder fades out on them), then one every 400 ms so the stream stays
+alive. A track still looks at every 20 ms tick, so speech starts on the next one; its RTP
+timestamps carry the gap, which every receiver's jitter buffer expects from DTX. (Sending silence
+50 times a second to every peer, SRTP and a UDP send each, was most of an idle bot's CPU.)
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ TIME_BASE = Fraction(1, MEETING_SAMPLE_RATE)
 RECENT_FRAMES = 50  # frames kept for peers asking a little later than the first (1 s)
 MAX_LAG_FRAMES = 25  # a peer further behind than this (a loop stalled 0.5 s) skips ahead to now
 MAX_QUEUED_S = 15 * 60  # a bot may have at most this much audio waiting to be played
+SILENT_KEEPALIVE_FRAMES = 20  # while silent, one packet per 400 ms (Opus DTX's rate)
+HANGOVER_FRAMES = 5  # silent packets still sent after speech
 
 # Called with each played frame that is not silence and its epoch-ms play time (the recorder
 # keeps the bot's voice; nothing else sees it).
@@ -135,6 +143,13 @@ class OutboundAudio:
         oldest = self._next_index - len(self._recent)
         return self._recent[index - oldest] if index >= oldest else None
 
+    def audible(self, index: int) -> bool:
+        """Whether frame `index` carries audio: taken already, or about to be (audio queued)."""
+        if index >= self._next_index:
+            return self._queued > 0
+        oldest = self._next_index - len(self._recent)
+        return index >= oldest and self._recent[index - oldest] is not None
+
     def payload(self, index: int) -> bytes:
         """Frame `index` as an Opus packet, encoded once whichever peer asks first."""
         for encoded_index, payload in reversed(self._encoded):
@@ -199,13 +214,25 @@ class _PeerTrack(MediaStreamTrack):
         super().__init__()
         self._voice = voice
         self._index: int | None = None
+        self._last_sent = -SILENT_KEEPALIVE_FRAMES  # the first frame goes out at once
+        self._last_audible = -HANGOVER_FRAMES - 1
 
     async def recv(self) -> av.Packet:
-        if self.readyState != "live":
-            raise MediaStreamError
         voice = self._voice
-        self._index = voice.next_index(self._index)
-        await asyncio.sleep(voice.seconds_until(self._index))
+        while True:
+            if self.readyState != "live":
+                raise MediaStreamError
+            self._index = voice.next_index(self._index)
+            await asyncio.sleep(voice.seconds_until(self._index))
+            if voice.audible(self._index):
+                self._last_audible = self._index
+                break
+            if (
+                self._index - self._last_audible <= HANGOVER_FRAMES
+                or self._index - self._last_sent >= SILENT_KEEPALIVE_FRAMES
+            ):
+                break  # silence worth sending: just after speech, or to keep the stream alive
+        self._last_sent = self._index
         packet = av.Packet(voice.payload(self._index))
         packet.pts = self._index * FRAME_SAMPLES
         packet.time_base = TIME_BASE
