@@ -24,9 +24,10 @@ def bot_logs(ctx: AppContext, bot_id: str, *, level: str | None = None) -> list[
     )
     if level is not None:
         query = query.where(bot_log_entries.c.level == level)
-    opener = sealing.Opener(bot_id, ctx.keys.key_for_reading(bot_id))
     with ctx.db.read() as conn:
         rows = conn.execute(query).all()
+    # the key after the rows: a row read was sealed under a key that existed before it
+    opener = sealing.Opener(bot_id, ctx.keys.key_for_reading(bot_id))
     return [
         LogEntry(row.level, row.entry_type, opener.text(row.message, sealing.LOG_MESSAGE) or "")
         for row in rows
