@@ -49,6 +49,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from api_throughput import cpu_seconds  # the server and its children (workers, API processes)
 from faster_whisper.audio import decode_audio
 
 from sitin.encryption import DataKey
@@ -368,22 +369,6 @@ def unlisted_utterances(data_dir: Path, bot_ids: list[str], heard: list[Heard]) 
     return f"{failed} failed, {empty} empty"
 
 
-def server_cpu_seconds(pid: int) -> float:
-    """CPU time of `sitin serve` and its children (its bot workers and API processes)."""
-    total = 0.0
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        children = []
-    for task in [pid, *map(int, children)]:
-        try:
-            fields = Path(f"/proc/{task}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # gone meanwhile
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
 async def _wait_for_state(http: httpx.AsyncClient, bot_id: str, *states: str) -> None:
     deadline = time.monotonic() + 120
     while (state := (await http.get(f"/api/v1/bots/{bot_id}")).json()["state"]) not in states:
@@ -416,11 +401,11 @@ async def latency_through_api(
             polling = asyncio.create_task(poller.poll_forever())
             load_before = os.getloadavg()[0]
             t0 = time.time() + 1.0
-            cpu0 = server_cpu_seconds(server.process.pid)
+            cpu0 = cpu_seconds(server.process.pid)
             conn.send({"go": t0})
             said = (await asyncio.to_thread(conn.recv))["sentences"]
             wall = time.time() - t0  # CPU is measured while people speak
-            cpu = server_cpu_seconds(server.process.pid) - cpu0
+            cpu = cpu_seconds(server.process.pid) - cpu0
             deadline = time.time() + 60
             while time.time() < deadline and any(poller.readable_at(s) is None for s in said):
                 await asyncio.sleep(POLL_S)

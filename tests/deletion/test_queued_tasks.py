@@ -63,7 +63,7 @@ def test_removing_queued_tasks_on_each_queue_backend(backend, tmp_path):
         queue.enqueue("t", "a", delay=600)
         queue.enqueue("t", "c", delay=600)
         assert sorted(queue.queued()) == [("t", (x,)) for x in "aaabc"]
-        assert queue.remove(lambda name, args: args == ("a",)) == 3
+        assert queue.discard(t for t in queue.waiting() if t.args == ("a",)) == 3
         assert sorted(queue.queued()) == [("t", ("b",)), ("t", ("c",))]
         # only the tasks mentioning a string are read back (found in the stored bytes)
         queue.enqueue("t", "bot_Grüße")

@@ -116,10 +116,6 @@ class TaskQueue:
             removed += 1
         return removed
 
-    def remove(self, doomed: Callable[[str, tuple[Any, ...]], bool]) -> int:
-        """Remove every waiting task for which ``doomed(name, args)`` holds; returns how many."""
-        return self.discard(task for task in self.waiting() if doomed(task.name, task.args))
-
     def _raw_items(self) -> list[tuple[bytes, str]]:
         storage = self.huey.storage
         return [(raw, "queue") for raw in storage.enqueued_items()] + [
