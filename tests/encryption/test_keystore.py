@@ -1,5 +1,6 @@
 """The key store: one key per bot, destroyed for good, no key bytes left in its files."""
 
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -127,7 +128,7 @@ def test_a_destruction_scrubbed_later_is_caught_up_by_the_next_process(tmp_path)
     def on_disk() -> bytes:
         return b"".join(p.read_bytes() for p in tmp_path.glob("keys.db*"))
 
-    keys.destroy("bot_a", scrub=False)
+    keys.destroy("bot_a", durable=False)
     assert keys.key_for_reading("bot_a") is None  # gone for every reader already
     assert wrapped in on_disk()  # the old page, until the scrub
     assert keys.scrub_if_due() is True
@@ -142,7 +143,7 @@ def test_a_destruction_scrubbed_later_is_caught_up_by_the_next_process(tmp_path)
         wrapped_b = conn.execute(
             sa.select(data_keys.c.wrapped).where(data_keys.c.bot_id == "bot_b")
         ).scalar_one()
-    killed.destroy("bot_b", scrub=False)
+    killed.destroy("bot_b", durable=False)
     # Killed here: its connections stay open (closing the last one would checkpoint, which a
     # SIGKILL never does), and another process starts.
     restarted = store(url)
@@ -193,3 +194,34 @@ def test_sitin_keystore_rewrap_moves_keys_to_the_new_master(tmp_path, sqlite_url
     rotated = store(url, "new")  # the old master is no longer needed
     assert rotated.key_for_reading("bot_a").material == material
     rotated.dispose()
+
+
+def test_a_lazy_destruction_is_on_disk_only_once_a_scrub_completes(tmp_path):
+    """delete_data destroys without waiting for the disk (durable=False) and keeps its journal
+    entry until ``scrub`` says the destruction is on disk: a reader still on the WAL keeps the
+    checkpoint from completing, and scrub says so instead of claiming it."""
+    path = tmp_path / "keys.db"
+    keys = store(f"sqlite:///{path}")
+    sa.event.listen(  # after the store's own settings: do not wait 30 s for the reader
+        keys.engine, "connect", lambda conn, _record: conn.execute("PRAGMA busy_timeout=100")
+    )
+    keys.key_for_writing("bot_a")
+    keys.key_for_writing("bot_b")
+    assert keys.scrub() is True
+    keys.destroy("bot_a", durable=False)
+    with keys.engine.connect() as conn:  # the pooled connection writes durably again
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+
+    reader = sqlite3.connect(path, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM sitin_data_keys").fetchone() == (2,)
+        assert keys.scrub() is False  # the reader's snapshot is in the WAL
+        assert keys.scrub_if_due() is True  # still due: it tried again
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
+    assert keys.scrub() is True
+    assert keys.status(["bot_a"]) == {"bot_a": DESTROYED}
+    assert (tmp_path / "keys.db-wal").stat().st_size == 0
+    keys.dispose()
