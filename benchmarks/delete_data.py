@@ -7,7 +7,7 @@
 For each size N (utterances) two identical ended bots are built with bulk inserts: N utterances,
 N/50 participants, N/10 participant events, N/10 chat messages, N/10 audio segments, N/100 log
 entries, and N/10 small blobs in the local blob store. One is deleted through
-``POST /api/v1/bots/{id}/delete_data`` on a real uvicorn server (timed from the client); the other
+``POST /api/v1/bots/{id}/delete_data`` on a real ``sitin serve`` (timed from the client); the other
 by the lower bound: the raw ``DELETE ... WHERE bot_id = ?`` of every captured table in one
 transaction, then ``shutil.rmtree`` of the bot's blob folder. Target (issue 10): endpoint <= 1.5 x
 the lower bound + one GET-bot time ("target ms", "met") at every size; the endpoint also destroys
@@ -36,10 +36,10 @@ import http.client
 import json
 import os
 import shutil
-import socket
+import signal
 import statistics
+import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,10 +48,9 @@ from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
-import uvicorn
+from api_throughput import SITIN, free_port
 from sqlalchemy import delete, insert, select, update
 
-from sitin.api.app import create_app
 from sitin.bootstrap import build_context
 from sitin.config import Settings
 from sitin.context import AppContext
@@ -116,9 +115,11 @@ class Figures:
 
 
 def new_ended_bot(api: httpx.Client, ctx: AppContext) -> str:
-    body = {"meeting_url": "http://127.0.0.1:8000/rooms/bench", "bot_name": "Bench"}
+    own_room = f"{str(api.base_url).rstrip('/')}/rooms/bench"  # the server's own rooms
+    body = {"meeting_url": own_room, "bot_name": "Bench"}
     response = api.post("/api/v1/bots", json=body)
-    response.raise_for_status()
+    if response.status_code != 201:
+        raise RuntimeError(f"creating a bot answered {response.status_code}: {response.text}")
     bot_id = response.json()["id"]
     for event, sub_type in LIFE[:2]:
         with ctx.db.write() as tx:
@@ -383,25 +384,39 @@ def measure(
 
 
 @contextmanager
-def serving(ctx: AppContext) -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(ctx), log_level="warning", lifespan="off", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
+def serving(settings: Settings, log: Path) -> Iterator[str]:
+    """``sitin serve`` (one API process, no worker) on the benchmark's data, in a process of its
+    own as a client would meet it: in this process, its work after answering would hold the
+    GIL the timing client needs to read the answer."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SITIN_")}
+    env["SITIN_SECRET_KEY"] = settings.secret_key or ""
+    if settings.database_url:
+        env["SITIN_DATABASE_URL"] = settings.database_url
+    command = [str(SITIN), "serve", "--port", str(port), "--data-dir", str(settings.data_dir)]
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [*command, "--no-worker", "--api-workers", "1", "--log-level", "warning"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
     try:
-        yield f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"sitin serve did not come up:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield url
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
 
 
 @contextmanager
@@ -429,7 +444,7 @@ def run_backend(
         _key_id, key = api_keys.create(tx.conn, project_id=project_id, name="bench")
     results = []
     with (
-        serving(ctx) as url,
+        serving(settings, data_dir.parent / f"{label}-serve.log") as url,
         httpx.Client(base_url=url, headers={"Authorization": f"Token {key}"}, timeout=600) as api,
     ):
         client = TimedClient(url, key)

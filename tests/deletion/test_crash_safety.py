@@ -25,7 +25,7 @@ from sitin.db.capture import blob_prefix
 from sitin.db.tables import CAPTURED_TABLES, bots, deletion_journal
 from sitin.encryption.keystore import DESTROYED, LIVE
 from support.captured import ended_bot_with_data
-from support.process import running_server, start_server, wait_for
+from support.process import running_server, start_server
 from support.projects import create_project
 from support.settings import ROOM_URL, make_settings
 
@@ -184,15 +184,7 @@ def test_deletions_killed_at_each_step_are_untouched_or_finished_after_a_restart
             assert snapshot(ctx, bot_id) == Snapshot("data_deleted", 0, 0, journaled=False)
         response = api.post(f"/api/v1/bots/{untouched}/delete_data")
         assert response.status_code == 200, response.text
-        answered = snapshot(ctx, untouched)  # the key gone and the blobs before the answer
-        assert (answered.state, answered.rows, answered.blobs, answered.key) == (
-            "data_deleted",
-            0,
-            0,
-            DESTROYED,
-        )
-        # settled just after the answer: the key's destruction put on disk, then the entry cleared
-        wait_for(lambda: not snapshot(ctx, untouched).journaled, "the deletion to settle", 30)
+        assert snapshot(ctx, untouched) == Snapshot("data_deleted", 0, 0, journaled=False)
         for bot_id in (untouched, committed, keyless, midway):
             events = api.get(f"/api/v1/bots/{bot_id}").json()["events"]
             assert [e["type"] for e in events].count("data_deleted") == 1

@@ -8,14 +8,12 @@ covered against S3 in test_s3_store.py.
 
 import math
 import os
-import sqlite3
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from sitin.bootstrap import build_context, build_worker
@@ -24,7 +22,6 @@ from sitin.db.capture import blob_prefix
 from sitin.db.tables import CAPTURED_TABLES, deletion_journal
 from sitin.deletion.journal import pending_entries, process_journal
 from sitin.deletion.verify import remaining_data
-from sitin.encryption.keystore import DESTROYED
 from support.captured import ended_bot_with_data
 from support.settings import make_settings
 
@@ -154,36 +151,3 @@ def test_a_starting_worker_finishes_pending_deletions_before_taking_work(
     finally:
         worker.stop()
         worker_ctx.close()
-
-
-def test_a_deletion_clears_its_entry_only_once_the_key_destruction_is_on_disk(
-    ctx, client, project, ended_bot
-):
-    """The key is destroyed without waiting for the disk (it is gone for every reader at once);
-    the journal entry is cleared only after the key store's checkpoint has put it on disk, so a
-    power cut cannot leave a data-deleted bot with no entry and its key back. A reader holding
-    the key store's WAL keeps the checkpoint from completing: the entry stays, and the periodic
-    job settles it later."""
-    sa.event.listen(  # after the store's own settings: do not wait 30 s for the reader
-        ctx.keys.engine, "connect", lambda conn, _record: conn.execute("PRAGMA busy_timeout=100")
-    )
-    ctx.keys.engine.dispose()
-    reader = sqlite3.connect(ctx.settings.data_dir / "keys.db", isolation_level=None)
-    try:
-        reader.execute("BEGIN")
-        reader.execute("SELECT count(*) FROM sitin_data_keys").fetchone()
-        response = delete_data(client, project, ended_bot)  # settles after answering: tried
-        assert response.status_code == 200, response.text
-        assert ctx.keys.status([ended_bot]) == {ended_bot: DESTROYED}
-        assert ctx.blobs.is_empty(blob_prefix(ended_bot))
-        assert pending_entries(ctx) == [(ended_bot, blob_prefix(ended_bot))]
-        assert process_journal(ctx) == 0  # nothing left to delete, but not settled yet
-        assert pending_entries(ctx) == [(ended_bot, blob_prefix(ended_bot))]
-    finally:
-        reader.execute("COMMIT")
-        reader.close()
-
-    process_journal(ctx)
-
-    assert pending_entries(ctx) == []
-    assert remaining_data(ctx, ended_bot) == []

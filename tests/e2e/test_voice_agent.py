@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sitin.core import realtime_audio as protocol
 from sitin.datadir import bot_work_dir
 from sitin.db.tables import bot_output_requests
+from sitin.deletion.verify import remaining_data
 from support.bot_logs import log_messages
-from support.captured import remains_once_settled
 from support.live import start_live
 from support.peers import TestParticipant
 from support.speech import decode_mono, flite_wav, read_pcm_48k, rms_dbfs, window_dbfs
@@ -190,7 +190,7 @@ def test_a_voice_agent_hears_the_meeting_and_speaks_into_it(tmp_path):
         deleted = live.http.post(f"/api/v1/bots/{bot_id}/delete_data")
         assert deleted.status_code == 200, deleted.text
         live.wait_until(lambda: live.bot(bot_id)["state"] == "data_deleted", what="deleted")
-        assert remains_once_settled(live.ctx, bot_id) == []
+        assert remaining_data(live.ctx, bot_id) == []
         with live.ctx.db.read() as conn:
             rows = conn.execute(
                 select(bot_output_requests.c.id).where(bot_output_requests.c.bot_id == bot_id)

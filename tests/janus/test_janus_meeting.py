@@ -15,7 +15,7 @@ import pytest
 from playwright.async_api import Browser, Page, Playwright, async_playwright
 
 from sitin.core.timefmt import parse_wire
-from support.captured import remains_once_settled
+from sitin.deletion.verify import remaining_data
 from support.janus import JanusMeeting, janus_demo_site
 from support.speech import decode_mono, microphone_wav, word_error_rate
 
@@ -257,4 +257,4 @@ def test_bot_in_a_janus_videoroom_end_to_end(janus_meeting: JanusMeeting, tmp_pa
     deleted = live.http.post(f"/api/v1/bots/{bot_id}/delete_data")
     assert deleted.status_code == 200, deleted.text
     assert live.bot(bot_id)["state"] == "data_deleted"
-    assert remains_once_settled(live.ctx, bot_id) == []
+    assert remaining_data(live.ctx, bot_id) == []

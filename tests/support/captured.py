@@ -8,12 +8,10 @@ from sqlalchemy import insert
 from sitin.context import AppContext
 from sitin.core.states import EventSubType, EventType
 from sitin.core.timefmt import utcnow
-from sitin.db import capture, deletion_journal
+from sitin.db import capture
 from sitin.db.bot_events import record_event
 from sitin.db.tables import webhook_delivery_attempts, webhook_subscriptions
-from sitin.deletion.verify import remaining_data
 from sitin.encryption.blobs import sealed_size
-from support.process import wait_for
 
 JOIN_PATH = (EventType.JOINED_MEETING, EventType.RECORDING_PERMISSION_GRANTED)
 END_PATH = (EventType.LEAVE_REQUESTED, EventType.LEFT_MEETING, EventType.POST_PROCESSING_COMPLETED)
@@ -163,16 +161,3 @@ def ended_bot_with_data(ctx: AppContext, bot_id: str, **kwargs) -> Captured:
     captured = capture_meeting(ctx, bot_id, **kwargs)
     advance(ctx, bot_id, *END_PATH)
     return captured
-
-
-def remains_once_settled(ctx: AppContext, bot_id: str) -> list[str]:
-    """What verify finds of a bot whose delete_data answered 200 through a server: its journal
-    entry is cleared just after the answer (once the key's destruction is on disk), so wait for
-    that, then return everything else that remains (which should be nothing)."""
-
-    def settled() -> bool:
-        with ctx.db.read() as conn:
-            return not deletion_journal.has_entry(conn, bot_id=bot_id)
-
-    wait_for(settled, f"the deletion of {bot_id} to settle", 30)
-    return remaining_data(ctx, bot_id)

@@ -1,7 +1,7 @@
 """The deletion journal: one entry per bot whose data key and blob prefix delete_data has still
 to destroy (written in the fence transaction, cleared once both are verifiably gone)."""
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from sitin.core.timefmt import utcnow
 from sitin.db.tables import deletion_journal as journal
@@ -22,15 +22,12 @@ def record_failure(conn: Connection, *, bot_id: str, error: str) -> None:
     )
 
 
-_REMOVE = delete(journal).where(journal.c.bot_id.in_(bindparam("bot_ids", expanding=True)))
-
-
-def remove(conn: Connection, *, bot_ids: list[str], durable: bool = True) -> None:
-    """Clear the bots' entries. ``durable=False``: on PostgreSQL this transaction's commit need
+def remove(conn: Connection, *, bot_id: str, durable: bool = True) -> None:
+    """Clear the bot's entry. ``durable=False``: on PostgreSQL this transaction's commit need
     not wait for the WAL flush (for a removal that is harmless to lose in a crash)."""
     if not durable and conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-    conn.execute(_REMOVE, {"bot_ids": bot_ids})
+    conn.execute(delete(journal).where(journal.c.bot_id == bot_id))
 
 
 def pending(conn: Connection) -> list[tuple[str, str]]:

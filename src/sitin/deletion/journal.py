@@ -9,7 +9,7 @@ from sitin.context import AppContext
 from sitin.core.errors import BotNotFound, RuleError, StoragePending
 from sitin.core.states import DELETABLE_STATES, BotState
 from sitin.db import bots, deletion_journal
-from sitin.deletion.purge import delete_bot_data, finish_storage, settle_deletions
+from sitin.deletion.purge import delete_bot_data, finish_storage
 from sitin.deletion.verify import audit_storage
 from sitin.encryption.keystore import DESTROYED
 from sitin.storage import StorageError
@@ -23,20 +23,16 @@ def pending_entries(ctx: AppContext) -> list[tuple[str, str]]:
 
 
 def process_journal(ctx: AppContext) -> int:
-    """Finish every pending entry (key, blobs) and settle the finished ones, then scrub the key
-    store if a destruction may have left bytes in its files (a crash right after a deletion
-    answered, before it settled); returns how many are still pending."""
-    finished, still_pending = [], 0
+    """Retry every pending prefix, then scrub the key store if a destruction may have left bytes
+    in its files (a crash right after a deletion answered, before its scrub ran); returns how
+    many are still pending."""
+    still_pending = 0
     for bot_id, prefix in pending_entries(ctx):
         try:
             finish_storage(ctx, bot_id=bot_id, prefix=prefix)
         except StoragePending:
             still_pending += 1
             log.warning("blob deletion for bot %s still pending; will retry", bot_id)
-        else:
-            finished.append(bot_id)
-    if finished:
-        settle_deletions(ctx, finished)
     ctx.keys.scrub_if_due()
     return still_pending
 

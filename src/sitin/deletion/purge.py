@@ -8,21 +8,18 @@ they are gone.
    fence in ``db.capture`` refuses every captured write for the bot.
 2. After the commit, destroy the bot's data key in the key store (a database of its own, so this
    step is journaled like the blobs): from then on every copy of its content anywhere (WAL,
-   dead tuples, object versions, backups) is ciphertext nobody can open. Then delete the prefix
-   in the store and verify it is empty. If the key store or the blob store fails the journal
-   entry stays; the periodic job, the next start, or a repeat call finishes the work. Success is
-   only reported once the key is gone and the prefix is verified empty.
-3. After the answer, settle: remove the bot's queued tasks (ids only) and temporary files, put
-   the key's destruction on disk (it was committed without waiting for the disk, like every
-   commit of the main SQLite database) with the key store's checkpoint, and only then clear the
-   journal entry, so no crash or power cut leaves a data-deleted bot whose key came back and
-   whose journal entry is gone.
+   dead tuples, object versions, backups) is ciphertext nobody can open. Meanwhile delete the
+   prefix in the store (and the bot's queued tasks and temporary files); once both are done,
+   verify the prefix is empty and clear the journal entry. If the key store or the blob
+   store fails the journal entry stays; the periodic job, the next start, or a repeat call
+   finishes the work. Success is only reported once the key is gone and the prefix is verified
+   empty.
 """
 
 import logging
 import math
 import shutil
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,8 +47,6 @@ from sitin.storage import StorageError
 from sitin.webhooks.dispatch import DELIVER_TASK
 
 log = logging.getLogger(__name__)
-
-SETTLE_BATCH = 500  # journal entries cleared per statement (bound parameters)
 
 
 @dataclass
@@ -89,13 +84,9 @@ def delete_bot_data(
     bot_id: str,
     project_id: str | None,
     sub_type: EventSubType | None = None,
-    settle: bool = True,
 ) -> Outcome:
     """Delete everything the bot captured. Raises BotNotFound, RuleError (wrong state) or
-    StoragePending.
-
-    ``settle=False`` leaves ``settle_deletions`` (making the key's destruction durable, then
-    clearing the journal entry) to the caller, which runs it after answering."""
+    StoragePending."""
     fenced = False
     with ctx.db.write() as tx:
         bot = bots.lock_for_deletion(tx.conn, bot_id=bot_id, project_id=project_id)
@@ -126,8 +117,6 @@ def delete_bot_data(
             "space while finishing. Deletion will complete automatically; call delete_data "
             "again to finish it now."
         ) from exc
-    if settle:
-        settle_deletions(ctx, [bot_id])
     return Outcome(fenced, view)
 
 
@@ -171,30 +160,38 @@ def _fence(
 
 
 def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str) -> None:
-    """Destroy the bot's data key, delete its blob prefix and verify it is empty; its journal
-    entry stays until ``settle_deletions``.
+    """Destroy the bot's data key, delete its blob prefix, verify it is empty, and clear its
+    journal entry.
 
-    The key first, then the blobs, on this thread: each step is idempotent and the journal entry
-    committed with the fence finishes either after a crash. (A helper thread for the key made it
-    slower: every file unlinked hands the GIL over to the other thread and back.) The answer
-    waits for both (a 200 only once the key is gone and the prefix is empty), and storage
-    reports its progress (``deletion.mid_storage``) after the key is gone.
+    The key is destroyed while the blobs are deleted and the bot's queued tasks and temporary
+    files removed: each step is idempotent and the journal entry committed with the fence
+    finishes any of them after a crash, so their order does not matter for safety. The answer
+    waits for all of them (a 200 only once the key is gone and the prefix is empty), and
+    storage reports its progress (``deletion.mid_storage``) only once the key is gone.
 
     Also runs for a bot that is already data_deleted with no journal entry, so a blob written
     after an earlier purge (a late upload) is removed by any repeat call."""
+    # One helper thread for the key (its commit waits on the disk, holding no GIL); the rest on
+    # this thread, one after the other: more threads in Python code only queue for the GIL.
+    key_gone = ctx.in_background(_destroy_key, ctx, bot_id)
+
+    def batch_done() -> None:
+        wait([key_gone])
+        checkpoint(ctx.settings, "deletion.mid_storage")
+
     errors = []
     try:
-        _destroy_key(ctx, bot_id)
-    except StorageError as exc:
-        errors.append(str(exc))
-    try:
-        ctx.blobs.delete_prefix(
-            prefix, on_batch=lambda: checkpoint(ctx.settings, "deletion.mid_storage")
-        )
+        ctx.blobs.delete_prefix(prefix, on_batch=batch_done)
         if not ctx.blobs.is_empty(prefix):
             raise StorageError(f"{prefix} is not empty after deletion")
     except StorageError as exc:
         errors.append(str(exc))
+    _remove_leftovers(ctx, bot_id)
+    key_error = key_gone.exception()  # waits for it
+    if key_error is not None:
+        if not isinstance(key_error, StorageError):
+            raise key_error
+        errors.insert(0, str(key_error))
     if errors:
         error = "; ".join(errors)
         with ctx.db.write() as tx:
@@ -206,11 +203,19 @@ def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str) -> None:
             # the periodic journal job retries within this; a repeat call may finish sooner
             retry_after=math.ceil(ctx.settings.journal_interval),
         )
+    with ctx.db.write() as tx:
+        # Losing this commit in a crash is harmless (the journal re-checks a destroyed key and
+        # an empty prefix), so it need not wait for the WAL flush.
+        deletion_journal.remove(tx.conn, bot_id=bot_id, durable=False)
+    # Off the request path: SQLite folds the WAL (which still holds the deleted rows' pages, as
+    # ciphertext) into the database, where secure_delete has zeroed them, and truncates it; the
+    # key store drops the destroyed key's old bytes the same way (PostgreSQL: VACUUM).
+    ctx.in_background(scrub_after_deletion, ctx)
 
 
 def _destroy_key(ctx: AppContext, bot_id: str) -> None:
     try:
-        ctx.keys.destroy(bot_id, durable=False)  # made durable by settle_deletions
+        ctx.keys.destroy(bot_id, scrub=False)  # scrubbed with the WAL, after the answer
     except SQLAlchemyError as exc:
         raise StorageError(f"the key store did not destroy the data key: {exc}") from exc
     checkpoint(ctx.settings, "deletion.after_key")
@@ -243,34 +248,14 @@ def drop_queued_tasks(ctx: AppContext, bot_id: str) -> int:
         return 0
 
 
-def settle_deletions(ctx: AppContext, bot_ids: list[str]) -> None:
-    """After finish_storage, off the request path: remove the bots' queued tasks and temporary
-    files (ids and ciphertext only), make the key destructions durable, clear the bots' journal
-    entries, and physically drop what the deletions freed.
-
-    The key store's checkpoint comes first: it puts every destruction on disk (they were
-    committed without waiting for the disk) and drops the destroyed keys' old bytes; only then
-    are the journal entries cleared, so a power cut can never leave a data-deleted bot with no
-    journal entry and a key that came back. If it cannot finish (busy readers, store down), the
-    entries stay and the periodic journal job settles them. Last, SQLite folds the main WAL (which
-    still holds the deleted rows' pages, as ciphertext) into the database, where secure_delete
-    has zeroed them, and truncates it (PostgreSQL: VACUUM reclaims the dead tuples itself)."""
-    for bot_id in bot_ids:
-        _remove_leftovers(ctx, bot_id)
+def scrub_after_deletion(ctx: AppContext) -> None:
+    """Physically drop what a deletion freed: the key store's destroyed key and the main
+    database's deleted pages. A crash before this ran is caught up by the periodic journal job
+    (the key store) and SQLite's own checkpoints (the WAL, which holds only ciphertext)."""
     try:
-        durable = ctx.keys.scrub()
+        ctx.keys.scrub()
     except SQLAlchemyError as exc:
-        log.warning("the key store could not settle a deletion yet: %s", exc)
-        durable = False
-    if not durable or not bot_ids:
-        return
-    for start in range(0, len(bot_ids), SETTLE_BATCH):
-        with ctx.db.write() as tx:
-            # Losing this commit in a crash is harmless (the journal re-checks a destroyed key
-            # and an empty prefix), so it need not wait for the WAL flush.
-            deletion_journal.remove(
-                tx.conn, bot_ids=bot_ids[start : start + SETTLE_BATCH], durable=False
-            )
+        log.warning("scrubbing the key store after a deletion did not complete: %s", exc)
     try:
         ctx.db.checkpoint()
     except SQLAlchemyError as exc:  # busy readers: the next deletion's checkpoint catches up

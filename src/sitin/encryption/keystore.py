@@ -269,48 +269,35 @@ class KeyStore:
 
     # --- destruction and rotation -----------------------------------------------------------
 
-    def destroy(self, bot_id: str, *, durable: bool = True) -> None:
-        """Destroy the bot's key (idempotent; committed when this returns, so no process can
-        read it any more) and scrub its old bytes from the store's files.
-
-        ``durable=False`` (delete_data, which answers first and scrubs after): SQLite commits
-        without waiting for the disk, as the main database does (it survives a process crash; a
-        power cut before the next ``scrub`` may undo it), and the scrub is left to the caller,
-        who keeps its own record of the destruction (the deletion journal) until ``scrub``
-        returns True. Until then the old bytes sit only in the store's own files, wrapped by
-        the master key, and no read of the store can return them."""
+    def destroy(self, bot_id: str, *, scrub: bool = True) -> None:
+        """Destroy the bot's key (idempotent; committed when this returns) and, unless ``scrub``
+        is False, scrub the freed bytes from the store's files. delete_data passes False and
+        scrubs after its 200 (the checkpoint is half the cost of destroying the key); until then
+        the old bytes sit only in the store's own file, wrapped by the master key, and no read
+        of the store can return them."""
         insert = postgresql.insert if not self.is_sqlite else sqlite.insert
         now = utcnow()
         statement = insert(data_keys).values(
             bot_id=bot_id, master_id=None, wrapped=None, created_at=now, destroyed_at=now
         )
-        lazy = self.is_sqlite and not durable
-        with self._ready().connect() as conn:
-            if lazy:  # on the driver's connection: through SQLAlchemy it would begin a transaction
-                conn.connection.driver_connection.execute("PRAGMA synchronous=NORMAL")
-            try:
-                with conn.begin():
-                    conn.execute(
-                        statement.on_conflict_do_update(
-                            index_elements=["bot_id"],
-                            set_={"master_id": None, "wrapped": None, "destroyed_at": now},
-                            where=data_keys.c.wrapped.is_not(None),
-                        )
-                    )
-            finally:
-                if lazy:  # pooled: the connection's next user writes durably
-                    conn.connection.driver_connection.execute("PRAGMA synchronous=FULL")
+        with self._ready().begin() as conn:
+            conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["bot_id"],
+                    set_={"master_id": None, "wrapped": None, "destroyed_at": now},
+                    where=data_keys.c.wrapped.is_not(None),
+                )
+            )
         self._remember(bot_id, _TOMBSTONE)
         self._scrub_due = True
-        if durable:
+        if scrub:
             self.scrub()
 
     def scrub(self) -> bool:
-        """Physically drop destroyed keys' old bytes: SQLite's WAL is checkpointed (which first
-        puts every commit on disk) and truncated, and secure_delete zeroes the freed pages;
-        PostgreSQL's dead tuples are vacuumed. True when it completed: every destruction so far
-        is on disk and its old bytes are gone; False when readers kept SQLite's checkpoint from
-        finishing (it is due again)."""
+        """Physically drop destroyed keys' old bytes: SQLite's WAL is checkpointed and truncated
+        (secure_delete zeroes the freed pages); PostgreSQL's dead tuples are vacuumed. False when
+        readers kept SQLite's checkpoint from completing: the scrub stays due, and the periodic
+        journal job tries again."""
         self._scrub_due = False  # before: a destruction meanwhile sets it again
         try:
             if self.is_sqlite:
