@@ -25,7 +25,7 @@ The timed requests go over a warm kept-alive stdlib ``http.client`` connection, 
 the server's latency rather than a Python HTTP client's own overhead (httpx adds ~0.7 ms per
 request on this machine). Before each timed pair SQLite's WAL is checkpointed, so neither side
 pays for checkpointing the bulk inserts; the two sides alternate order between rounds, and what
-delete_data does after answering (settling the deletion) is waited for before anything else is
+delete_data does after answering (its WAL checkpoints) is waited for before anything else is
 timed, so it neither slows nor flatters the other side.
 """
 
@@ -38,7 +38,6 @@ import os
 import shutil
 import signal
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -48,7 +47,7 @@ from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
-from api_throughput import SITIN, free_port
+from api_throughput import free_port, start_server
 from sqlalchemy import delete, insert, select, update
 
 from sitin.bootstrap import build_context
@@ -56,7 +55,6 @@ from sitin.config import Settings
 from sitin.context import AppContext
 from sitin.core.states import EventSubType, EventType
 from sitin.core.timefmt import utcnow
-from sitin.db import api_keys, deletion_journal, projects
 from sitin.db.bot_events import record_event
 from sitin.db.capture import blob_prefix
 from sitin.db.tables import (
@@ -330,18 +328,17 @@ def rounds(n: int, repeat: int) -> int:
     return repeat * 5 if n <= 1000 else repeat  # small sizes: milliseconds, noisy machine
 
 
-def settled(ctx: AppContext, bot_id: str) -> None:
-    """Wait for what delete_data does after answering (the key store's checkpoint, clearing the
-    journal entry, the WAL checkpoint), so the next timed request does not run beside it."""
-    wal = Path(str(ctx.db.write_engine.url.database) + "-wal") if ctx.db.is_sqlite else None
+def settled(ctx: AppContext) -> None:
+    """Wait for what delete_data does after answering (the key store's WAL checkpoint, then the
+    database's), so the next timed request does not run beside it."""
+    wals = [Path(str(sa.engine.make_url(ctx.keys.url).database) + "-wal")]
+    if ctx.db.is_sqlite:
+        wals.append(Path(str(ctx.db.write_engine.url.database) + "-wal"))
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with ctx.db.read() as conn:
-            pending = deletion_journal.has_entry(conn, bot_id=bot_id)
-        if not pending and (wal is None or not wal.exists() or wal.stat().st_size == 0):
-            return
+    while any(wal.exists() and wal.stat().st_size > 0 for wal in wals):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the deletion's checkpoints did not finish")
         time.sleep(0.001)
-    raise RuntimeError(f"the deletion of {bot_id} did not settle")
 
 
 def measure(
@@ -355,17 +352,17 @@ def measure(
         finish_meeting(ctx, via_api)
         finish_meeting(ctx, via_sql)
         settle(ctx)
-        # the floor first, on a quiet server: after a deletion it would run beside its settling
+        # the floor first, on a quiet server: after a deletion it would meet its checkpoints
         elapsed, status, _ = client.timed("GET", f"/api/v1/bots/{via_api}")
         assert status == 200
         floor_times.append(elapsed)
         if round_ % 2 == 0:  # alternate the order so neither side always meets a warmer cache
             lower_times.append(lower_bound(ctx, via_sql))
             endpoint_times.append(endpoint(client, via_api))
-            settled(ctx, via_api)
+            settled(ctx)
         else:
             endpoint_times.append(endpoint(client, via_api))
-            settled(ctx, via_api)
+            settled(ctx)
             lower_times.append(lower_bound(ctx, via_sql))
         assert not (ctx.blobs.backend.root / blob_prefix(via_api)).exists()
     floor = statistics.median(floor_times)  # a GET that met a hiccup must not flatter a round
@@ -384,38 +381,16 @@ def measure(
 
 
 @contextmanager
-def serving(settings: Settings, log: Path) -> Iterator[str]:
-    """``sitin serve`` (one API process, no worker) on the benchmark's data, in a process of its
-    own as a client would meet it: in this process, its work after answering would hold the
-    GIL the timing client needs to read the answer."""
+def serving(data_dir: Path, database_url: str | None, log: Path) -> Iterator[tuple[str, str]]:
+    """``sitin serve`` (one API process, no worker) on a fresh data directory, in a process of
+    its own as a client would meet it (in this process, its work after answering would hold the
+    GIL the timing client needs to read the answer); yields its URL and first-start API key."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SITIN_")}
-    env["SITIN_SECRET_KEY"] = settings.secret_key or ""
-    if settings.database_url:
-        env["SITIN_DATABASE_URL"] = settings.database_url
-    command = [str(SITIN), "serve", "--port", str(port), "--data-dir", str(settings.data_dir)]
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [*command, "--no-worker", "--api-workers", "1", "--log-level", "warning"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
+    process, key = start_server(data_dir, port, log, database_url, ["--api-workers", "1"])
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"sitin serve did not come up:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        yield url
+        yield f"http://127.0.0.1:{port}", key
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
 
 
@@ -437,23 +412,20 @@ def scratch_postgres(url: str) -> Iterator[str]:
 def run_backend(
     label: str, data_dir: Path, database_url: str | None, sizes: list[int], repeat: int
 ) -> list[Figures]:
-    settings = Settings(data_dir=data_dir, database_url=database_url, secret_key="bench")
-    ctx = build_context(settings)
-    with ctx.db.write() as tx:
-        project_id = projects.create(tx.conn, name="bench")
-        _key_id, key = api_keys.create(tx.conn, project_id=project_id, name="bench")
     results = []
-    with (
-        serving(settings, data_dir.parent / f"{label}-serve.log") as url,
-        httpx.Client(base_url=url, headers={"Authorization": f"Token {key}"}, timeout=600) as api,
-    ):
-        client = TimedClient(url, key)
-        for n in sizes:
-            figures = measure(ctx, api, client, n, repeat)
-            print(f"  {label}: {n} utterances measured", flush=True)
-            results.append(figures)
-        client.close()
-    ctx.close()
+    with serving(data_dir, database_url, data_dir.parent / f"{label}-serve.log") as (url, key):
+        # the server's data directory and database, and its generated secret (the master key)
+        ctx = build_context(Settings(data_dir=data_dir, database_url=database_url))
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Token {key}"}, timeout=600
+        ) as api:
+            client = TimedClient(url, key)
+            for n in sizes:
+                figures = measure(ctx, api, client, n, repeat)
+                print(f"  {label}: {n} utterances measured", flush=True)
+                results.append(figures)
+            client.close()
+        ctx.close()
     return results
 
 
