@@ -16,6 +16,15 @@ transcribing bots:
     .venv/bin/python benchmarks/bot_density.py --turn-taking --counts 0 --transcribed 4,8,12 \
         --workers 2
 
+`--pin` gives the workers the first core to themselves and everything else (the API and rooms,
+the participants, Janus) the other cores, so that what one core carries is measured without the
+participants taking CPU from it (a worker is one process per core in production, and the meeting
+runs elsewhere). Give the worker enough capacity for the step (`SITIN_WORKER_CAPACITY=100`) to
+see where one core stops keeping up:
+
+    SITIN_WORKER_CAPACITY=100 .venv/bin/python benchmarks/bot_density.py --pin --turn-taking \
+        --counts 0 --transcribed 4,6,8
+
 Figures, over a measuring window while every bot is in joined_recording:
 - CPU %: the workers' utime+stime from /proc/<pid>/stat per wall second (100 % = one core), and
   by Python thread name when py-spy is installed (`py-spy dump`, taken before the window).
@@ -77,6 +86,7 @@ from sitin.testing.janus import JANUS_API_HOST, JanusServer, janus_server
 from sitin.testing.netns import network_namespace
 
 SITIN = Path(sys.executable).with_name("sitin")
+WORKER_CORES = {0}  # --pin: the workers' core
 PARTICIPANTS = Path(__file__).with_name("density_participants.py")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -167,12 +177,19 @@ class Sitin:
     env: dict[str, str]
     log_dir: Path
     plain: bool = False
+    pinned: bool = False  # workers on WORKER_CORES, everything else on the other cores
     serve: subprocess.Popen | None = None
     workers: list[subprocess.Popen] = field(default_factory=list)
 
     @classmethod
     def start(
-        cls, data_dir: Path, log_dir: Path, outbound_hosts: str = "", *, plain: bool = False
+        cls,
+        data_dir: Path,
+        log_dir: Path,
+        outbound_hosts: str = "",
+        *,
+        plain: bool = False,
+        pinned: bool = False,
     ) -> Sitin:
         port = free_port()
         env = {
@@ -185,7 +202,7 @@ class Sitin:
         }
         if not plain:  # workers started and stopped per step: seen alive sooner
             env["SITIN_HEARTBEAT_INTERVAL"] = "2"
-        sitin = cls(f"http://127.0.0.1:{port}", env, log_dir, plain)
+        sitin = cls(f"http://127.0.0.1:{port}", env, log_dir, plain, pinned)
         sitin._start_serve()
         return sitin
 
@@ -226,10 +243,15 @@ class Sitin:
                     env=env,
                     stdout=(self.log_dir / f"worker-{index}.log").open("ab"),
                     stderr=subprocess.STDOUT,
+                    preexec_fn=self.on_worker_cores,
                 )
             )
         time.sleep(4.0)  # imports done, consumers polling: idle
         return [worker.pid for worker in self.workers]
+
+    def on_worker_cores(self) -> None:
+        if self.pinned:
+            os.sched_setaffinity(0, WORKER_CORES)
 
     def _restart_plain_serve(self) -> list[int]:
         assert self.serve is not None
@@ -619,6 +641,12 @@ def main() -> None:
         help="plain `sitin serve` (no flags) for every step: its own workers carry the bots "
         "(--workers is then how many it starts: one per core)",
     )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="the workers on the first core, everything else on the others (what one core "
+        "carries, the participants' CPU apart)",
+    )
     parser.add_argument("--keep-recordings", type=Path, help="save every recording in this folder")
     parser.add_argument(
         "--turn-taking", action="store_true", help="four participants per room, real speech"
@@ -640,10 +668,16 @@ def main() -> None:
         if platforms != ["room"]:
             parser.error("--plain-serve: sitin's own rooms only")
         args.workers = os.cpu_count() or 1
+    if args.pin and (args.plain_serve or len(os.sched_getaffinity(0)) < 2):
+        parser.error("--pin: needs 2 or more cores, and workers started by the benchmark")
     if not platforms or set(platforms) - set(PLATFORM_NAMES):
         parser.error(f"--platforms: a comma-separated list of {', '.join(PLATFORM_NAMES)}")
     print(f"command: {' '.join(sys.argv)}", flush=True)
     print(f"load average (1/5/15 min) before: {load_average()} on {os.cpu_count()} CPUs")
+    if args.pin:  # this process and what it starts, except the workers (Sitin.on_worker_cores)
+        os.sched_setaffinity(0, os.sched_getaffinity(0) - WORKER_CORES)
+        others = sorted(os.sched_getaffinity(0))
+        print(f"pinned: workers on CPU {sorted(WORKER_CORES)}, everything else on CPU {others}")
     with tempfile.TemporaryDirectory(prefix="sitin-density-") as tmp, contextlib.ExitStack() as run:
         janus = None
         if "janus" in platforms:
@@ -651,7 +685,9 @@ def main() -> None:
             janus = run.enter_context(janus_server(namespace, Path(tmp) / "janus"))
             run.enter_context(namespace.entered())  # every process started from here is inside
         outbound_hosts = JANUS_API_HOST if janus else ""
-        sitin = Sitin.start(Path(tmp) / "data", Path(tmp), outbound_hosts, plain=args.plain_serve)
+        sitin = Sitin.start(
+            Path(tmp) / "data", Path(tmp), outbound_hosts, plain=args.plain_serve, pinned=args.pin
+        )
         steps: list[Step] = []
         try:
             bench = Benchmark(
