@@ -35,6 +35,10 @@ Figures, over a measuring window while every bot is in joined_recording:
   the mix in its place.
 - rec/meet: decoded recording length against the time the bot spent recording.
 - senders late: the participants' own worst stall (if large, drops are not the bots' fault).
+- delay p50/p90 s (transcribing): from the end of a stretch of speech to its utterance in
+  `GET /transcript` (polled every ~0.5 s), over the window; growth s: the median delay of the
+  window's last third of utterances less that of its first third. A worker that keeps up shows a
+  flat delay; a growing backlog shows as growth that rises with the window (`--seconds`).
 - end s: from "leave" to every bot ended; a transcribing bot first drains its backlog, so a
   growing backlog shows here.
 Steps continue while the workers keep up (dropped audio <= 1 %); the first step that does not is
@@ -327,6 +331,11 @@ class Step:
     join_s: float
     end_s: float
     utterances: int
+    # transcribing: end of speech -> in GET /transcript, over the window's utterances; and the
+    # median of its last third less that of its first (a backlog growing shows as > 0)
+    delay_p50_s: float
+    delay_p90_s: float
+    delay_growth_s: float
     thread_cpu_percent: dict[str, float]
     janus_cpu_percent: float = float("nan")  # the Janus server's own CPU (not the bots')
     sender_late_max_ms: float = float("nan")  # the participants' worst stall (not the bots')
@@ -375,6 +384,15 @@ class Benchmark:
             if time.monotonic() - started > timeout_s:
                 raise RuntimeError(f"bots not all {state}: {[b['state'] for b in bots.values()]}")
             time.sleep(0.5)
+
+    def note_new_utterances(self, bot_ids: list[str], seen: dict[tuple, float]) -> None:
+        """When each utterance was first seen in GET /transcript, keyed by (bot, speaker, start,
+        end): its end is its capture time (epoch ms), so seeing it later is its latency."""
+        now = time.time()
+        for bot_id in bot_ids:
+            for u in self.api.get(f"/api/v1/bots/{bot_id}/transcript").json():
+                end_ms = u["timestamp_ms"] + u["duration_ms"]
+                seen.setdefault((bot_id, u["speaker_uuid"], u["timestamp_ms"], end_ms), now)
 
     def run(self, count: int, transcribed: bool, platform: str = "room") -> Step:
         self._step += 1
@@ -481,11 +499,23 @@ class Benchmark:
         window_ms = [time.time() * 1000, 0.0]
         started = time.monotonic()
         peak_rss = 0.0
+        seen: dict[tuple, float] = {}  # utterance -> when first seen (transcribing steps)
+        if transcribed:
+            self.note_new_utterances(bot_ids, seen)  # those from before the window: not timed
+        before_window = set(seen)
         while time.monotonic() - started < self.seconds:
             peak_rss = max(peak_rss, sum(rss_mb(pid) for pid in worker_pids))
+            if transcribed:
+                self.note_new_utterances(bot_ids, seen)
             time.sleep(0.5)
         elapsed = time.monotonic() - started
         window_ms[1] = time.time() * 1000
+        # (end of speech, seconds until it was in the transcript) over the window
+        delays = sorted(
+            (key[3], first_seen - key[3] / 1000)
+            for key, first_seen in seen.items()
+            if key not in before_window
+        )
         by_thread: dict[str, float] = {}
         for tid, seconds in threads().items():
             name = names.get(tid, "unnamed (native)")
@@ -537,8 +567,17 @@ class Benchmark:
             join_s=join_s,
             end_s=end_s,
             utterances=utterances,
+            delay_p50_s=_percentile([d for _, d in delays], 50),
+            delay_p90_s=_percentile([d for _, d in delays], 90),
+            # the last third of the window against the first: grows when the backlog does
+            delay_growth_s=_percentile([d for _, d in delays[-(len(delays) // 3) or 1 :]], 50)
+            - _percentile([d for _, d in delays[: len(delays) // 3 or 1]], 50),
             thread_cpu_percent={k: 100 * v / elapsed for k, v in by_thread.items() if v > 0},
         )
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
 
 
 def _seconds_between(start: str, end: str) -> float:
@@ -555,7 +594,8 @@ def print_table(steps: list[Step], workers: int, platform: str) -> None:
     header = (
         f"{'bots':>4} {'transcribe':>10} {'worker CPU%':>11} {'per bot':>7} {'idle MB':>7} "
         f"{'RSS MB':>7} {'MB/bot':>6} {'dropped%':>8} {'worst%':>7} {'rec/meet':>8} "
-        f"{'join s':>6} {'end s':>6} {'serve%':>6} {'people%':>7} {'janus%':>6} {'utts':>5}"
+        f"{'join s':>6} {'end s':>6} {'serve%':>6} {'people%':>7} {'janus%':>6} {'utts':>5} "
+        f"{'delay p50/p90 s':>15} {'growth s':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -566,7 +606,8 @@ def print_table(steps: list[Step], workers: int, platform: str) -> None:
             f"{s.rss_per_bot_mb:>6.1f} {s.dropped_percent:>8.2f} {s.worst_dropped_percent:>7.2f} "
             f"{s.recorded_ratio:>8.3f} {s.join_s:>6.1f} {s.end_s:>6.1f} "
             f"{s.serve_cpu_percent:>6.1f} {s.participants_cpu_percent:>7.1f} "
-            f"{s.janus_cpu_percent:>6.1f} {s.utterances if s.transcribed else '-':>5}"
+            f"{s.janus_cpu_percent:>6.1f} {s.utterances if s.transcribed else '-':>5} "
+            f"{f'{s.delay_p50_s:.2f}/{s.delay_p90_s:.2f}':>15} {s.delay_growth_s:>8.2f}"
         )
     keeping_up = [s.bots for s in steps if s.real_time and not s.transcribed]
     if keeping_up:

@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     reaper_interval: float = Field(5.0, gt=0)
     max_bots_per_worker: int = Field(40, ge=1)
     # Load units a worker carries (sitin.core.capacity: a record-only bot 1, transcribing
-    # offline 4); default: 10 per core the worker has to itself, at most 10 (one process, one
+    # offline 4); default: 12 per core the worker has to itself, at most 12 (one process, one
     # GIL). `sitin worker --capacity`; serve's workers share the machine's cores.
     worker_capacity: float | None = Field(None, gt=0, le=10_000)
     # /metrics (Prometheus text): served only with `Authorization: Bearer <this token>`; unset,

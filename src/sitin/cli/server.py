@@ -16,7 +16,7 @@ from sitin.bootstrap import build_worker, periodic_jobs
 from sitin.cli.options import data_dir_option, logging_options, open_context, settings
 from sitin.config import Settings, cores
 from sitin.context import AppContext
-from sitin.core.capacity import default_capacity
+from sitin.core.capacity import RECORDING_COST, UNITS_PER_CORE, bot_cost, default_capacity
 from sitin.datadir import make_private
 from sitin.db import api_keys, projects
 from sitin.db.migrate import upgrade
@@ -232,8 +232,11 @@ def child_environment(chosen: Settings) -> dict[str, str]:
     "--capacity",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
-    help="Load units this worker carries (env SITIN_WORKER_CAPACITY; a record-only bot is 1, "
-    "transcribing offline 4; default 10 per core, at most 10).",
+    help=(
+        "Load units this worker carries (env SITIN_WORKER_CAPACITY; a record-only bot is "
+        f"{RECORDING_COST:g}, transcribing offline {bot_cost({}):g}; default "
+        f"{UNITS_PER_CORE:g} per core, at most {UNITS_PER_CORE:g})."
+    ),
 )
 @click.option("--parent-pid", type=int, default=None, hidden=True)  # set by `sitin serve`
 @logging_options
