@@ -31,6 +31,7 @@ from sitin.db import bots, meeting_data
 from sitin.db.api_keys import hash_key
 from sitin.db.bots import BotFilters
 from sitin.db.pagination import Page, Position
+from sitin.db.sealing import KeySource
 from sitin.deletion import purge
 from sitin.services import bots as bot_service
 from sitin.services import shredded
@@ -221,9 +222,20 @@ def _transcript(ctx: AppContext, key: str, bot_id: str, after: datetime | None) 
         if data_key is None and shredded.is_shredded(ctx, {"id": bot_id, "state": bot.state}):
             return []
         rows = meeting_data.transcript(
-            conn, bot_id=bot_id, key=data_key, updated_after=after, sealed_speakers=speakers
+            conn,
+            bot_id=bot_id,
+            key=data_key or _looked_up_again(ctx, bot_id),
+            updated_after=after,
+            sealed_speakers=speakers,
         )
     return [serializers.utterance(row) for row in rows]
+
+
+def _looked_up_again(ctx: AppContext, bot_id: str) -> KeySource:
+    """For a bot found with no data key just before its rows are read: the rows may include its
+    first ones, committed meanwhile under a key made for them, so the key is looked up again
+    once they are read (asked before them, those rows would read as empty)."""
+    return lambda: ctx.keys.key_for_reading(bot_id)
 
 
 RECORDING_URL_SECONDS = 1800
@@ -276,7 +288,7 @@ def participants(
         page = meeting_data.participants_page(
             conn,
             bot_id=object_id,
-            key=data_key,
+            key=data_key or _looked_up_again(ctx, object_id),
             is_host=None if is_host is None else is_host == "true",
             participant_id=id,
             position=position,
@@ -311,7 +323,7 @@ def participant_events(
         page = meeting_data.participant_events_page(
             conn,
             bot_id=object_id,
-            key=data_key,
+            key=data_key or _looked_up_again(ctx, object_id),
             after=after_dt,
             before=before_dt,
             position=position,
@@ -344,7 +356,7 @@ def chat_messages(
         page = meeting_data.chat_messages_page(
             conn,
             bot_id=object_id,
-            key=data_key,
+            key=data_key or _looked_up_again(ctx, object_id),
             created_after=after,
             position=position,
             limit=PAGE_SIZE,

@@ -14,7 +14,7 @@ from sqlalchemy.engine import RowMapping
 
 from sitin.db import sealing
 from sitin.db.pagination import Page, Position, keyset_page
-from sitin.db.sealing import Opener
+from sitin.db.sealing import KeySource, Opener
 from sitin.db.tables import (
     api_keys,
     bot_chat_message_requests,
@@ -94,7 +94,7 @@ def transcript(
     conn: Connection,
     *,
     bot_id: str,
-    key: DataKey | None,
+    key: DataKey | KeySource | None,
     updated_after: datetime | None = None,
     sealed_speakers: dict[str, Row] | None = None,
 ) -> list[dict[str, Any]]:
@@ -148,7 +148,7 @@ def participants_page(
     conn: Connection,
     *,
     bot_id: str,
-    key: DataKey | None,
+    key: DataKey | KeySource | None,
     is_host: bool | None,
     participant_id: str | None,
     position: Position | None,
@@ -178,7 +178,7 @@ def participant_events_page(
     conn: Connection,
     *,
     bot_id: str,
-    key: DataKey | None,
+    key: DataKey | KeySource | None,
     after: datetime | None,
     before: datetime | None,
     position: Position | None,
@@ -225,7 +225,7 @@ def chat_messages_page(
     conn: Connection,
     *,
     bot_id: str,
-    key: DataKey | None,
+    key: DataKey | KeySource | None,
     created_after: datetime | None,
     position: Position | None,
     limit: int,

@@ -8,11 +8,15 @@ never another bot's plaintext.
 """
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sitin.encryption import ContentUnreadable, DataKey
 
 log = logging.getLogger(__name__)
+
+# Looks the bot's data key up when a value is first opened (see Opener).
+KeySource = Callable[[], DataKey | None]
 
 # Associated data of each sealed column: a ciphertext opens only in the column it was made for.
 PARTICIPANT_NAME = "participants.name"
@@ -63,11 +67,20 @@ class Opener:
     """Opens one bot's sealed values during one read. Repeated ciphertexts (a speaker's name on
     every utterance) are opened once."""
 
-    def __init__(self, bot_id: str, key: DataKey | None):
+    def __init__(self, bot_id: str, key: DataKey | KeySource | None):
+        """``key`` may be a KeySource, asked when the first value is opened, i.e. after the rows
+        were read: a read that found the bot with no key yet passes one, since its rows may
+        include the bot's first, committed meanwhile under a key made for them."""
         self.bot_id = bot_id
-        self.key = key
+        self._key = key
         self._seen: dict[str, Any] = {}
         self._failed: set[str] = set()
+
+    @property
+    def key(self) -> DataKey | None:
+        if callable(self._key):
+            self._key = self._key()
+        return self._key
 
     def text(self, value: str | None, purpose: str, empty: str | None = "") -> str | None:
         if value is None:
@@ -76,9 +89,10 @@ class Opener:
         if cached is not None:
             return cached
         try:
-            if self.key is None:
+            key = self.key
+            if key is None:
                 raise ContentUnreadable("the bot has no data key (its data was deleted)")
-            opened = self.key.open_text(value, purpose)
+            opened = key.open_text(value, purpose)
         except ContentUnreadable as exc:
             self._unreadable(purpose, exc)
             return empty
@@ -89,9 +103,10 @@ class Opener:
         if value is None:
             return None
         try:
-            if self.key is None:
+            key = self.key
+            if key is None:
                 raise ContentUnreadable("the bot has no data key (its data was deleted)")
-            return self.key.open_json(value, purpose)
+            return key.open_json(value, purpose)
         except (ContentUnreadable, ValueError) as exc:
             self._unreadable(purpose, exc)
             return empty
