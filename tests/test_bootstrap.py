@@ -2,6 +2,8 @@
 (serve, worker, CLI, tests) built it."""
 
 import dataclasses
+import subprocess
+import sys
 
 import pytest
 from sqlalchemy import func, select
@@ -106,3 +108,21 @@ def test_a_new_data_directory_is_private_to_the_service(tmp_path):
         assert data_dir.stat().st_mode & 0o777 == 0o700
     finally:
         context.close()
+
+
+def test_an_idle_worker_has_not_loaded_the_webrtc_stack(tmp_path):
+    # aiortc (and its ICE, DNS, SRTP and OpenSSL bindings) is ~18 MB of every worker's memory:
+    # it is loaded when the first bot joins a meeting, not when a worker starts and waits
+    build = (
+        "import sys; from pathlib import Path; from sitin.bootstrap import build_context; "
+        "from sitin.config import Settings; "
+        f"ctx = build_context(Settings(data_dir=Path({str(tmp_path)!r}), secret_key='s'), "
+        "run_bots=True); "
+        "webrtc = {'aiortc', 'aioice', 'pylibsrtp'}; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & webrtc)); "
+        "ctx.close()"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", build], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert loaded.stdout.strip().splitlines()[-1] == "[]"

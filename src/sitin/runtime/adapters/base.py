@@ -47,6 +47,10 @@ class ChatNotSent(Exception):
     it). The message names the reason, never the text, so it can go into the bot's log."""
 
 
+class OutputQueueFull(Exception):
+    """More audio was queued for the bot to play than its adapter holds."""
+
+
 @dataclass(frozen=True)
 class MeetingEnded:
     """The meeting is over for the bot. "room_empty" only says that everyone else left (auto-leave

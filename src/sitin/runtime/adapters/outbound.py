@@ -31,6 +31,7 @@ from aiortc.codecs.opus import OpusEncoder
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from sitin.core.audio import MEETING_SAMPLE_RATE
+from sitin.runtime.adapters.base import OutputQueueFull
 
 FRAME_SAMPLES = 960  # 20 ms at 48 kHz
 FRAME_S = FRAME_SAMPLES / MEETING_SAMPLE_RATE
@@ -44,10 +45,6 @@ HANGOVER_FRAMES = 5  # silent packets still sent after speech
 # Called with each played frame that is not silence and its epoch-ms play time (the recorder
 # keeps the bot's voice; nothing else sees it).
 PlayedSink = Callable[[np.ndarray, float], None]
-
-
-class OutputQueueFull(Exception):
-    """More audio was queued than MAX_QUEUED_S allows."""
 
 
 class OutboundAudio:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from sitin.encryption import DataKey
-from sitin.runtime.adapters.outbound import OutputQueueFull
+from sitin.runtime.adapters.base import OutputQueueFull
 from sitin.runtime.frames import (
     AudioFrame,
     AudioOut,
