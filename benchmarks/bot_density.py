@@ -510,12 +510,12 @@ class Benchmark:
             time.sleep(0.5)
         elapsed = time.monotonic() - started
         window_ms[1] = time.time() * 1000
-        # (end of speech, seconds until it was in the transcript) over the window
-        delays = sorted(
-            (key[3], first_seen - key[3] / 1000)
-            for key, first_seen in seen.items()
-            if key not in before_window
+        # seconds from the end of speech until it was in the transcript, in the order spoken
+        timed = sorted(
+            (key[3], first_seen) for key, first_seen in seen.items() if key not in before_window
         )
+        delays = [first_seen - end_ms / 1000 for end_ms, first_seen in timed]
+        third = max(len(delays) // 3, 1)
         by_thread: dict[str, float] = {}
         for tid, seconds in threads().items():
             name = names.get(tid, "unnamed (native)")
@@ -567,11 +567,10 @@ class Benchmark:
             join_s=join_s,
             end_s=end_s,
             utterances=utterances,
-            delay_p50_s=_percentile([d for _, d in delays], 50),
-            delay_p90_s=_percentile([d for _, d in delays], 90),
+            delay_p50_s=_percentile(delays, 50),
+            delay_p90_s=_percentile(delays, 90),
             # the last third of the window against the first: grows when the backlog does
-            delay_growth_s=_percentile([d for _, d in delays[-(len(delays) // 3) or 1 :]], 50)
-            - _percentile([d for _, d in delays[: len(delays) // 3 or 1]], 50),
+            delay_growth_s=_percentile(delays[-third:], 50) - _percentile(delays[:third], 50),
             thread_cpu_percent={k: 100 * v / elapsed for k, v in by_thread.items() if v > 0},
         )
 
