@@ -17,6 +17,8 @@ from sitin.db.tables import (
     recordings,
     webhook_delivery_attempts,
 )
+from sitin.deletion import purge
+from sitin.encryption.keystore import DESTROYED, LIVE
 from support.captured import END_PATH, JOIN_PATH, advance, ended_bot_with_data
 
 READ_ROUTES = ("participants", "participant_events", "chat_messages")
@@ -206,6 +208,32 @@ def test_concurrent_calls_produce_exactly_one_event(ctx, client, project, ended_
             .where(bot_events.c.bot_id == bot_id, bot_events.c.event_type == "data_deleted")
         ).scalar_one()
     assert events == 1
+
+
+def test_a_deletion_whose_fence_fails_keeps_the_data_and_its_key(
+    ctx, client, project, ended_bot, monkeypatch
+):
+    """The key's destruction begins while the fence runs; a fence that fails before its commit
+    rolls it back, so the bot keeps its data readable and a later call deletes it."""
+    bot_id, _ = ended_bot
+    transcript = client.get(f"/api/v1/bots/{bot_id}/transcript", headers=project.headers).json()
+    assert transcript and ctx.keys.status([bot_id]) == {bot_id: LIVE}
+
+    def failing(conn, bot_id):
+        raise RuntimeError("the disk went away")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(purge.data_deletion, "scrub_event_metadata", failing)
+        with pytest.raises(RuntimeError):
+            purge.delete_bot_data(ctx, bot_id=bot_id, project_id=project.id)
+    ctx.keys.forget_cached()
+    assert ctx.keys.status([bot_id]) == {bot_id: LIVE}
+    assert client.get(f"/api/v1/bots/{bot_id}", headers=project.headers).json()["state"] == "ended"
+    again = client.get(f"/api/v1/bots/{bot_id}/transcript", headers=project.headers).json()
+    assert again == transcript
+
+    assert delete_data(client, project, bot_id).status_code == 200
+    assert ctx.keys.status([bot_id]) == {bot_id: DESTROYED}
 
 
 NOT_DELETABLE = [

@@ -132,22 +132,24 @@ def test_a_key_store_outage_answers_503_and_verify_names_the_surviving_key(
 ):
     bot_id = new_bot()["id"]
     ended_bot_with_data(ctx, bot_id, blobs=2)
-    destroy = ctx.keys.destroy
 
     def key_store_down(_bot_id: str, **_options) -> None:
         raise OperationalError("DELETE", {}, Exception("key store unreachable"))
 
-    monkeypatch.setattr(ctx.keys, "destroy", key_store_down)
-    refused = delete_data(client, project, bot_id)
-    assert refused.status_code == 503, refused.text
-    assert "key" in refused.json()["error"]
+    with monkeypatch.context() as down:
+        # the fence begins the destruction; a repeat call (the bot is fenced) destroys it anew
+        down.setattr(ctx.keys, "begin_destroying", key_store_down)
+        down.setattr(ctx.keys, "destroy", key_store_down)
+        refused = delete_data(client, project, bot_id)
+        assert refused.status_code == 503, refused.text
+        assert "key" in refused.json()["error"]
+        assert delete_data(client, project, bot_id).status_code == 503
 
     found = sitin(ctx, "deletion", "verify", bot_id)
     assert found.exit_code == 1
     assert "data key still exists" in found.output
     assert "pending in the journal" in found.output
 
-    monkeypatch.setattr(ctx.keys, "destroy", destroy)
     assert delete_data(client, project, bot_id).status_code == 200
     again = sitin(ctx, "deletion", "verify", bot_id)
     assert again.exit_code == 0, again.output

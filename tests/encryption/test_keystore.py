@@ -73,6 +73,29 @@ def test_a_destroyed_key_is_gone_and_never_created_again(keystore_url):
     keys.dispose(), other.dispose()
 
 
+def test_a_destruction_begun_is_final_only_once_committed(keystore_url):
+    """delete_data begins destroying the key during its fence and commits once the fence has:
+    abandoned (the fence failed), the key stays; committed from another thread, it is gone."""
+    keys, other = store(keystore_url), store(keystore_url)
+    material = keys.key_for_writing("bot_a").material
+    begun = keys.begin_destroying("bot_a")
+    assert other.key_for_reading("bot_a").material == material  # not final yet
+    begun.abandon()
+    keys.forget_cached()
+    assert keys.key_for_reading("bot_a").material == material
+    assert keys.status(["bot_a"]) == {"bot_a": LIVE}
+
+    begun = keys.begin_destroying("bot_a")
+    committer = threading.Thread(target=begun.commit)
+    committer.start()
+    committer.join()
+    assert keys.key_for_reading("bot_a") is None  # seen at once here
+    other.forget_cached()
+    assert other.key_for_reading("bot_a") is None
+    assert keys.status(["bot_a"]) == {"bot_a": DESTROYED}
+    keys.dispose(), other.dispose()
+
+
 def test_destroyed_at_asks_the_store_once_per_bot_and_sees_destruction(keystore_url):
     """Every API read asks whether its bots' keys are destroyed: the answer "not destroyed" is
     kept for the cache's lifetime (no query per request), one destroyed here is seen at once and

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from sitin.api import schemas, serializers
@@ -442,8 +443,11 @@ async def delete_data(request: Request, object_id: str):
 def _delete_data(ctx: AppContext, key: str, bot_id: str) -> JsonResponse:
     with ctx.db.read() as conn:  # a read: a bad key never takes the write lock
         project_id = project_of_key(conn, key)
-    outcome = purge.delete_bot_data(ctx, bot_id=bot_id, project_id=project_id)
-    return JsonResponse(serializers.bot(outcome.bot.row, outcome.bot.events))
+    outcome = purge.delete_bot_data(ctx, bot_id=bot_id, project_id=project_id, scrub=False)
+    return JsonResponse(
+        serializers.bot(outcome.bot.row, outcome.bot.events),
+        background=BackgroundTask(purge.scrub_after_deletion, ctx),  # once the answer is sent
+    )
 
 
 @router.post(

@@ -20,6 +20,7 @@ import logging
 import math
 import shutil
 from concurrent.futures import Future, wait
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,7 @@ from sitin.db.capture import blob_prefix
 from sitin.db.engine import Tx, is_out_of_space
 from sitin.db.sealing import Opener
 from sitin.db.webhook_deliveries import scrub_kept_deliveries
+from sitin.encryption.keystore import KeyDestruction
 from sitin.faults import checkpoint
 from sitin.storage import StorageError
 from sitin.webhooks.dispatch import DELIVER_TASK
@@ -84,29 +86,39 @@ def delete_bot_data(
     bot_id: str,
     project_id: str | None,
     sub_type: EventSubType | None = None,
+    scrub: bool = True,
 ) -> Outcome:
     """Delete everything the bot captured. Raises BotNotFound, RuleError (wrong state) or
-    StoragePending."""
+    StoragePending. ``scrub=False``: the caller runs ``scrub_after_deletion`` itself once it has
+    answered (the API, so that the scrub does not compete with sending the answer)."""
     fenced = False
-    with ctx.db.write() as tx:
-        bot = bots.lock_for_deletion(tx.conn, bot_id=bot_id, project_id=project_id)
-        if bot is None:
-            raise BotNotFound(bot_id)
-        prefix = blob_prefix(bot.id)  # only for a bot that exists: its id is one sitin made
-        state = BotState(bot.state)
-        if state != BotState.DATA_DELETED:
-            if state not in DELETABLE_STATES:
-                raise RuleError(not_deletable_message(state.value))
-            # The store is measured (for the receipt) while the rows are being deleted.
-            usage = ctx.in_background(_measure_blobs, ctx, prefix)
-            _fence(tx, bot, prefix, usage, sub_type)
-            fenced = True
-            checkpoint(ctx.settings, "deletion.before_commit")
-        view = bots.view(tx.conn, project_id=bot.project_id, bot_id=bot_id)
-        assert view is not None  # locked above
+    destruction: Future[KeyDestruction] | None = None
+    try:
+        with ctx.db.write() as tx:
+            bot = bots.lock_for_deletion(tx.conn, bot_id=bot_id, project_id=project_id)
+            if bot is None:
+                raise BotNotFound(bot_id)
+            prefix = blob_prefix(bot.id)  # only for a bot that exists: its id is one sitin made
+            state = BotState(bot.state)
+            if state != BotState.DATA_DELETED:
+                if state not in DELETABLE_STATES:
+                    raise RuleError(not_deletable_message(state.value))
+                # Meanwhile, on helper threads: the store is measured (for the receipt), and the
+                # key's destruction is executed in the key store, to be committed after the fence.
+                usage = ctx.in_background(_measure_blobs, ctx, prefix)
+                destruction = ctx.in_background(ctx.keys.begin_destroying, bot.id)
+                _fence(tx, bot, prefix, usage, sub_type)
+                fenced = True
+                checkpoint(ctx.settings, "deletion.before_commit")
+            view = bots.view(tx.conn, project_id=bot.project_id, bot_id=bot_id)
+            assert view is not None  # locked above
+    except BaseException:
+        if destruction is not None:
+            _abandon(destruction)
+        raise
     checkpoint(ctx.settings, "deletion.after_commit")
     try:
-        finish_storage(ctx, bot_id=bot_id, prefix=prefix)
+        finish_storage(ctx, bot_id=bot_id, prefix=prefix, destruction=destruction, scrub=scrub)
     except DBAPIError as exc:
         if not is_out_of_space(exc):
             raise
@@ -138,7 +150,8 @@ def _fence(
 ) -> None:
     conn = tx.conn
     receipt = Receipt(deleted=data_deletion.delete_captured_rows(conn, bot.id))
-    scrub_kept_deliveries(conn, bot.id, Opener(bot.id, tx.keys.key_for_reading(bot.id)))
+    # the key is looked up only if a kept delivery is sealed (a bot with no webhooks has none)
+    scrub_kept_deliveries(conn, bot.id, Opener(bot.id, lambda: tx.keys.key_for_reading(bot.id)))
     data_deletion.reset_recording(conn, bot.id)
     receipt.deleted["recording_files"] = int(bool(bot.has_recording_file))
     data_deletion.scrub_event_metadata(conn, bot.id)
@@ -159,7 +172,14 @@ def _fence(
     )
 
 
-def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str) -> None:
+def finish_storage(
+    ctx: AppContext,
+    *,
+    bot_id: str,
+    prefix: str,
+    destruction: Future[KeyDestruction] | None = None,
+    scrub: bool = True,
+) -> None:
     """Destroy the bot's data key, delete its blob prefix, verify it is empty, and clear its
     journal entry.
 
@@ -168,12 +188,17 @@ def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str) -> None:
     finishes any of them after a crash, so their order does not matter for safety. The answer
     waits for all of them (a 200 only once the key is gone and the prefix is empty), and
     storage reports its progress (``deletion.mid_storage``) only once the key is gone.
+    ``destruction``: the key's destruction begun during the fence, now only to be committed.
+    ``scrub``: start ``scrub_after_deletion`` when done (else the caller does).
 
     Also runs for a bot that is already data_deleted with no journal entry, so a blob written
     after an earlier purge (a late upload) is removed by any repeat call."""
     # One helper thread for the key (its commit waits on the disk, holding no GIL); the rest on
     # this thread, one after the other: more threads in Python code only queue for the GIL.
-    key_gone = ctx.in_background(_destroy_key, ctx, bot_id)
+    if destruction is None:
+        key_gone = ctx.in_background(_destroy_key, ctx, bot_id)
+    else:
+        key_gone = ctx.in_background(_commit_destruction, ctx, _begun(destruction))
 
     def batch_done() -> None:
         wait([key_gone])
@@ -210,7 +235,8 @@ def finish_storage(ctx: AppContext, *, bot_id: str, prefix: str) -> None:
     # Off the request path: SQLite folds the WAL (which still holds the deleted rows' pages, as
     # ciphertext) into the database, where secure_delete has zeroed them, and truncates it; the
     # key store drops the destroyed key's old bytes the same way (PostgreSQL: VACUUM).
-    ctx.in_background(scrub_after_deletion, ctx)
+    if scrub:
+        ctx.in_background(scrub_after_deletion, ctx)
 
 
 def _destroy_key(ctx: AppContext, bot_id: str) -> None:
@@ -219,6 +245,30 @@ def _destroy_key(ctx: AppContext, bot_id: str) -> None:
     except SQLAlchemyError as exc:
         raise StorageError(f"the key store did not destroy the data key: {exc}") from exc
     checkpoint(ctx.settings, "deletion.after_key")
+
+
+def _begun(destruction: Future[KeyDestruction]) -> KeyDestruction | StorageError:
+    """The destruction begun during the fence, or why the key store could not begin it."""
+    try:
+        return destruction.result()
+    except SQLAlchemyError as exc:
+        return StorageError(f"the key store did not destroy the data key: {exc}")
+
+
+def _commit_destruction(ctx: AppContext, begun: KeyDestruction | StorageError) -> None:
+    if isinstance(begun, StorageError):
+        raise begun
+    try:
+        begun.commit()
+    except SQLAlchemyError as exc:
+        raise StorageError(f"the key store did not destroy the data key: {exc}") from exc
+    checkpoint(ctx.settings, "deletion.after_key")
+
+
+def _abandon(destruction: Future[KeyDestruction]) -> None:
+    """The fence did not commit: roll the key's destruction back (the key stays)."""
+    with suppress(SQLAlchemyError):  # it never began: nothing was destroyed either way
+        destruction.result().abandon()
 
 
 def _remove_leftovers(ctx: AppContext, bot_id: str) -> None:

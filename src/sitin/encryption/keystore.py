@@ -18,12 +18,14 @@ from pathlib import Path
 
 from sqlalchemy import (
     Column,
+    Connection,
     DateTime,
     Engine,
     LargeBinary,
     MetaData,
     String,
     Table,
+    Transaction,
     bindparam,
     create_engine,
     event,
@@ -271,16 +273,27 @@ class KeyStore:
 
     def destroy(self, bot_id: str, *, scrub: bool = True) -> None:
         """Destroy the bot's key (idempotent; committed when this returns) and, unless ``scrub``
-        is False, scrub the freed bytes from the store's files. delete_data passes False and
-        scrubs after its 200 (the checkpoint is half the cost of destroying the key); until then
-        the old bytes sit only in the store's own file, wrapped by the master key, and no read
-        of the store can return them."""
+        is False, scrub the freed bytes from the store's files. delete_data scrubs after its 200
+        (the checkpoint is half the cost of destroying the key); until then the old bytes sit
+        only in the store's own file, wrapped by the master key, and no read of the store can
+        return them."""
+        self.begin_destroying(bot_id).commit()
+        if scrub:
+            self.scrub()
+
+    def begin_destroying(self, bot_id: str) -> "KeyDestruction":
+        """Destroy the bot's key in a transaction left open: nothing is final until the returned
+        destruction's ``commit()`` (``abandon()`` rolls it back). delete_data begins it while its
+        fence transaction runs and commits it once the fence has committed, so that the key
+        store's work mostly overlaps the fence's instead of following it."""
         insert = postgresql.insert if not self.is_sqlite else sqlite.insert
         now = utcnow()
         statement = insert(data_keys).values(
             bot_id=bot_id, master_id=None, wrapped=None, created_at=now, destroyed_at=now
         )
-        with self._ready().begin() as conn:
+        conn = self._ready().connect()
+        try:
+            transaction = conn.begin()
             conn.execute(
                 statement.on_conflict_do_update(
                     index_elements=["bot_id"],
@@ -288,10 +301,14 @@ class KeyStore:
                     where=data_keys.c.wrapped.is_not(None),
                 )
             )
+        except BaseException:
+            conn.close()  # rolls back
+            raise
+        return KeyDestruction(self, bot_id, conn, transaction)
+
+    def _destroyed(self, bot_id: str) -> None:
         self._remember(bot_id, _TOMBSTONE)
         self._scrub_due = True
-        if scrub:
-            self.scrub()
 
     def scrub(self) -> bool:
         """Physically drop destroyed keys' old bytes: SQLite's WAL is checkpointed and truncated
@@ -364,3 +381,24 @@ class _Tombstone:
 
 
 _TOMBSTONE = _Tombstone()
+
+
+class KeyDestruction:
+    """A key's destruction executed in an open key-store transaction (from
+    ``KeyStore.begin_destroying``); committed or abandoned once, from any thread."""
+
+    def __init__(self, store: KeyStore, bot_id: str, conn: Connection, transaction: Transaction):
+        self._store, self.bot_id = store, bot_id
+        self._conn, self._transaction = conn, transaction
+
+    def commit(self) -> None:
+        """Make the destruction durable: from here on the bot's key is gone."""
+        try:
+            self._transaction.commit()
+        finally:
+            self._conn.close()
+        self._store._destroyed(self.bot_id)
+
+    def abandon(self) -> None:
+        """Roll it back: the key stays (the fence it belonged to did not commit)."""
+        self._conn.close()
