@@ -195,10 +195,7 @@ def finish_storage(
     after an earlier purge (a late upload) is removed by any repeat call."""
     # One helper thread for the key (its commit waits on the disk, holding no GIL); the rest on
     # this thread, one after the other: more threads in Python code only queue for the GIL.
-    if destruction is None:
-        key_gone = ctx.in_background(_destroy_key, ctx, bot_id)
-    else:
-        key_gone = ctx.in_background(_commit_destruction, ctx, _begun(destruction))
+    key_gone = ctx.in_background(_destroy_key, ctx, bot_id, destruction)
 
     def batch_done() -> None:
         wait([key_gone])
@@ -239,27 +236,14 @@ def finish_storage(
         ctx.in_background(scrub_after_deletion, ctx)
 
 
-def _destroy_key(ctx: AppContext, bot_id: str) -> None:
+def _destroy_key(ctx: AppContext, bot_id: str, destruction: Future[KeyDestruction] | None) -> None:
+    """Destroy the bot's key, or commit the destruction begun during the fence (which was
+    submitted to the helpers first, so waiting for it here cannot starve it)."""
     try:
-        ctx.keys.destroy(bot_id, scrub=False)  # scrubbed with the WAL, after the answer
-    except SQLAlchemyError as exc:
-        raise StorageError(f"the key store did not destroy the data key: {exc}") from exc
-    checkpoint(ctx.settings, "deletion.after_key")
-
-
-def _begun(destruction: Future[KeyDestruction]) -> KeyDestruction | StorageError:
-    """The destruction begun during the fence, or why the key store could not begin it."""
-    try:
-        return destruction.result()
-    except SQLAlchemyError as exc:
-        return StorageError(f"the key store did not destroy the data key: {exc}")
-
-
-def _commit_destruction(ctx: AppContext, begun: KeyDestruction | StorageError) -> None:
-    if isinstance(begun, StorageError):
-        raise begun
-    try:
-        begun.commit()
+        if destruction is None:
+            ctx.keys.destroy(bot_id, scrub=False)  # scrubbed with the WAL, after the answer
+        else:
+            destruction.result().commit()
     except SQLAlchemyError as exc:
         raise StorageError(f"the key store did not destroy the data key: {exc}") from exc
     checkpoint(ctx.settings, "deletion.after_key")
