@@ -25,7 +25,7 @@ from sitin.db.capture import blob_prefix
 from sitin.db.tables import CAPTURED_TABLES, bots, deletion_journal
 from sitin.encryption.keystore import DESTROYED, LIVE
 from support.captured import ended_bot_with_data
-from support.process import running_server, start_server
+from support.process import running_server, start_server, wait_for
 from support.projects import create_project
 from support.settings import ROOM_URL, make_settings
 
@@ -184,7 +184,19 @@ def test_deletions_killed_at_each_step_are_untouched_or_finished_after_a_restart
             assert snapshot(ctx, bot_id) == Snapshot("data_deleted", 0, 0, journaled=False)
         response = api.post(f"/api/v1/bots/{untouched}/delete_data")
         assert response.status_code == 200, response.text
-        assert snapshot(ctx, untouched) == Snapshot("data_deleted", 0, 0, journaled=False)
+        # answered once the key is gone and the prefix empty; the entry is cleared just after
+        answered = snapshot(ctx, untouched)
+        assert (answered.state, answered.rows, answered.blobs, answered.key) == (
+            "data_deleted",
+            0,
+            0,
+            DESTROYED,
+        )
+        wait_for(
+            lambda: snapshot(ctx, untouched) == Snapshot("data_deleted", 0, 0, journaled=False),
+            "the journal entry to be cleared after the answer",
+            explain=lambda: snapshot(ctx, untouched),
+        )
         for bot_id in (untouched, committed, keyless, midway):
             events = api.get(f"/api/v1/bots/{bot_id}").json()["events"]
             assert [e["type"] for e in events].count("data_deleted") == 1

@@ -18,10 +18,13 @@ from sqlalchemy import func, select
 
 from sitin.bootstrap import build_context, build_worker
 from sitin.context import AppContext
+from sitin.datadir import bot_work_dir
 from sitin.db.capture import blob_prefix
 from sitin.db.tables import CAPTURED_TABLES, deletion_journal
+from sitin.deletion import purge
 from sitin.deletion.journal import pending_entries, process_journal
 from sitin.deletion.verify import remaining_data
+from sitin.encryption.keystore import DESTROYED
 from support.captured import ended_bot_with_data
 from support.settings import make_settings
 
@@ -151,3 +154,36 @@ def test_a_starting_worker_finishes_pending_deletions_before_taking_work(
     finally:
         worker.stop()
         worker_ctx.close()
+
+
+def test_an_entry_left_by_a_crash_after_the_answer_verifies_clean_and_the_job_clears_it(
+    ctx, project, ended_bot
+):
+    # The API answers once the key is gone and the prefix is verified empty, and clears the
+    # journal entry just after: a process that dies in between leaves only the entry.
+    outcome = purge.delete_bot_data(ctx, bot_id=ended_bot, project_id=project.id, close=False)
+    assert outcome.fenced
+    assert journal_row(ctx, ended_bot) is not None
+    assert ctx.keys.status([ended_bot])[ended_bot] == DESTROYED
+    assert ctx.blobs.is_empty(blob_prefix(ended_bot))
+
+    assert remaining_data(ctx, ended_bot) == []  # bookkeeping only: nothing of the bot remains
+
+    assert process_journal(ctx) == 0
+    assert journal_row(ctx, ended_bot) is None
+
+
+def test_verify_names_temporary_files_left_under_the_bot_and_a_repeat_call_removes_them(
+    ctx, client, project, ended_bot
+):
+    assert delete_data(client, project, ended_bot).status_code == 200
+    # a worker killed mid-meeting on this machine left its spilled backlog behind
+    work_dir = bot_work_dir(ctx.settings.data_dir, ended_bot)
+    work_dir.mkdir(parents=True)
+    (work_dir / "backlog.bin").write_bytes(b"\x00" * 64)
+
+    assert remaining_data(ctx, ended_bot) == [f"temporary files of the bot remain in {work_dir}"]
+
+    assert delete_data(client, project, ended_bot).status_code == 200
+    assert not work_dir.exists()
+    assert remaining_data(ctx, ended_bot) == []

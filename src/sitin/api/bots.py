@@ -443,10 +443,11 @@ async def delete_data(request: Request, object_id: str):
 def _delete_data(ctx: AppContext, key: str, bot_id: str) -> JsonResponse:
     with ctx.db.read() as conn:  # a read: a bad key never takes the write lock
         project_id = project_of_key(conn, key)
-    outcome = purge.delete_bot_data(ctx, bot_id=bot_id, project_id=project_id, scrub=False)
+    outcome = purge.delete_bot_data(ctx, bot_id=bot_id, project_id=project_id, close=False)
     return JsonResponse(
         serializers.bot(outcome.bot.row, outcome.bot.events),
-        background=BackgroundTask(purge.scrub_after_deletion, ctx),  # once the answer is sent
+        # the key is gone and the prefix verified empty: clear the journal once the answer is sent
+        background=BackgroundTask(purge.close_deletion, ctx, bot_id),
     )
 
 

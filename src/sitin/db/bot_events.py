@@ -61,14 +61,14 @@ def record_event(
     now = utcnow()
     metadata = dict(metadata or {})
 
-    values: dict[str, Any] = {"state": new.value, "updated_at": now}
-    if new in TERMINAL and old not in TERMINAL:
-        values["ended_at"] = now
+    ends = new in TERMINAL and old not in TERMINAL
+    if ends:
         metadata.setdefault(
             "bot_duration_seconds", int((now - as_utc(row.created_at)).total_seconds())
         )
     moved = conn.execute(
-        update(bots).where(bots.c.id == bot_id, bots.c.state == old.value).values(**values)
+        _MOVE_BOT_TO_END if ends else _MOVE_BOT,
+        {"id_": bot_id, "old": old.value, "new": new.value, "now": now},
     )
     if moved.rowcount != 1:
         raise StateChanged(f"bot {bot_id} left state {old.value} concurrently")
@@ -102,6 +102,12 @@ _LOCK_BOT = (
     .with_for_update()
 )
 _INSERT_EVENT = insert(bot_events)
+_MOVE_BOT = (
+    update(bots)
+    .where(bots.c.id == bindparam("id_"), bots.c.state == bindparam("old"))
+    .values(state=bindparam("new"), updated_at=bindparam("now"))
+)
+_MOVE_BOT_TO_END = _MOVE_BOT.values(ended_at=bindparam("now"))
 
 
 def _transcribes(conn: Connection, bot_id: str) -> bool:

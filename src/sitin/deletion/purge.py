@@ -10,10 +10,10 @@ they are gone.
    step is journaled like the blobs): from then on every copy of its content anywhere (WAL,
    dead tuples, object versions, backups) is ciphertext nobody can open. Meanwhile delete the
    prefix in the store (and the bot's queued tasks and temporary files); once both are done,
-   verify the prefix is empty and clear the journal entry. If the key store or the blob
-   store fails the journal entry stays; the periodic job, the next start, or a repeat call
-   finishes the work. Success is only reported once the key is gone and the prefix is verified
-   empty.
+   verify the prefix is empty and clear the journal entry (the API clears it once it has
+   answered: what is left then is bookkeeping). If the key store or the blob store fails the
+   journal entry stays; the periodic job, the next start, or a repeat call finishes the work.
+   Success is only reported once the key is gone and the prefix is verified empty.
 """
 
 import logging
@@ -86,11 +86,11 @@ def delete_bot_data(
     bot_id: str,
     project_id: str | None,
     sub_type: EventSubType | None = None,
-    scrub: bool = True,
+    close: bool = True,
 ) -> Outcome:
     """Delete everything the bot captured. Raises BotNotFound, RuleError (wrong state) or
-    StoragePending. ``scrub=False``: the caller runs ``scrub_after_deletion`` itself once it has
-    answered (the API, so that the scrub does not compete with sending the answer)."""
+    StoragePending. ``close=False``: the caller runs ``close_deletion`` itself once it has
+    answered (the API, so that the bookkeeping does not delay the answer)."""
     fenced = False
     destruction: Future[KeyDestruction] | None = None
     try:
@@ -118,7 +118,7 @@ def delete_bot_data(
         raise
     checkpoint(ctx.settings, "deletion.after_commit")
     try:
-        finish_storage(ctx, bot_id=bot_id, prefix=prefix, destruction=destruction, scrub=scrub)
+        finish_storage(ctx, bot_id=bot_id, prefix=prefix, destruction=destruction, close=close)
     except DBAPIError as exc:
         if not is_out_of_space(exc):
             raise
@@ -178,7 +178,7 @@ def finish_storage(
     bot_id: str,
     prefix: str,
     destruction: Future[KeyDestruction] | None = None,
-    scrub: bool = True,
+    close: bool = True,
 ) -> None:
     """Destroy the bot's data key, delete its blob prefix, verify it is empty, and clear its
     journal entry.
@@ -189,7 +189,8 @@ def finish_storage(
     waits for all of them (a 200 only once the key is gone and the prefix is empty), and
     storage reports its progress (``deletion.mid_storage``) only once the key is gone.
     ``destruction``: the key's destruction begun during the fence, now only to be committed.
-    ``scrub``: start ``scrub_after_deletion`` when done (else the caller does).
+    ``close``: run ``close_deletion`` when done (else the caller does, once it has answered:
+    the key is gone and the prefix verified empty, so what is left is bookkeeping).
 
     Also runs for a bot that is already data_deleted with no journal entry, so a blob written
     after an earlier purge (a late upload) is removed by any repeat call."""
@@ -225,15 +226,25 @@ def finish_storage(
             # the periodic journal job retries within this; a repeat call may finish sooner
             retry_after=math.ceil(ctx.settings.journal_interval),
         )
-    with ctx.db.write() as tx:
-        # Losing this commit in a crash is harmless (the journal re-checks a destroyed key and
-        # an empty prefix), so it need not wait for the WAL flush.
-        deletion_journal.remove(tx.conn, bot_id=bot_id, durable=False)
-    # Off the request path: SQLite folds the WAL (which still holds the deleted rows' pages, as
-    # ciphertext) into the database, where secure_delete has zeroed them, and truncates it; the
-    # key store drops the destroyed key's old bytes the same way (PostgreSQL: VACUUM).
-    if scrub:
-        ctx.in_background(scrub_after_deletion, ctx)
+    if close:
+        close_deletion(ctx, bot_id)
+
+
+def close_deletion(ctx: AppContext, bot_id: str) -> None:
+    """Clear the journal entry of a deletion whose key is gone and whose prefix is verified
+    empty, then scrub. A crash before this ran leaves an entry that the periodic journal job
+    finishes (every step is idempotent) and that verify does not count as a remain."""
+    try:
+        with ctx.db.write() as tx:
+            # Losing this commit in a crash is harmless (the journal job re-checks a destroyed
+            # key and an empty prefix), so it need not wait for the WAL flush.
+            deletion_journal.remove(tx.conn, bot_id=bot_id, durable=False)
+    except SQLAlchemyError as exc:
+        log.warning("clearing the journal entry of bot %s did not complete: %s", bot_id, exc)
+    # SQLite folds the WAL (which still holds the deleted rows' pages, as ciphertext) into the
+    # database, where secure_delete has zeroed them, and truncates it; the key store drops the
+    # destroyed key's old bytes the same way (PostgreSQL: VACUUM).
+    ctx.in_background(scrub_after_deletion, ctx)
 
 
 def _destroy_key(ctx: AppContext, bot_id: str, destruction: Future[KeyDestruction] | None) -> None:

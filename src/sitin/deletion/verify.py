@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from sitin.context import AppContext
 from sitin.core.states import BotState
+from sitin.datadir import bot_work_dir
 from sitin.db import bots, data_deletion, deletion_journal
 from sitin.db.capture import blob_prefix
 from sitin.encryption.keystore import DESTROYED, LIVE
@@ -33,8 +34,7 @@ def remaining_data(ctx: AppContext, bot_id: str) -> list[str]:
                 "from a backup taken before delete_data?); call delete_data again to purge it"
             )
         remains.extend(data_deletion.remaining_rows(conn, bot_id))
-        if deletion_journal.has_entry(conn, bot_id=bot_id):
-            remains.append("deletion of its data key or blobs still pending in the journal")
+        journaled = deletion_journal.has_entry(conn, bot_id=bot_id)
     waiting = [name for name, args in ctx.queue.queued() if bot_id in args]
     if waiting:
         remains.append(f"{len(waiting)} queued task(s) still name the bot: {sorted(set(waiting))}")
@@ -46,6 +46,13 @@ def remaining_data(ctx: AppContext, bot_id: str) -> list[str]:
     # upload or an old version (a versioned bucket).
     if not blobs and not ctx.blobs.is_empty(blob_prefix(bot_id)):
         remains.append(f"unfinished upload(s) or old object version(s) under {blob_prefix(bot_id)}")
+    work_dir = bot_work_dir(ctx.settings.data_dir, bot_id)
+    if work_dir.is_dir() and any(work_dir.iterdir()):
+        remains.append(f"temporary files of the bot remain in {work_dir}")
+    # An entry alone is bookkeeping: the answer is sent once the key is gone and the prefix is
+    # verified empty, and the entry is cleared just after (or by the journal job after a crash).
+    if journaled and remains:
+        remains.append("deletion of its data key or blobs still pending in the journal")
     return remains
 
 

@@ -64,6 +64,30 @@ _DESTROYED = select(data_keys.c.bot_id, data_keys.c.destroyed_at).where(
 )
 
 
+def _destroying(insert):  # the dialect's insert(): its upsert differs
+    """A destruction that also leaves a tombstone for a bot that never had a key."""
+    return (
+        insert(data_keys)
+        .values(
+            bot_id=bindparam("bot_id_"),
+            master_id=None,
+            wrapped=None,
+            created_at=bindparam("now"),
+            destroyed_at=bindparam("now"),
+        )
+        .on_conflict_do_update(
+            index_elements=["bot_id"],
+            set_={"master_id": None, "wrapped": None, "destroyed_at": bindparam("now")},
+            where=data_keys.c.wrapped.is_not(None),
+        )
+    )
+
+
+# built once, not per destruction (delete_data waits for it)
+_DESTROY_ON_SQLITE = _destroying(sqlite.insert)
+_DESTROY_ON_POSTGRESQL = _destroying(postgresql.insert)
+
+
 class KeyDestroyed(RuntimeError):
     """The bot's data key was destroyed (its data deleted): nothing may be sealed for it."""
 
@@ -286,21 +310,11 @@ class KeyStore:
         destruction's ``commit()`` (``abandon()`` rolls it back). delete_data begins it while its
         fence transaction runs and commits it once the fence has committed, so that the key
         store's work mostly overlaps the fence's instead of following it."""
-        insert = postgresql.insert if not self.is_sqlite else sqlite.insert
-        now = utcnow()
-        statement = insert(data_keys).values(
-            bot_id=bot_id, master_id=None, wrapped=None, created_at=now, destroyed_at=now
-        )
+        statement = _DESTROY_ON_SQLITE if self.is_sqlite else _DESTROY_ON_POSTGRESQL
         conn = self._ready().connect()
         try:
             transaction = conn.begin()
-            conn.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["bot_id"],
-                    set_={"master_id": None, "wrapped": None, "destroyed_at": now},
-                    where=data_keys.c.wrapped.is_not(None),
-                )
-            )
+            conn.execute(statement, {"bot_id_": bot_id, "now": utcnow()})
         except BaseException:
             conn.close()  # rolls back
             raise
