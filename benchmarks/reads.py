@@ -3,12 +3,14 @@
     .venv/bin/python benchmarks/reads.py                 # SQLite + local blobs
     .venv/bin/python benchmarks/reads.py --recording-mb 200 --repeat 30
 
-Two ended bots with the same meeting on one real uvicorn server: 100 utterances, 100 chat
-messages (of which the API serves the first page), and a recording. The sealed bot is stored as
-sitin stores it (every value and the recording sealed under its data key); the plaintext bot
-holds the same values unsealed, read through the same routes with the opening step passed
-through for plaintext values — what the read path cost before sealing. Each request is timed
-on a warm kept-alive stdlib connection, alternating the two bots, and the medians compared.
+Two ended bots with the same meeting on one real uvicorn server, in a process of its own (as a
+client meets it; in this process it would share the GIL with the timing client): 100
+utterances, 100 chat messages (of which the API serves the first page), and a recording. The
+sealed bot is stored as sitin stores it (every value and the recording sealed under its data
+key); the plaintext bot holds the same values unsealed, read through the same routes by a server
+whose opening step passes plaintext values through — what the read path cost before sealing.
+Each request is timed on a warm kept-alive stdlib connection, alternating the two bots, and the
+medians compared.
 Target: sealed ≤ 1.15 × plaintext for GET transcript and GET chat_messages.
 
 The recording download is timed twice: through sitin's link (``/blobs/…``, opened chunk by chunk
@@ -21,18 +23,24 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from delete_data import finish_meeting, new_ended_bot, serving
+from api_throughput import free_port
+from delete_data import finish_meeting, new_ended_bot
 
 from sitin.bootstrap import build_context
 from sitin.config import Settings
-from sitin.db import api_keys, capture, projects, sealing
+from sitin.db import api_keys, capture, meeting_data, projects, sealing
 from sitin.encryption.aead import is_sealed
 from sitin.runtime.blob_fence import store_blob
 
@@ -59,6 +67,57 @@ def passthrough_for_plaintext() -> None:
         )
 
     sealing.Opener.text, sealing.Opener.json = text, json
+
+    # The transcript's utterances: a plaintext one as the read path took it before sealing
+    # (parsed by the column type, kept if it has text); a sealed one as sitin does.
+    sealed_transcription = meeting_data.response_transcription
+
+    def transcription(opener, value):
+        if value is not None and not is_sealed(value):
+            return value if value.get("transcript") else None
+        return sealed_transcription(opener, value)
+
+    meeting_data.response_transcription = transcription
+
+
+SECRET = "bench"  # the master secret of both processes: the server opens what this one sealed
+
+
+def serve(data_dir: Path, port: int) -> None:
+    """The server process: sitin's app on the benchmark's data, plaintext passed through."""
+    import uvicorn
+
+    from sitin.api.app import create_app
+
+    passthrough_for_plaintext()
+    settings = Settings(data_dir=data_dir, secret_key=SECRET, port=port)  # its own rooms
+    ctx = build_context(settings, migrate=False)
+    uvicorn.run(create_app(ctx), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+@contextmanager
+def serving(data_dir: Path, log: Path) -> Iterator[str]:
+    port = free_port()
+    command = [sys.executable, __file__, "--serve", str(data_dir), "--port", str(port)]
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                sys.exit(f"the benchmark's server exited:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    sys.exit("the benchmark's server did not come up")
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
 
 
 def capture_meeting(ctx, bot_id: str) -> None:
@@ -147,10 +206,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=40, help="timed requests per route and bot")
     parser.add_argument("--recording-mb", type=int, default=100)
+    parser.add_argument("--serve", metavar="DATA_DIR", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    passthrough_for_plaintext()
+    if args.serve:
+        serve(args.serve, args.port)
+        return
     with tempfile.TemporaryDirectory(prefix="sitin-bench-") as tmp:
-        settings = Settings(data_dir=Path(tmp) / "data", secret_key="bench")
+        settings = Settings(data_dir=Path(tmp) / "data", secret_key=SECRET)
         ctx = build_context(settings)
         with ctx.db.write() as tx:
             project_id = projects.create(tx.conn, name="bench")
@@ -158,7 +221,11 @@ def main() -> None:
         headers = {"Authorization": f"Token {key}"}
         recording = Path(tmp) / "recording.mp3"
         recording.write_bytes(os.urandom(args.recording_mb * 1024 * 1024))
-        with serving(ctx) as url, httpx.Client(base_url=url, headers=headers, timeout=600) as api:
+        log = Path(tmp) / "serve.log"
+        with (
+            serving(settings.data_dir, log) as url,
+            httpx.Client(base_url=url, headers=headers, timeout=600) as api,
+        ):
             bots = {}
             for kind in ("sealed", "plaintext"):
                 bot_id = new_ended_bot(api, ctx)

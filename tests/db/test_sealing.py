@@ -158,3 +158,42 @@ def test_content_webhook_payloads_are_sealed_at_rest(ctx, client, project, new_b
     listed = client.get(f"/api/v1/bots/{bot_id}/webhook_deliveries", headers=project.headers)
     assert listed.status_code == 200, listed.text
     assert "classified remark" in listed.text  # opened for the API, as before
+
+
+def test_every_shape_of_transcription_reads_back_as_captured(ctx, client, project, new_bot):
+    # A transcription is sent as the JSON it was sealed as when it has the usual shape (its
+    # text first), parsed otherwise: either way the client sees what the provider gave.
+    bot_id = new_bot()["id"]
+    advance(ctx, bot_id, *JOIN_PATH)
+    said = [
+        {"transcript": 'He said "hi" \\ naïve — 你好', "words": [{"word": "He", "start": 0.1}]},
+        {"words": [{"word": "later", "start": 1e-05}], "transcript": "text after the words"},
+        {"transcript": "a NaN confidence", "confidence": float("nan")},
+        {"transcript": ""},  # nothing was said: not part of the transcript
+        {"language": "en"},  # no text at all: neither
+        {"transcript": "last", "end": 2.5},
+    ]
+    with ctx.db.write() as tx:
+        person = capture.upsert_participant(
+            tx, bot_id=bot_id, uuid="uuid-0", name="Person 0", is_host=False
+        )
+        for i, transcription in enumerate(said):
+            capture.add_utterance(
+                tx,
+                bot_id=bot_id,
+                participant_id=person,
+                timestamp_ms=1000 * i,
+                duration_ms=500,
+                transcription=transcription,
+            )
+
+    response = client.get(f"/api/v1/bots/{bot_id}/transcript", headers=project.headers)
+
+    assert response.status_code == 200, response.text
+    assert [u["transcription"] for u in response.json()] == [
+        said[0],
+        said[1],
+        {"transcript": "a NaN confidence", "confidence": None},  # JSON has no NaN
+        said[5],
+    ]
+    assert [u["timestamp_ms"] for u in response.json()] == [0, 1000, 2000, 5000]

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Row, bindparam, select
 from sqlalchemy.engine import RowMapping
 
@@ -127,8 +128,8 @@ def transcript(
                 opener.text(found.user_uuid, sealing.PARTICIPANT_USER_UUID),
                 found.is_host,
             )
-        transcription = opener.json(sealed, sealing.UTTERANCE_TRANSCRIPTION)
-        if not (transcription or {}).get("transcript"):
+        transcription = response_transcription(opener, sealed)
+        if transcription is None:
             continue  # not transcribed (or unreadable): not part of the transcript
         rows.append(
             {
@@ -142,6 +143,30 @@ def transcript(
             }
         )
     return rows
+
+
+# The shape every provider's transcription has, as json.dumps wrote it when it was sealed: its
+# text first. NaN and Infinity, which json.dumps writes, are not JSON: such a value is parsed.
+_WITH_TEXT = b'{"transcript":"'
+_WITHOUT_TEXT = b'{"transcript":""'
+
+
+def response_transcription(opener: Opener, sealed: Any) -> Any:
+    """An utterance's transcription as the response carries it, or None if it has no text (or
+    does not open). The usual shape goes out as the JSON text it was sealed as: parsing it only
+    for the response to serialise it again cost more than opening it."""
+    plain = opener.json_text(sealed, sealing.UTTERANCE_TRANSCRIPTION)
+    if plain is None:
+        return None
+    if (
+        plain.startswith(_WITH_TEXT)
+        and not plain.startswith(_WITHOUT_TEXT)
+        and b"NaN" not in plain
+        and b"Infinity" not in plain
+    ):
+        return orjson.Fragment(plain)
+    transcription = opener.json(sealed, sealing.UTTERANCE_TRANSCRIPTION)  # rare: opened again
+    return transcription if (transcription or {}).get("transcript") else None
 
 
 def participants_page(

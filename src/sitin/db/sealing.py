@@ -111,6 +111,20 @@ class Opener:
             self._unreadable(purpose, exc)
             return empty
 
+    def json_text(self, value: Any, purpose: str) -> bytes | None:
+        """The JSON text a value was sealed as, unparsed (for a response that embeds it);
+        ``None`` for ``None`` and for a value that does not open."""
+        if value is None:
+            return None
+        try:
+            key = self.key
+            if key is None:
+                raise ContentUnreadable("the bot has no data key (its data was deleted)")
+            return key.open_json_text(value, purpose)
+        except ContentUnreadable as exc:
+            self._unreadable(purpose, exc)
+            return None
+
     def _unreadable(self, purpose: str, exc: Exception) -> None:
         if purpose not in self._failed:
             self._failed.add(purpose)

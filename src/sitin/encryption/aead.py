@@ -111,6 +111,10 @@ class DataKey:
             return None
         return self.seal_text(json.dumps(value, separators=(",", ":"), ensure_ascii=False), purpose)
 
+    def open_json_text(self, value: Any, purpose: str) -> bytes:
+        """The JSON text (UTF-8) a value was sealed as, not parsed. Raises ContentUnreadable."""
+        return self._open_sealed(value, purpose)
+
     def open_json(self, value: Any, purpose: str) -> Any:
         if value is None:
             return None
