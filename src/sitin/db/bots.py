@@ -323,12 +323,15 @@ def project_and_metadata(conn: Connection, *, bot_id: str) -> Row | None:
     return conn.execute(_PROJECT_AND_METADATA, {"bot_id": bot_id}).first()
 
 
+_STATE_SHARED = (
+    select(bots.c.state).where(bots.c.id == bindparam("bot_id")).with_for_update(read=True)
+)
+
+
 def lock_state_shared(conn: Connection, *, bot_id: str) -> BotState | None:
     """The bot's state under a share lock (PostgreSQL; SQLite's writers are serialised): a
     delete_data, which locks the row exclusively, cannot run between this read and the commit."""
-    state = conn.execute(
-        select(bots.c.state).where(bots.c.id == bot_id).with_for_update(read=True)
-    ).scalar_one_or_none()
+    state = conn.execute(_STATE_SHARED, {"bot_id": bot_id}).scalar_one_or_none()
     return BotState(state) if state is not None else None
 
 

@@ -14,7 +14,7 @@ write can create a key for a bot whose data is gone.
 import re
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from sitin.core.ids import new_id
 from sitin.core.scrub import split_event_metadata
@@ -43,10 +43,14 @@ class DataDeleted(RuntimeError):
     """The bot's captured data was deleted (or the bot is gone): the write is refused."""
 
 
+# Built once: every captured write runs it (and building it cost more than running it).
+_STATE_SHARED = (
+    select(bots.c.state).where(bots.c.id == bindparam("bot_id")).with_for_update(read=True)
+)
+
+
 def ensure_capturable(conn: Connection, bot_id: str) -> None:
-    state = conn.execute(
-        select(bots.c.state).where(bots.c.id == bot_id).with_for_update(read=True)
-    ).scalar_one_or_none()
+    state = conn.execute(_STATE_SHARED, {"bot_id": bot_id}).scalar_one_or_none()
     if state is None or state == BotState.DATA_DELETED:
         raise DataDeleted(f"bot {bot_id}: captured data was deleted; write refused")
 
@@ -157,8 +161,11 @@ def add_chat_message(
     return message_id
 
 
+_RECORDING_ID = select(recordings.c.id).where(recordings.c.bot_id == bindparam("bot_id"))
+
+
 def default_recording_id(conn: Connection, bot_id: str) -> str:
-    return conn.execute(select(recordings.c.id).where(recordings.c.bot_id == bot_id)).scalar_one()
+    return conn.execute(_RECORDING_ID, {"bot_id": bot_id}).scalar_one()
 
 
 def add_utterance(

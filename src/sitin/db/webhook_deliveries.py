@@ -20,9 +20,12 @@ from sitin.encryption.aead import is_sealed
 PENDING = "pending"
 
 
+_INSERT = insert(attempts)
+
+
 def add_attempts(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert attempt rows (all columns given; ``webhooks.dispatch.fire`` builds them)."""
-    conn.execute(insert(attempts), rows)
+    conn.execute(_INSERT, rows)
 
 
 def open_payload(opener: Opener, payload: Any) -> Any:
@@ -70,76 +73,84 @@ def bot_page(
 # --- the deliverer ---------------------------------------------------------------------------
 
 
+# Built once: every delivery runs these, and building a statement costs more than SQLite takes
+# to run it. (An UPDATE sets the columns its parameters name.)
+_CLAIM = (
+    select(attempts, subs.c.url, subs.c.project_id)
+    .join(subs)
+    .where(attempts.c.id == bindparam("attempt_id_"))
+    .with_for_update(of=attempts)
+)
+# Pending state changes to one subscription for one bot: delivered in order.
+_SAME_STREAM = and_(
+    attempts.c.subscription_id == bindparam("subscription_id_"),
+    attempts.c.bot_id == bindparam("bot_id_"),
+    attempts.c.trigger == Trigger.STATE_CHANGE.value,
+    attempts.c.status == PENDING,
+)
+_OLDER_IN_STREAM = (
+    select(attempts.c.id)
+    .where(
+        _SAME_STREAM,
+        or_(
+            attempts.c.created_at < bindparam("created_at_"),
+            and_(
+                attempts.c.created_at == bindparam("created_at_"),
+                attempts.c.id < bindparam("id_"),
+            ),
+        ),
+    )
+    .limit(1)
+)
+_NEXT_IN_STREAM = (
+    select(attempts.c.id)
+    .where(_SAME_STREAM)
+    .order_by(attempts.c.created_at, attempts.c.id)
+    .limit(1)
+)
+_UPDATE = update(attempts).where(attempts.c.id == bindparam("attempt_id_"))
+_PENDING = attempts.c.id == bindparam("attempt_id_"), attempts.c.status == PENDING
+_PENDING_HISTORY = select(attempts.c.attempts).where(*_PENDING)
+_UPDATE_PENDING = update(attempts).where(*_PENDING)
+
+
 def lock_for_claim(conn: Connection, *, attempt_id: str) -> RowMapping | None:
     """The attempt with its subscription's URL and project, locked: a duplicate task waits for
     this transaction and then sees the lease."""
-    return (
-        conn.execute(
-            select(attempts, subs.c.url, subs.c.project_id)
-            .join(subs)
-            .where(attempts.c.id == attempt_id)
-            .with_for_update(of=attempts)
-        )
-        .mappings()
-        .first()
-    )
-
-
-def _same_stream(subscription_id: str, bot_id: str | None):
-    """Pending state changes to one subscription for one bot: delivered in order."""
-    return and_(
-        attempts.c.subscription_id == subscription_id,
-        attempts.c.bot_id == bot_id,
-        attempts.c.trigger == Trigger.STATE_CHANGE.value,
-        attempts.c.status == PENDING,
-    )
+    return conn.execute(_CLAIM, {"attempt_id_": attempt_id}).mappings().first()
 
 
 def older_state_change_pending(conn: Connection, row: RowMapping) -> bool:
     """Whether a state change created before ``row`` in its stream is still pending."""
-    older = or_(
-        attempts.c.created_at < row["created_at"],
-        and_(attempts.c.created_at == row["created_at"], attempts.c.id < row["id"]),
-    )
-    found = conn.execute(
-        select(attempts.c.id)
-        .where(_same_stream(row["subscription_id"], row["bot_id"]), older)
-        .limit(1)
-    ).first()
-    return found is not None
+    params = {
+        "subscription_id_": row["subscription_id"],
+        "bot_id_": row["bot_id"],
+        "created_at_": row["created_at"],
+        "id_": row["id"],
+    }
+    return conn.execute(_OLDER_IN_STREAM, params).first() is not None
 
 
 def next_state_change(conn: Connection, *, subscription_id: str, bot_id: str) -> str | None:
     """The oldest pending state change of the stream, if any."""
-    return conn.execute(
-        select(attempts.c.id)
-        .where(_same_stream(subscription_id, bot_id))
-        .order_by(attempts.c.created_at, attempts.c.id)
-        .limit(1)
-    ).scalar_one_or_none()
+    params = {"subscription_id_": subscription_id, "bot_id_": bot_id}
+    return conn.execute(_NEXT_IN_STREAM, params).scalar_one_or_none()
 
 
 def update_attempt(conn: Connection, *, attempt_id: str, **values: Any) -> None:
-    conn.execute(update(attempts).where(attempts.c.id == attempt_id).values(**values))
+    conn.execute(_UPDATE, {"attempt_id_": attempt_id, **values})
 
 
 def pending_history(conn: Connection, *, attempt_id: str) -> list[dict] | None:
     """The attempt's history if it is still pending; None if it was deleted or finished."""
-    row = conn.execute(
-        select(attempts.c.attempts).where(attempts.c.id == attempt_id, attempts.c.status == PENDING)
-    ).first()
+    row = conn.execute(_PENDING_HISTORY, {"attempt_id_": attempt_id}).first()
     return None if row is None else (row.attempts or [])
 
 
 def update_pending(conn: Connection, *, attempt_id: str, **values: Any) -> bool:
     """Update the attempt only if still pending; whether it was (delete_data may have removed
     it while in flight: the outcome then changes nothing)."""
-    updated = conn.execute(
-        update(attempts)
-        .where(attempts.c.id == attempt_id, attempts.c.status == PENDING)
-        .values(**values)
-    )
-    return updated.rowcount == 1
+    return conn.execute(_UPDATE_PENDING, {"attempt_id_": attempt_id, **values}).rowcount == 1
 
 
 def lost_pending(conn: Connection, *, due_before: datetime, limit: int) -> list[str]:

@@ -19,7 +19,7 @@ from sitin.core.states import RecordedEvent
 from sitin.core.timefmt import utcnow
 from sitin.core.triggers import CONTENT_TRIGGERS, Trigger
 from sitin.db import bots, webhook_deliveries, webhook_subscriptions
-from sitin.db.capture import DataDeleted, ensure_capturable, sealing_key
+from sitin.db.capture import DataDeleted, sealing_key
 from sitin.db.engine import Tx
 from sitin.db.sealing import WEBHOOK_PAYLOAD
 from sitin.queue import TaskQueue
@@ -56,8 +56,12 @@ def fire(
     """
     conn = tx.conn
     content = trigger in CONTENT_TRIGGERS
-    if content:
-        ensure_capturable(conn, bot_id)
+    # Content payloads are sealed under the bot's key, taken behind the fence (which refuses a
+    # bot whose data was deleted). State changes are kept (scrubbed) after a deletion, so they
+    # are stored plain, unless their event metadata goes beyond the allow-list (it may name a
+    # participant): then sealed too, and delete_data rewrites them plain and scrubbed before it
+    # destroys the key.
+    data_key = sealing_key(tx, bot_id) if content else None
     if bot is None:
         row = bots.project_and_metadata(conn, bot_id=bot_id)
         if row is None:
@@ -66,14 +70,11 @@ def fire(
     targets = subscriptions_for(conn, project_id=bot.project_id, bot_id=bot_id, trigger=trigger)
     if not targets:
         return []
-    # Content payloads are sealed under the bot's key (behind the fence). State changes are kept
-    # (scrubbed) after a deletion, so they are stored plain, unless their event metadata goes
-    # beyond the allow-list (it may name a participant): then sealed too, and delete_data
-    # rewrites them plain and scrubbed before it destroys the key.
-    data_key = None
-    if content:
-        data_key = sealing_key(tx, bot_id)
-    elif trigger == Trigger.STATE_CHANGE and split_event_metadata(data.get("event_metadata"))[1]:
+    if (
+        not content
+        and trigger == Trigger.STATE_CHANGE
+        and split_event_metadata(data.get("event_metadata"))[1]
+    ):
         try:
             data_key = sealing_key(tx, bot_id)
         except DataDeleted:  # nothing private can be kept for it any more
