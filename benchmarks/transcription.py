@@ -675,7 +675,7 @@ def fidelity(speed: float, stages: bool, options: SegmenterOptions) -> None:
     from transcription.real_speech import meeting as turn_taking
 
     provider = OfflineWhisperProvider(cpu_threads=1)
-    unpacked = OfflineWhisperProvider(cpu_threads=1, packed=False)
+    unpacked = OfflineWhisperProvider(cpu_threads=1, packed=False, models=provider.models)
     asyncio.run(provider.warm_up())
     print(
         f"== fidelity on real speech: live pipeline vs the same model offline on each speaker's "

@@ -18,6 +18,7 @@ from sitin.outbound import OutboundGuard
 from sitin.queue import TaskQueue
 from sitin.rooms.passes import RoomPasses
 from sitin.storage import SealedBlobStore
+from sitin.transcription.shared import SharedModels
 
 
 class BotLauncher(Protocol):
@@ -75,6 +76,7 @@ class AppContext:
     outbound: OutboundGuard  # every connection to a user-chosen destination asks it first
     room_passes: RoomPasses  # bot passes and invites of the local rooms (server secret)
     resources: Resources = field(default_factory=Resources)
+    models: SharedModels = field(default_factory=SharedModels)  # the transcription model(s)
 
     def in_background(self, work: Callable[..., Any], /, *args: Any) -> Future:
         """Run blocking I/O (a storage walk, …) on the process's helper threads meanwhile."""

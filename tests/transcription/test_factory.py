@@ -8,8 +8,9 @@ from sitin.config import Settings
 from sitin.transcription import MissingCredentials, ProviderAccount, build_provider
 from sitin.transcription.base import SpeechSegment
 from sitin.transcription.deepgram import DeepgramTranscriptionProvider
-from sitin.transcription.offline import OfflineWhisperProvider
+from sitin.transcription.offline import OfflineWhisperProvider, shared_model
 from sitin.transcription.openai import OpenAITranscriptionProvider
+from sitin.transcription.shared import SharedModels
 from transcription.fake_asr_servers import FakeServer, deepgram_listen, openai_verbose_json
 
 SEGMENT = SpeechSegment("spk-1", 0, np.zeros(4_000, dtype=np.float32))
@@ -30,6 +31,23 @@ def test_offline_is_the_default(tmp_path):
     assert isinstance(provider, OfflineWhisperProvider)
     assert provider.runtime.model_dir == tmp_path
     assert isinstance(build_provider(None, {}), OfflineWhisperProvider)
+
+
+def test_the_bots_of_one_process_share_its_model_and_packer():
+    # each bot builds its own provider; given the process's SharedModels (AppContext.models)
+    # they decode on one model, in windows one packer fills with all of their segments
+    models = SharedModels()
+    first, second = (build_provider({}, {}, models=models) for _ in range(2))
+    elsewhere = build_provider({}, {})  # another process (or a test) has its own
+    for provider in (first, second, elsewhere):
+        asyncio.run(provider.warm_up())
+
+    assert shared_model(models, first.runtime) is shared_model(models, second.runtime)
+    assert first.packer is second.packer
+    assert shared_model(elsewhere.models, elsewhere.runtime) is not shared_model(
+        models, first.runtime
+    )
+    assert elsewhere.packer is not first.packer
 
 
 def test_hosted_providers_take_accounts_from_the_project_then_the_operator():

@@ -90,9 +90,10 @@ def create_app(ctx: AppContext, *, rooms_hub: str | None = None) -> FastAPI:
                 description=app.description,
                 routes=app.routes,
             )
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(
-                schemas.BODY_COMPONENTS
-            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    components.update(operation.pop(schemas.BODY_COMPONENTS, {}))
             schema["components"]["securitySchemes"] = {
                 "TokenAuth": {
                     "type": "apiKey",

@@ -209,20 +209,20 @@ class ChatMessagePage(BaseModel):
     results: list[ChatMessageRead]
 
 
-# Nested models of hand-validated bodies, merged into the OpenAPI components by the app.
-BODY_COMPONENTS: dict[str, Any] = {}
+# Where an operation carries the schemas of its hand-validated body (the model and the models
+# nested in it) until the app moves them into the OpenAPI components (``api/app.py``).
+BODY_COMPONENTS = "x-sitin-body-components"
 
 
 def body(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
     """``openapi_extra`` documenting a JSON request body validated by hand."""
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    BODY_COMPONENTS.update(schema.pop("$defs", {}))
-    BODY_COMPONENTS[model.__name__] = schema
     return {
         "requestBody": {
             "required": required,
             "content": {
                 "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
             },
-        }
+        },
+        BODY_COMPONENTS: {**schema.pop("$defs", {}), model.__name__: schema},
     }

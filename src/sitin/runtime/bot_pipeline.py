@@ -194,6 +194,7 @@ async def _provider(
             accounts,
             server_accounts=ctx.settings.provider_accounts,
             whisper_model_dir=ctx.settings.whisper_model_dir,
+            models=ctx.models,
         )
         # Before capture starts: loading a local model is seconds of CPU that would otherwise
         # compete with receiving the first speech (and keep the first utterance waiting).

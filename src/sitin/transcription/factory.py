@@ -17,6 +17,7 @@ from sitin.core.transcription_settings import (
     parse_transcription_settings,
 )
 from sitin.transcription.base import TranscriptionFailed, TranscriptionProvider
+from sitin.transcription.shared import SharedModels
 
 
 class MissingCredentials(TranscriptionFailed):
@@ -34,6 +35,7 @@ def build_provider(
     *,
     server_accounts: Mapping[str, ProviderAccount] | None = None,
     whisper_model_dir: Path | str | None = None,
+    models: SharedModels | None = None,
 ) -> TranscriptionProvider:
     """The provider for these settings (validated; ValueError names a bad key).
 
@@ -41,7 +43,7 @@ def build_provider(
     provider without one uses the operator's `server_accounts` (``Settings.provider_accounts``;
     see `account_for`), else MissingCredentials. Record-only settings (`{"none": {}}`) have no
     provider: ValueError. `whisper_model_dir` (``Settings.whisper_model_dir``) replaces the
-    bundled model of the offline engine.
+    bundled model of the offline engine, which loads it once per ``models`` (the process's).
     """
     name, settings = parse_transcription_settings(transcription_settings)
     if isinstance(settings, OpenAISettings):
@@ -69,7 +71,10 @@ def build_provider(
     from sitin.transcription.offline import OfflineWhisperProvider
 
     return OfflineWhisperProvider(
-        model_dir=whisper_model_dir, language=settings.language, prompt=settings.prompt
+        model_dir=whisper_model_dir,
+        language=settings.language,
+        prompt=settings.prompt,
+        models=models,
     )
 
 

