@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
 
+from sitin.api.responses import JsonResponse
 from sitin.core.states import BotState, EventSubType, EventType
 from sitin.core.timefmt import utcnow
 from sitin.datadir import bot_work_dir
@@ -168,10 +170,9 @@ def test_the_pass_replaces_the_realtime_transcript_with_the_whole_tracks_words_a
     assert result is not None and result.removed == len(realtime)
     assert botstate.record(ctx, bot_id, EventType.POST_PROCESSING_COMPLETED) == BotState.ENDED
 
-    with ctx.db.read() as conn:  # as GET /transcript lists it
-        transcript = meeting_data.transcript(
-            conn, bot_id=bot_id, key=ctx.keys.key_for_reading(bot_id)
-        )
+    with ctx.db.read() as conn:  # as GET /transcript lists it (and renders it)
+        rows = meeting_data.transcript(conn, bot_id=bot_id, key=ctx.keys.key_for_reading(bot_id))
+    transcript = json.loads(JsonResponse(rows).body)
     after = stored(ctx, bot_id)
     assert {u["source"] for u in after} == {"accuracy_pass"} and len(after) == result.utterances
     for speaker in scene.speakers:

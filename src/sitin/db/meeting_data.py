@@ -99,7 +99,9 @@ def transcript(
     updated_after: datetime | None = None,
     sealed_speakers: dict[str, Row] | None = None,
 ) -> list[dict[str, Any]]:
-    """Transcribed utterances of the bot's recording, in time order, with their speaker.
+    """Transcribed utterances of the bot's recording, in time order, with their speaker; each
+    transcription as the response carries it (see ``response_transcription``: usually the JSON
+    text it was sealed as, for orjson to embed).
 
     The speakers (read here unless given, as ``bot_and_speakers_for_key`` returns them) are read
     apart from the utterances and each is opened once, when first met: joined, every utterance
