@@ -32,7 +32,6 @@ from sitin.runtime import botstate
 from sitin.runtime.blob_fence import store_blob
 from sitin.runtime.capture_writer import CaptureWriter
 from sitin.runtime.pipeline.base import Pipeline, Stage
-from sitin.runtime.pipeline.realtime import RealtimeAudioStage
 from sitin.runtime.pipeline.recorder import Recorder, open_recorder
 from sitin.runtime.pipeline.speech import SpeakerSegmenters
 from sitin.runtime.pipeline.stages import (
@@ -82,6 +81,8 @@ async def build_pipeline(
     ]
     streams = realtime_audio.streams(settings.get("websocket_settings"))
     if streams:
+        # only for a bot that streams: an idle worker need not load the websocket client
+        from sitin.runtime.pipeline.realtime import RealtimeAudioStage
 
         async def report(level: str, message: str) -> None:
             await asyncio.to_thread(
