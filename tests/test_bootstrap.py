@@ -112,13 +112,14 @@ def test_a_new_data_directory_is_private_to_the_service(tmp_path):
 
 def test_an_idle_worker_has_not_loaded_the_webrtc_stack(tmp_path):
     # aiortc (and its ICE, DNS, SRTP and OpenSSL bindings) is ~18 MB of every worker's memory:
-    # it is loaded when the first bot joins a meeting, not when a worker starts and waits
+    # it is loaded when the first bot joins a meeting, not when a worker starts and waits; the
+    # realtime websocket client only for a bot that streams
     build = (
         "import sys; from pathlib import Path; from sitin.bootstrap import build_context; "
         "from sitin.config import Settings; "
         f"ctx = build_context(Settings(data_dir=Path({str(tmp_path)!r}), secret_key='s'), "
         "run_bots=True); "
-        "webrtc = {'aiortc', 'aioice', 'pylibsrtp'}; "
+        "webrtc = {'aiortc', 'aioice', 'pylibsrtp', 'websockets', 'python_socks'}; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & webrtc)); "
         "ctx.close()"
     )
