@@ -80,6 +80,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until_healthy(
+    process: subprocess.Popen, url: str, log: Path, *, timeout_s: float = 60
+) -> None:
+    """Return once the server at ``url`` answers /health; exit with its log if it dies or does
+    not come up in time."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"the server exited:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    sys.exit("the server did not come up")
+
+
 def start_server(
     data_dir: Path, port: int, log: Path, database_url: str | None, extra: list[str]
 ) -> tuple[subprocess.Popen, str]:
@@ -96,17 +113,7 @@ def start_server(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"sitin serve exited:\n{log.read_text()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
-        sys.exit("sitin serve did not come up")
+    wait_until_healthy(process, f"http://127.0.0.1:{port}", log, timeout_s=120)
     key = re.search(r"Authorization: Token ([A-Za-z0-9]{32})", log.read_text()).group(1)
     return process, key
 

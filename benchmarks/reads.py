@@ -35,7 +35,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from api_throughput import free_port
+from api_throughput import free_port, wait_until_healthy
 from delete_data import finish_meeting, new_ended_bot
 
 from sitin.bootstrap import build_context
@@ -103,17 +103,7 @@ def serving(data_dir: Path, log: Path) -> Iterator[str]:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                sys.exit(f"the benchmark's server exited:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    sys.exit("the benchmark's server did not come up")
-                time.sleep(0.1)
+        wait_until_healthy(process, url, log)
         yield url
     finally:
         process.send_signal(signal.SIGTERM)

@@ -82,6 +82,12 @@ class Opener:
             self._key = self._key()
         return self._key
 
+    def _opening_key(self) -> DataKey:
+        key = self.key
+        if key is None:
+            raise ContentUnreadable("the bot has no data key (its data was deleted)")
+        return key
+
     def text(self, value: str | None, purpose: str, empty: str | None = "") -> str | None:
         if value is None:
             return None
@@ -89,10 +95,7 @@ class Opener:
         if cached is not None:
             return cached
         try:
-            key = self.key
-            if key is None:
-                raise ContentUnreadable("the bot has no data key (its data was deleted)")
-            opened = key.open_text(value, purpose)
+            opened = self._opening_key().open_text(value, purpose)
         except ContentUnreadable as exc:
             self._unreadable(purpose, exc)
             return empty
@@ -103,10 +106,7 @@ class Opener:
         if value is None:
             return None
         try:
-            key = self.key
-            if key is None:
-                raise ContentUnreadable("the bot has no data key (its data was deleted)")
-            return key.open_json(value, purpose)
+            return self._opening_key().open_json(value, purpose)
         except (ContentUnreadable, ValueError) as exc:
             self._unreadable(purpose, exc)
             return empty
@@ -117,10 +117,7 @@ class Opener:
         if value is None:
             return None
         try:
-            key = self.key
-            if key is None:
-                raise ContentUnreadable("the bot has no data key (its data was deleted)")
-            return key.open_json_text(value, purpose)
+            return self._opening_key().open_json_text(value, purpose)
         except ContentUnreadable as exc:
             self._unreadable(purpose, exc)
             return None
