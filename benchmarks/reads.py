@@ -40,8 +40,9 @@ from delete_data import finish_meeting, new_ended_bot
 
 from sitin.bootstrap import build_context
 from sitin.config import Settings
+from sitin.core import json_text
 from sitin.db import api_keys, capture, meeting_data, projects, sealing
-from sitin.encryption.aead import is_sealed
+from sitin.encryption.aead import SEALED_JSON_TEXT_PREFIX, is_sealed
 from sitin.runtime.blob_fence import store_blob
 
 UTTERANCES = 100
@@ -68,16 +69,18 @@ def passthrough_for_plaintext() -> None:
 
     sealing.Opener.text, sealing.Opener.json = text, json
 
-    # The transcript's utterances: a plaintext one as the read path took it before sealing
-    # (parsed by the column type, kept if it has text); a sealed one as sitin does.
-    sealed_transcription = meeting_data.response_transcription
+    # The transcript's utterances, read as their column's text: a plaintext one as the read
+    # path took it before sealing (parsed as the column type parses, kept if it has text); a
+    # sealed one as sitin does.
+    sealed_transcriptions = meeting_data.response_transcriptions
 
-    def transcription(opener, value):
-        if value is not None and not is_sealed(value):
-            return value if value.get("transcript") else None
-        return sealed_transcription(opener, value)
+    def transcriptions(opener, texts):
+        if not texts or texts[0].startswith(SEALED_JSON_TEXT_PREFIX):
+            return sealed_transcriptions(opener, texts)
+        parsed = [json_text.loads(text) for text in texts]
+        return [value if value.get("transcript") else None for value in parsed]
 
-    meeting_data.response_transcription = transcription
+    meeting_data.response_transcriptions = transcriptions
 
 
 SECRET = "bench"  # the master secret of both processes: the server opens what this one sealed

@@ -197,3 +197,50 @@ def test_every_shape_of_transcription_reads_back_as_captured(ctx, client, projec
         said[5],
     ]
     assert [u["timestamp_ms"] for u in response.json()] == [0, 1000, 2000, 5000]
+
+
+def test_a_damaged_or_unsealed_transcription_drops_only_its_utterance(
+    ctx, client, project, new_bot, caplog
+):
+    bot_id = new_bot()["id"]
+    advance(ctx, bot_id, *JOIN_PATH)
+    with ctx.db.write() as tx:
+        person = capture.upsert_participant(
+            tx, bot_id=bot_id, uuid="uuid-0", name="Person 0", is_host=False
+        )
+        for i in range(4):
+            capture.add_utterance(
+                tx,
+                bot_id=bot_id,
+                participant_id=person,
+                timestamp_ms=1000 * i,
+                duration_ms=500,
+                transcription={"transcript": f"sentence number {i}"},
+            )
+    with ctx.db.write() as tx:
+        ids = tx.conn.execute(
+            select(utterances.c.id, utterances.c.transcription)
+            .where(utterances.c.bot_id == bot_id)
+            .order_by(utterances.c.timestamp_ms)
+        ).all()
+        altered = ids[1].transcription[:-6] + (
+            "AAAA==" if ids[1].transcription[-6] != "A" else "BBBB=="
+        )
+        for row_id, value in (
+            (ids[1].id, altered),  # altered bytes
+            (ids[2].id, {"transcript": "an unsealed sentence"}),  # plaintext, as if injected
+        ):
+            tx.conn.execute(
+                update(utterances).where(utterances.c.id == row_id).values(transcription=value)
+            )
+
+    with caplog.at_level(logging.ERROR):
+        response = client.get(f"/api/v1/bots/{bot_id}/transcript", headers=project.headers)
+
+    assert response.status_code == 200, response.text
+    assert [u["transcription"]["transcript"] for u in response.json()] == [
+        "sentence number 0",
+        "sentence number 3",
+    ]
+    assert "unsealed sentence" not in response.text
+    assert any("utterances.transcription cannot be read" in r.getMessage() for r in caplog.records)

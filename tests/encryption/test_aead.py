@@ -1,5 +1,7 @@
 """Sealed fields and wrapped keys: what opens, and what must not."""
 
+import json
+
 import pytest
 
 from sitin.encryption import ContentUnreadable, DataKey, MasterKeys
@@ -58,3 +60,25 @@ def test_wrapped_keys_unwrap_under_a_previous_master_after_rotation():
         MasterKeys.from_secrets("new master").unwrap(master_id, wrapped, "bot_a")
     with pytest.raises(ContentUnreadable):
         old.unwrap(master_id, wrapped, "bot_b")  # bound to its bot
+
+
+def test_json_column_texts_open_each_value_and_name_what_does_not_open():
+    key, other = DataKey.generate(), DataKey.generate()
+    purpose = "utterances.transcription"
+    sealed = [key.seal_json({"transcript": f"line {i}"}, purpose) for i in range(3)]
+    texts = [json.dumps(value) for value in sealed]  # as a JSON column's text holds them
+    texts += [
+        json.dumps(other.seal_json({"transcript": "another bot's"}, purpose)),
+        json.dumps(sealed[0])[:-5] + '"',  # cut short
+        json.dumps(SEALED_PREFIX + "not*base64"),
+        '{"transcript": "plaintext"}',  # not sealed
+        json.dumps(sealed[0][len(SEALED_PREFIX) :]),  # prefix missing
+    ]
+
+    opened = key.open_json_column_texts(texts, purpose)
+
+    assert [json.loads(plain) for plain in opened[:3]] == [
+        {"transcript": f"line {i}"} for i in range(3)
+    ]
+    assert all(isinstance(item, ContentUnreadable) for item in opened[3:])
+    assert len(opened) == len(texts)

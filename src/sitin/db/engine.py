@@ -9,33 +9,21 @@ locks the bot row instead.
 """
 
 import errno
-import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 
+from sitin.core import json_text
 from sitin.core.states import RecordedEvent
 from sitin.encryption import KeyStore
 from sitin.queue import TaskQueue
-
-
-def _json_loads(text: str | bytes) -> Any:
-    """JSON columns read back with orjson (several times faster than the json module, which
-    matters for a transcript of many utterances); the json module for what orjson refuses (NaN
-    or Infinity that json.dumps may have written)."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
 
 
 @dataclass
@@ -138,7 +126,7 @@ class Database:
                 pool_size=pool_size,
                 max_overflow=0,
                 pool_timeout=60,
-                json_deserializer=_json_loads,
+                json_deserializer=json_text.loads,
             )
             _postgres_sessions(self.write_engine)
             # Reads in autocommit, on the same pool: no BEGIN and COMMIT round trips around
@@ -153,7 +141,9 @@ class Database:
 
     @staticmethod
     def _sqlite_engine(url: str, *, begin: str | None) -> Engine:
-        engine = create_engine(url, pool_size=20, max_overflow=20, json_deserializer=_json_loads)
+        engine = create_engine(
+            url, pool_size=20, max_overflow=20, json_deserializer=json_text.loads
+        )
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record):

@@ -10,9 +10,10 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, bindparam, select
+from sqlalchemy import Connection, Row, Text, bindparam, cast, select
 from sqlalchemy.engine import RowMapping
 
+from sitin.core import json_text
 from sitin.db import sealing
 from sitin.db.pagination import Page, Position, keyset_page
 from sitin.db.sealing import KeySource, Opener
@@ -70,7 +71,8 @@ _UTTERANCES = (
         utterances.c.participant_id,
         utterances.c.timestamp_ms,
         utterances.c.duration_ms,
-        utterances.c.transcription,
+        # As the column's text: a sealed value is a JSON string, opened without parsing it.
+        cast(utterances.c.transcription, Text),
     )
     .where(utterances.c.bot_id == bindparam("bot_id"), utterances.c.transcription.is_not(None))
     .order_by(utterances.c.timestamp_ms, utterances.c.id)
@@ -117,8 +119,8 @@ def transcript(
         sealed_speakers = {row.id: row for row in conn.execute(_SPEAKERS, {"bot_id": bot_id})}
     opener = Opener(bot_id, key)
     speakers: dict[str, tuple[Any, ...]] = {}
-    rows = []
-    for participant_id, timestamp_ms, duration_ms, sealed in said:
+    spoken = []
+    for participant_id, timestamp_ms, duration_ms, text in said:
         speaker = speakers.get(participant_id)
         if speaker is None:
             found = sealed_speakers.get(participant_id)
@@ -130,21 +132,23 @@ def transcript(
                 opener.text(found.user_uuid, sealing.PARTICIPANT_USER_UUID),
                 found.is_host,
             )
-        transcription = response_transcription(opener, sealed)
-        if transcription is None:
-            continue  # not transcribed (or unreadable): not part of the transcript
-        rows.append(
-            {
-                "speaker_name": speaker[0],
-                "speaker_uuid": speaker[1],
-                "speaker_user_uuid": speaker[2],
-                "speaker_is_host": speaker[3],
-                "timestamp_ms": timestamp_ms,
-                "duration_ms": duration_ms,
-                "transcription": transcription,
-            }
+        spoken.append((speaker, timestamp_ms, duration_ms, text))
+    opened = response_transcriptions(opener, [text for *_, text in spoken])
+    return [
+        {
+            "speaker_name": speaker[0],
+            "speaker_uuid": speaker[1],
+            "speaker_user_uuid": speaker[2],
+            "speaker_is_host": speaker[3],
+            "timestamp_ms": timestamp_ms,
+            "duration_ms": duration_ms,
+            "transcription": transcription,
+        }
+        for (speaker, timestamp_ms, duration_ms, _), transcription in zip(
+            spoken, opened, strict=True
         )
-    return rows
+        if transcription is not None  # not transcribed (or unreadable): not in the transcript
+    ]
 
 
 # The shape every provider's transcription has, as json.dumps wrote it when it was sealed: its
@@ -153,22 +157,25 @@ _WITH_TEXT = b'{"transcript":"'
 _WITHOUT_TEXT = b'{"transcript":""'
 
 
-def response_transcription(opener: Opener, sealed: Any) -> Any:
-    """An utterance's transcription as the response carries it, or None if it has no text (or
-    does not open). The usual shape goes out as the JSON text it was sealed as: parsing it only
-    for the response to serialise it again cost more than opening it."""
-    plain = opener.json_text(sealed, sealing.UTTERANCE_TRANSCRIPTION)
-    if plain is None:
-        return None
-    if (
-        plain.startswith(_WITH_TEXT)
-        and not plain.startswith(_WITHOUT_TEXT)
-        and b"NaN" not in plain
-        and b"Infinity" not in plain
-    ):
-        return orjson.Fragment(plain)
-    transcription = opener.json(sealed, sealing.UTTERANCE_TRANSCRIPTION)  # rare: opened again
-    return transcription if (transcription or {}).get("transcript") else None
+def response_transcriptions(opener: Opener, texts: list[str]) -> list[Any]:
+    """Utterances' transcriptions (their column's text) as the response carries them, ``None``
+    for one without text or that does not open. The usual shape goes out as the JSON text it was
+    sealed as: parsing it only for the response to serialise it again cost more than opening."""
+    carried: list[Any] = []
+    for plain in opener.json_column_texts(texts, sealing.UTTERANCE_TRANSCRIPTION):
+        if plain is None:
+            carried.append(None)
+        elif (
+            plain.startswith(_WITH_TEXT)
+            and not plain.startswith(_WITHOUT_TEXT)
+            and b"NaN" not in plain
+            and b"Infinity" not in plain
+        ):
+            carried.append(orjson.Fragment(plain))
+        else:  # rare: parsed
+            transcription = json_text.loads(plain)
+            carried.append(transcription if (transcription or {}).get("transcript") else None)
+    return carried
 
 
 def participants_page(

@@ -111,16 +111,22 @@ class Opener:
             self._unreadable(purpose, exc)
             return empty
 
-    def json_text(self, value: Any, purpose: str) -> bytes | None:
-        """The JSON text a value was sealed as, unparsed (for a response that embeds it);
-        ``None`` for ``None`` and for a value that does not open."""
-        if value is None:
-            return None
+    def json_column_texts(self, texts: list[str], purpose: str) -> list[bytes | None]:
+        """For each JSON column value read as its text (``encryption.aead`` says why), the JSON
+        text it was sealed as, unparsed (for a response that embeds it); ``None`` for one that
+        does not open."""
+        if not texts:
+            return []
         try:
-            return self._opening_key().open_json_text(value, purpose)
-        except ContentUnreadable as exc:
+            opened = self._opening_key().open_json_column_texts(texts, purpose)
+        except ContentUnreadable as exc:  # no key
             self._unreadable(purpose, exc)
-            return None
+            return [None] * len(texts)
+        failure = next((item for item in opened if isinstance(item, ContentUnreadable)), None)
+        if failure is None:
+            return opened  # type: ignore[return-value]  # every item opened
+        self._unreadable(purpose, failure)
+        return [None if isinstance(item, ContentUnreadable) else item for item in opened]
 
     def _unreadable(self, purpose: str, exc: Exception) -> None:
         if purpose not in self._failed:

@@ -6,21 +6,27 @@ so a ciphertext moved to another column or row kind does not open. Lookups on a 
 a keyed hash stored beside it: equal values match, and without the key the hash says nothing.
 """
 
-import base64
 import binascii
 import hashlib
 import hmac
 import json
 import os
+from collections.abc import Iterable
 from typing import Any
 
-import orjson
+import pybase64
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from sitin.core import json_text
+
 SEALED_PREFIX = "enc1:"
+# A sealed value in a JSON column, as the column's text holds it: a JSON string whose characters
+# (the prefix and base64) need no escaping, so the base64 lies between this and the last quote.
+SEALED_JSON_TEXT_PREFIX = '"' + SEALED_PREFIX
+_BASE64_IN_JSON_TEXT = slice(len(SEALED_JSON_TEXT_PREFIX), -1)
 NONCE_BYTES = 12
 TAG_BYTES = 16
 KEY_BYTES = 32
@@ -82,7 +88,7 @@ class DataKey:
         if value is None:
             return None
         token = self.seal(value.encode(), purpose.encode())
-        return SEALED_PREFIX + base64.b64encode(token).decode("ascii")
+        return SEALED_PREFIX + pybase64.b64encode(token).decode("ascii")
 
     def open_text(self, value: str | None, purpose: str) -> str | None:
         """The plaintext of a sealed value; ``None`` stays ``None``. Raises ContentUnreadable."""
@@ -91,18 +97,21 @@ class DataKey:
         return self._open_sealed(value, purpose).decode()
 
     def _open_sealed(self, value: Any, purpose: str) -> bytes:
-        # One call for the whole opening, inlined: a transcript opens one value per utterance,
-        # and a call per step (check, decode, split, decrypt) cost as much as the decryption.
+        # Few calls for the whole opening: a transcript opens one value per utterance, and a
+        # call per step (check, decode, split, decrypt) cost as much as the decryption.
         if not isinstance(value, str) or not value.startswith(SEALED_PREFIX):
             raise ContentUnreadable(f"{purpose} is not sealed")
-        try:  # binascii directly: base64.b64decode's checks cost as much as the decoding
-            token = binascii.a2b_base64(value[len(SEALED_PREFIX) :], strict_mode=True)
+        return self._open_base64(value[len(SEALED_PREFIX) :], purpose, purpose.encode())
+
+    def _open_base64(self, body: str, purpose: str, associated: bytes) -> bytes:
+        try:  # pybase64 (SIMD): the stdlib's decoding cost more than the decryption
+            token = pybase64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
             raise ContentUnreadable(f"{purpose} is not valid base64") from None
         if len(token) < NONCE_BYTES + TAG_BYTES:
             raise ContentUnreadable("sealed value is too short")
         try:
-            return self._aead.decrypt(token[:NONCE_BYTES], token[NONCE_BYTES:], purpose.encode())
+            return self._aead.decrypt(token[:NONCE_BYTES], token[NONCE_BYTES:], associated)
         except InvalidTag:
             raise ContentUnreadable("sealed value does not open with this key") from None
 
@@ -111,18 +120,29 @@ class DataKey:
             return None
         return self.seal_text(json.dumps(value, separators=(",", ":"), ensure_ascii=False), purpose)
 
-    def open_json_text(self, value: Any, purpose: str) -> bytes:
-        """The JSON text (UTF-8) a value was sealed as, not parsed. Raises ContentUnreadable."""
-        return self._open_sealed(value, purpose)
+    def open_json_column_texts(
+        self, texts: Iterable[str], purpose: str
+    ) -> list[bytes | ContentUnreadable]:
+        """For each JSON column value read as its text (not parsed: a transcript reads one per
+        utterance), the JSON text it was sealed as, or the reason it does not open."""
+        associated = purpose.encode()
+        opened: list[bytes | ContentUnreadable] = []
+        for text in texts:
+            if text.startswith(SEALED_JSON_TEXT_PREFIX) and text.endswith('"'):
+                try:
+                    opened.append(
+                        self._open_base64(text[_BASE64_IN_JSON_TEXT], purpose, associated)
+                    )
+                except ContentUnreadable as exc:
+                    opened.append(exc)
+            else:
+                opened.append(ContentUnreadable(f"{purpose} is not sealed"))
+        return opened
 
     def open_json(self, value: Any, purpose: str) -> Any:
         if value is None:
             return None
-        plain = self._open_sealed(value, purpose)
-        try:  # orjson: several times faster (a transcript opens one per utterance)
-            return orjson.loads(plain)
-        except orjson.JSONDecodeError:  # NaN or Infinity, which json.dumps writes
-            return json.loads(plain)
+        return json_text.loads(self._open_sealed(value, purpose))
 
     def lookup_hash(self, value: str) -> str:
         """A keyed hash of ``value`` for equality filters on a sealed column (hex, 64 chars)."""
