@@ -62,14 +62,19 @@ def build_context(
     )
     host = placement = None
     if run_bots:
-        # Imported only where bots run: the media stack (PyAV, aiortc, faster-whisper) is heavy.
         from sitin.runtime.host import BotHost
-        from sitin.runtime.runner import BotRunner
+
+        def make_runner(bot_id: str):
+            # Imported with the first bot, not when the worker starts: the media stack (PyAV,
+            # aiortc, faster-whisper) is ~45 MB of an idle worker's memory.
+            from sitin.runtime.runner import BotRunner
+
+            return BotRunner(ctx, bot_id)
 
         # Runners are made only when a bot.run task executes, after ``ctx`` below exists; a
         # finished bot's claim is released by the placement made below.
         host = BotHost(
-            lambda bot_id: BotRunner(ctx, bot_id),
+            make_runner,
             max_bots=settings.max_bots_per_worker,
             on_finished=lambda bot_id: placement.release(bot_id),
         )

@@ -11,10 +11,10 @@ from sqlalchemy import update
 
 from sitin.bootstrap import build_context
 from sitin.config import Settings
+from sitin.core.transcription_settings import ProviderAccount
 from sitin.crypto import box
 from sitin.db import credentials, projects
 from sitin.db.tables import projects as projects_table
-from sitin.transcription import ProviderAccount
 from support.projects import create_project
 
 SECRET = "sk-test-DO-NOT-LEAK-1234567890"

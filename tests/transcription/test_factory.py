@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from sitin.config import Settings
-from sitin.transcription import MissingCredentials, ProviderAccount, build_provider
+from sitin.core.transcription_settings import ProviderAccount
 from sitin.transcription.base import SpeechSegment
 from sitin.transcription.deepgram import DeepgramTranscriptionProvider
+from sitin.transcription.factory import MissingCredentials, build_provider
 from sitin.transcription.offline import OfflineWhisperProvider, shared_model
 from sitin.transcription.openai import OpenAITranscriptionProvider
 from sitin.transcription.shared import SharedModels

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from sitin.config import Settings
-from sitin.transcription import build_provider
 from sitin.transcription.base import SpeechSegment, TranscriptionFailed
+from sitin.transcription.factory import build_provider
 from sitin.transcription.offline import OfflineWhisperProvider
 from transcription.speech_audio import (
     SENTENCES,

@@ -10,8 +10,10 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from sitin.runtime.runner import BotRunner
+if TYPE_CHECKING:  # the runner pulls in the media stack, loaded with the first bot
+    from sitin.runtime.runner import BotRunner
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +23,7 @@ class BotHost:
 
     def __init__(
         self,
-        make_runner: Callable[[str], BotRunner],
+        make_runner: Callable[[str], "BotRunner"],
         *,
         max_bots: int,
         on_finished: Callable[[str], None] | None = None,
@@ -56,7 +58,7 @@ class BotHost:
         asyncio.run_coroutine_threadsafe(self._run(bot_id, runner), self._loop)
         return True
 
-    async def _run(self, bot_id: str, runner: BotRunner) -> None:
+    async def _run(self, bot_id: str, runner: "BotRunner") -> None:
         self._tasks[bot_id] = asyncio.current_task()
         try:
             await runner.run()
