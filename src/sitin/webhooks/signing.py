@@ -11,16 +11,14 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from cryptography.fernet import Fernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Connection
 
 from sitin.config import Settings
 from sitin.core.timefmt import as_utc, utcnow
+from sitin.crypto import box
 from sitin.db import webhook_secrets
 from sitin.webhooks.envelope import canonical_json
 
@@ -29,12 +27,8 @@ PREVIOUS_SIGNATURES_HEADER = "X-Webhook-Signature-Previous"
 SECRET_BYTES = 32
 
 
-@lru_cache(maxsize=16)
 def _fernet(server_key: bytes) -> Fernet:
-    key = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=b"sitin webhook signing secrets"
-    ).derive(server_key)
-    return Fernet(base64.urlsafe_b64encode(key))
+    return box(server_key, "sitin webhook signing secrets")
 
 
 def sign(secret: bytes, envelope: dict[str, Any]) -> str:
