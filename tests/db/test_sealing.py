@@ -160,6 +160,23 @@ def test_content_webhook_payloads_are_sealed_at_rest(ctx, client, project, new_b
     assert "classified remark" in listed.text  # opened for the API, as before
 
 
+def one_speaker_said(ctx, bot_id: str, transcriptions: list[dict]) -> None:
+    """One participant's utterances, a second apart, with these transcriptions."""
+    with ctx.db.write() as tx:
+        person = capture.upsert_participant(
+            tx, bot_id=bot_id, uuid="uuid-0", name="Person 0", is_host=False
+        )
+        for i, transcription in enumerate(transcriptions):
+            capture.add_utterance(
+                tx,
+                bot_id=bot_id,
+                participant_id=person,
+                timestamp_ms=1000 * i,
+                duration_ms=500,
+                transcription=transcription,
+            )
+
+
 def test_every_shape_of_transcription_reads_back_as_captured(ctx, client, project, new_bot):
     # A transcription is sent as the JSON it was sealed as when it has the usual shape (its
     # text first), parsed otherwise: either way the client sees what the provider gave.
@@ -173,19 +190,7 @@ def test_every_shape_of_transcription_reads_back_as_captured(ctx, client, projec
         {"language": "en"},  # no text at all: neither
         {"transcript": "last", "end": 2.5},
     ]
-    with ctx.db.write() as tx:
-        person = capture.upsert_participant(
-            tx, bot_id=bot_id, uuid="uuid-0", name="Person 0", is_host=False
-        )
-        for i, transcription in enumerate(said):
-            capture.add_utterance(
-                tx,
-                bot_id=bot_id,
-                participant_id=person,
-                timestamp_ms=1000 * i,
-                duration_ms=500,
-                transcription=transcription,
-            )
+    one_speaker_said(ctx, bot_id, said)
 
     response = client.get(f"/api/v1/bots/{bot_id}/transcript", headers=project.headers)
 
@@ -204,19 +209,7 @@ def test_a_damaged_or_unsealed_transcription_drops_only_its_utterance(
 ):
     bot_id = new_bot()["id"]
     advance(ctx, bot_id, *JOIN_PATH)
-    with ctx.db.write() as tx:
-        person = capture.upsert_participant(
-            tx, bot_id=bot_id, uuid="uuid-0", name="Person 0", is_host=False
-        )
-        for i in range(4):
-            capture.add_utterance(
-                tx,
-                bot_id=bot_id,
-                participant_id=person,
-                timestamp_ms=1000 * i,
-                duration_ms=500,
-                transcription={"transcript": f"sentence number {i}"},
-            )
+    one_speaker_said(ctx, bot_id, [{"transcript": f"sentence number {i}"} for i in range(4)])
     with ctx.db.write() as tx:
         ids = tx.conn.execute(
             select(utterances.c.id, utterances.c.transcription)
