@@ -136,11 +136,15 @@ def test_bot_sees_people_chat_and_each_speakers_audio(
         )
         # A 0.5 s pause, set ahead of where the recorder has written (it trails the clock by its
         # latency): resuming at a moment the recorder already passed while still paused would cut
-        # everything up to there, more than the 0.5 s, when the bot receives audio late.
-        paused_at_ms = time.time() * 1000 + 1000
+        # everything up to there, more than the 0.5 s, when the bot receives audio late. 3 s
+        # ahead: with 1 s, a test process stalled for 1.2 s under CI load had written 0.24 s of
+        # the pause before it was set.
+        paused_at_ms = time.time() * 1000 + 3000
         recorder.pause(paused_at_ms)
         recorder.resume(paused_at_ms + 500)
-        await events.wait_for(lambda: events.heard_until(alice.uuid) * 1000 >= paused_at_ms + 500)
+        await events.wait_for(
+            lambda: events.heard_until(alice.uuid) * 1000 >= paused_at_ms + 500, SPOKEN_S
+        )
 
         assert rms_dbfs(events.audio_between(alice.uuid, alice_from + 0.2, alice_to - 0.2)) > -35
         assert rms_dbfs(events.audio_between(bob.uuid, alice_from + 0.2, alice_to - 0.2)) < -60
