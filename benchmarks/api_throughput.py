@@ -93,7 +93,8 @@ def wait_until_healthy(
             if httpx.get(f"{url}/health", timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
-            time.sleep(0.2)
+            pass  # not listening yet
+        time.sleep(0.2)  # also after a non-200 answer: poll, do not spin
     sys.exit("the server did not come up")
 
 

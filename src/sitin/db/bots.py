@@ -323,6 +323,7 @@ def project_and_metadata(conn: Connection, *, bot_id: str) -> Row | None:
     return conn.execute(_PROJECT_AND_METADATA, {"bot_id": bot_id}).first()
 
 
+# Built once: every captured write runs it (building it cost more than running it).
 _STATE_SHARED = (
     select(bots.c.state).where(bots.c.id == bindparam("bot_id")).with_for_update(read=True)
 )

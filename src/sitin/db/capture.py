@@ -21,13 +21,13 @@ from sitin.core.scrub import split_event_metadata
 from sitin.core.states import BotState
 from sitin.core.timefmt import utcnow
 from sitin.db import sealing
+from sitin.db.bots import lock_state_shared
 from sitin.db.engine import Tx
 from sitin.db.tables import (
     audio_segments,
     bot_chat_message_requests,
     bot_log_entries,
     bot_output_requests,
-    bots,
     chat_messages,
     participant_events,
     participants,
@@ -43,14 +43,8 @@ class DataDeleted(RuntimeError):
     """The bot's captured data was deleted (or the bot is gone): the write is refused."""
 
 
-# Built once: every captured write runs it (and building it cost more than running it).
-_STATE_SHARED = (
-    select(bots.c.state).where(bots.c.id == bindparam("bot_id")).with_for_update(read=True)
-)
-
-
 def ensure_capturable(conn: Connection, bot_id: str) -> None:
-    state = conn.execute(_STATE_SHARED, {"bot_id": bot_id}).scalar_one_or_none()
+    state = lock_state_shared(conn, bot_id=bot_id)
     if state is None or state == BotState.DATA_DELETED:
         raise DataDeleted(f"bot {bot_id}: captured data was deleted; write refused")
 
