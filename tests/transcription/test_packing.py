@@ -8,7 +8,7 @@ import pytest
 
 from sitin.transcription.base import SpeechSegment
 from sitin.transcription.offline import OfflineWhisperProvider
-from sitin.transcription.packing import Decoded, Layout, WindowPacker, Word
+from sitin.transcription.packing import END_ROOM_S, WINDOW_S, Decoded, Layout, WindowPacker, Word
 from support.speech import normalise, word_error_rate
 from transcription.real_speech import (
     CARDS,
@@ -109,6 +109,32 @@ def test_pending_segments_share_a_window_oldest_first_and_a_long_one_goes_alone(
     assert all(f.result(0) == Decoded([], "en") for f in [first, *futures])
     assert windows == [RATE * 2, RATE * (3 + 1 + 3), RATE * 3, RATE * 12, RATE * 1]
     assert packer.stats.windows == 5 and packer.stats.segments == 6
+
+
+def test_a_window_ends_in_silence_so_that_its_last_phrase_needs_no_second_pass():
+    """What a window holds stops END_ROOM_S short of Whisper's 30 s, segments and context alike:
+    speech up to the very end made faster-whisper decode the last phrase again in a new window."""
+    windows: list[int] = []
+    release = threading.Event()
+
+    def decode(audio: np.ndarray) -> Decoded:
+        release.wait(10)
+        windows.append(len(audio))
+        return Decoded([], "en")
+
+    packer = WindowPacker(decode)  # as the offline engine makes it
+    first, _ = packer.submit(np.zeros(RATE, np.float32))
+    drainer = threading.Thread(target=packer.drain)
+    drainer.start()
+    for _ in range(3):  # 9 + 1 + 9 + 1 + 9 s would fit in 30 s, not in what a window holds
+        packer.submit(np.zeros(RATE * 9, np.float32))
+    last, _ = packer.submit(np.zeros(RATE * 5, np.float32), np.ones(RATE * 40, np.float32))
+    release.set()
+    drainer.join(10)
+    assert last.result(0) == Decoded([], "en")
+    held = round((WINDOW_S - END_ROOM_S) * RATE)
+    assert windows == [RATE, RATE * 19, held]  # the last: 9 s, then 5 s after context and gaps
+    assert max(windows) <= held and END_ROOM_S >= 1.0
 
 
 def test_a_failed_window_fails_each_of_its_segments_and_the_next_window_still_runs():

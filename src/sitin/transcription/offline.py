@@ -32,7 +32,7 @@ from sitin.transcription.base import (
     TranscriptionFailed,
     TranscriptionProvider,
 )
-from sitin.transcription.packing import WINDOW_S, Decoded, WindowPacker, Word
+from sitin.transcription.packing import PACKED_S, Decoded, WindowPacker, Word
 from sitin.transcription.shared import SharedModels
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ def shared_packer(models: SharedModels, options: DecodeOptions) -> WindowPacker:
         return WindowPacker(
             decode,
             workers=options.runtime.num_workers,
-            window_s=WINDOW_S if options.packed else 0.0,
+            window_s=PACKED_S if options.packed else 0.0,
         )
 
     return models.get(options, make)

@@ -32,6 +32,12 @@ import numpy as np
 from sitin.transcription.base import SAMPLE_RATE
 
 WINDOW_S = 30.0  # Whisper's window
+# Silence left after a window's last segment. With speech up to the window's very end the decoder
+# cannot close its last phrase with a timestamp, and faster-whisper decodes that phrase again in a
+# window of its own: a second encoder pass, most of what a window costs. Without this room nearly
+# every full window of the turn-taking meeting took two (benchmarks/transcription.py --bots).
+END_ROOM_S = 2.0
+PACKED_S = WINDOW_S - END_ROOM_S  # what a window holds: segments, the gaps after them, context
 GAP_S = 1.0  # silence after each segment in a window: room for word-timing error at the edges
 MIN_CONTEXT_S = 1.0  # a shorter tail of a segment's context is not worth its gap
 _NO_AUDIO = np.zeros(0, dtype=np.float32)
@@ -129,7 +135,7 @@ class WindowPacker:
         decode: Decode,
         *,
         workers: int = 1,
-        window_s: float = WINDOW_S,
+        window_s: float = PACKED_S,
         gap_s: float = GAP_S,
     ) -> None:
         self._decode = decode

@@ -20,6 +20,7 @@ from faster_whisper.vad import get_vad_model
 
 from sitin.core.audio import MEETING_SAMPLE_RATE
 from sitin.transcription.base import SAMPLE_RATE, SpeechSegment
+from sitin.transcription.packing import PACKED_S
 
 WINDOW = 512  # samples per VAD decision at 16 kHz (32 ms); fixed by the silero model
 CONTEXT = 64  # samples of the previous window the model sees before each window
@@ -39,7 +40,8 @@ class SegmenterOptions:
     # and the decoder filled the window with "Thanks for watching!" instead)
     lead_pad_ms: int = 400
     min_speech_ms: int = 250  # shorter blips (clicks, coughs) are dropped
-    max_segment_ms: int = 30_000  # Whisper's window; longer speech is cut at a pause
+    # what a Whisper window holds (packing.PACKED_S); longer speech is cut at a pause
+    max_segment_ms: int = round(PACKED_S * 1000)
     # each segment carries up to this much of the speaker's previous speech as context (0: none)
     context_ms: int = 8_000
     gap_fill_max_ms: int = 2_000  # missing audio up to this long is filled with silence
