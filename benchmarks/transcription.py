@@ -637,6 +637,8 @@ def density(
     and how far behind the transcripts fall, one segment per window against packed windows (only
     packed with `compare` False). `workers` windows are decoded at once (each on its own thread,
     sharing the model), each with `cpu_threads` threads."""
+    from support.speech import normalise
+    from transcription.real_speech import dropped_turns, repeated_beyond_reference
     from transcription.real_speech import meeting as turn_taking
 
     meeting = turn_taking()
@@ -648,7 +650,10 @@ def density(
         f"load; compare the rows of one run) ==",
         flush=True,
     )
-    print(f"{'bots':>4} {'windows':14s} {'CPU/bot':>8} {'delay p50':>9} {'p90':>6} {'backlog':>8}")
+    print(
+        f"{'bots':>4} {'windows':14s} {'CPU/bot':>8} {'delay p50':>9} {'p90':>6} {'backlog':>8} "
+        f"{'WER':>5} {'rep':>3} {'drop':>4}"
+    )
     for bots in bot_counts:
         for packed in (False, True) if compare else (True,):
             provider = OfflineWhisperProvider(
@@ -660,11 +665,20 @@ def density(
             )
             p50 = statistics.median(delays)
             p90 = delays[math.ceil(0.9 * len(delays)) - 1]
+            errors = repeats = dropped = said = 0
+            for speaker in meeting.speakers:  # what the first bot heard, every speaker together
+                reference = normalise(meeting.reference(speaker))
+                heard = normalise(" ".join(w for _, w in hearing.words[speaker]))
+                errors += edit_distance(reference, heard)
+                said += len(reference)
+                repeats += repeated_beyond_reference(heard, reference)
+                dropped += dropped_turns(meeting, speaker, hearing.words[speaker])
             print(
                 f"{bots:>4} {'packed' if packed else 'one segment':14s} "
                 f"{hearing.cpu_s / bots / meeting.seconds * 100:7.1f}% {p50:8.2f}s {p90:5.2f}s "
-                f"{backlog_s:7.1f}s  (CPU % of a core per bot; delay: end of a segment's audio "
-                "-> its result)",
+                f"{backlog_s:7.1f}s {errors / said:5.3f} {repeats:3d} {dropped:4d}  (CPU % of a "
+                "core per bot; delay: end of a segment's audio -> its result; WER, phrases said "
+                "twice, turns dropped: the first bot's, all speakers)",
                 flush=True,
             )
 
