@@ -167,3 +167,28 @@ def test_two_participants_taking_turns_are_transcribed_as_themselves():
         transcripts, [SENTENCES[1], SENTENCES[2], SENTENCES[3]], strict=True
     ):
         assert word_error_rate(text, transcript) <= 0.2
+
+
+def test_a_silent_participant_costs_no_vad_model_run_and_speech_after_it_is_still_found():
+    """Quiet noise (-70 dBFS) is silence without the model; the model runs only where there is
+    sound, and the sentence after a long silence is cut whole."""
+    rng = np.random.default_rng(7)
+    quiet = (rng.standard_normal(16_000 * 5 + 128) * 10**-3.5 / 3).astype(np.float32)
+    audio, [(start_s, end_s)] = timeline((0.5, SENTENCES[0]), (1.0, None))
+    segmenter = SpeechSegmenter("alice")
+    session = segmenter._vad._session
+    runs: list[int] = []
+
+    class CountingSession:
+        def run(self, outputs, feeds):
+            runs.append(len(feeds["input"]))
+            return session.run(outputs, feeds)
+
+    segmenter._vad._session = CountingSession()
+    assert feed_all(segmenter, quiet) == [] and runs == []
+    origin_ms = START_MS + len(quiet) / 16
+    [segment] = feed_all(segmenter, audio, origin_ms)
+    assert 0 < sum(runs) <= len(audio) // 512 + 1
+    begin_ms, end_ms = segment.start_ms - origin_ms, segment.end_ms - origin_ms
+    assert start_s * 1000 - 600 <= begin_ms <= start_s * 1000  # the lead pad, a window or so
+    assert end_s * 1000 - 100 <= end_ms <= end_s * 1000 + 1000

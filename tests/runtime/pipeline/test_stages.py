@@ -35,6 +35,7 @@ from sitin.runtime.pipeline.stages import (
     RecordingStage,
     SegmentationStage,
     TranscriptionStage,
+    joined_runs,
 )
 from sitin.transcription.base import Transcription, TranscriptionFailed, TranscriptionProvider
 from support.pipeline import feed, kinds
@@ -150,6 +151,43 @@ def test_segmentation_flushes_speech_in_progress_at_the_end_of_the_stream():
         SegmentationStage(SpeakerSegmenters(), batch_s=0), frames=audio_frames("a", speech, 0)
     )
     assert kinds(out) == ["SpeechSegment"]
+
+
+def test_each_speakers_contiguous_frames_are_joined_and_a_hole_starts_a_new_run():
+    a = audio_frames("a", np.arange(960 * 3, dtype=np.int16), 1_000)
+    b = audio_frames("b", np.ones(960 * 2, np.int16), 1_010)
+    late = AudioFrame("a", np.full(960, 7, np.int16), 1_000 + 60 + 100)  # 100 ms after a's last
+    runs = joined_runs([a[0], b[0], a[1], b[1], a[2], late])
+    assert [(r.uuid, r.timestamp_ms, len(r.pcm)) for r in runs] == [
+        ("a", 1_000, 960 * 3),
+        ("a", 1_160, 960),
+        ("b", 1_010, 960 * 2),
+    ]
+    assert (runs[0].pcm == np.arange(960 * 3)).all()
+
+
+@requires_flite
+def test_joined_frames_give_the_segments_frame_by_frame_feeding_gives():
+    speech = np.concatenate(
+        [
+            silence_16k(1.0),
+            speech_16k("Please schedule the project review meeting for next Tuesday morning."),
+            silence_16k(1.0),
+            speech_16k("We need to finish the budget report."),
+            silence_16k(1.0),
+        ]
+    )
+    frames = audio_frames("alice", to_48k_int16(speech), START_MS)
+    one_by_one, joined = SpeakerSegmenters(), SpeakerSegmenters()
+    expected = [s for f in frames for s in one_by_one.feed(f.uuid, f.pcm, f.timestamp_ms)]
+    found = []
+    for n in range(0, len(frames), 10):  # 0.2 s at a time, as the stage hands them over
+        for run in joined_runs(frames[n : n + 10]):
+            found += joined.feed(run.uuid, run.pcm, run.timestamp_ms)
+    assert len(expected) == len(found) == 2
+    for mine, theirs in zip(found, expected, strict=True):  # within one VAD window (32 ms)
+        assert abs(mine.start_ms - theirs.start_ms) <= 32
+        assert abs(mine.duration_ms - theirs.duration_ms) <= 64
 
 
 # --- TranscriptionStage -----------------------------------------------------------------------
