@@ -60,41 +60,46 @@ def test_a_segments_context_is_decoded_with_it_but_its_words_are_no_ones():
     assert second[2].start == pytest.approx(1.6) and second[2].end == pytest.approx(2.0)
 
 
-def test_context_fills_the_room_left_in_a_window_and_never_costs_another():
-    windows: list[np.ndarray] = []
-    release = threading.Event()
+class HeldEngine:
+    """A stand-in for the model that holds each decode until `release` is set (so that segments
+    arrive while a window decodes) and keeps every window's audio."""
 
-    def decode(audio: np.ndarray) -> Decoded:
-        release.wait(10)
-        windows.append(audio)
+    def __init__(self) -> None:
+        self.windows: list[np.ndarray] = []
+        self.release = threading.Event()
+
+    def decode(self, audio: np.ndarray) -> Decoded:
+        self.release.wait(10)
+        self.windows.append(audio)
         return Decoded([], "en")
 
-    packer = WindowPacker(decode, window_s=10, gap_s=1)
+    @property
+    def lengths(self) -> list[int]:
+        return [len(audio) for audio in self.windows]
+
+
+def test_context_fills_the_room_left_in_a_window_and_never_costs_another():
+    engine = HeldEngine()
+    packer = WindowPacker(engine.decode, window_s=10, gap_s=1)
     first, _ = packer.submit(np.zeros(RATE, np.float32))
     drainer = threading.Thread(target=packer.drain)
     drainer.start()
     context = np.ones(RATE * 3, np.float32)
     futures = [packer.submit(np.zeros(RATE * 2, np.float32), context)[0] for _ in range(2)]
-    release.set()
+    engine.release.set()
     drainer.join(10)
     assert all(f.result(0).words == [] for f in [first, *futures])
     # the two segments and a gap take 5 s: the first one's 3 s of context and its gap fit in the
     # 5 s left, the second one's no longer do
-    assert [len(audio) for audio in windows] == [RATE, RATE * 9]
-    assert (windows[1][: RATE * 3] == 1).all() and (windows[1][RATE * 3 :] == 0).all()
+    assert engine.lengths == [RATE, RATE * 9]
+    window = engine.windows[1]
+    assert (window[: RATE * 3] == 1).all() and (window[RATE * 3 :] == 0).all()
     assert packer.stats.context_s == 3 and packer.stats.audio_s == 5
 
 
 def test_pending_segments_share_a_window_oldest_first_and_a_long_one_goes_alone():
-    windows: list[int] = []
-    release = threading.Event()
-
-    def decode(audio: np.ndarray) -> Decoded:
-        release.wait(10)
-        windows.append(len(audio))
-        return Decoded([], "en")
-
-    packer = WindowPacker(decode, window_s=10, gap_s=1)
+    engine = HeldEngine()
+    packer = WindowPacker(engine.decode, window_s=10, gap_s=1)
     futures = []
     first, must_drain = packer.submit(np.zeros(RATE * 2, np.float32))
     assert must_drain
@@ -104,37 +109,31 @@ def test_pending_segments_share_a_window_oldest_first_and_a_long_one_goes_alone(
         future, again = packer.submit(np.zeros(RATE * seconds, np.float32))
         assert not again  # one worker is already draining
         futures.append(future)
-    release.set()
+    engine.release.set()
     drainer.join(10)
     assert all(f.result(0) == Decoded([], "en") for f in [first, *futures])
-    assert windows == [RATE * 2, RATE * (3 + 1 + 3), RATE * 3, RATE * 12, RATE * 1]
+    assert engine.lengths == [RATE * 2, RATE * (3 + 1 + 3), RATE * 3, RATE * 12, RATE * 1]
     assert packer.stats.windows == 5 and packer.stats.segments == 6
 
 
 def test_a_window_ends_in_silence_so_that_its_last_phrase_needs_no_second_pass():
     """What a window holds stops END_ROOM_S short of Whisper's 30 s, segments and context alike:
     speech up to the very end made faster-whisper decode the last phrase again in a new window."""
-    windows: list[int] = []
-    release = threading.Event()
-
-    def decode(audio: np.ndarray) -> Decoded:
-        release.wait(10)
-        windows.append(len(audio))
-        return Decoded([], "en")
-
-    packer = WindowPacker(decode)  # as the offline engine makes it
+    engine = HeldEngine()
+    packer = WindowPacker(engine.decode)  # as the offline engine makes it
     first, _ = packer.submit(np.zeros(RATE, np.float32))
     drainer = threading.Thread(target=packer.drain)
     drainer.start()
     for _ in range(3):  # 9 + 1 + 9 + 1 + 9 s would fit in 30 s, not in what a window holds
         packer.submit(np.zeros(RATE * 9, np.float32))
     last, _ = packer.submit(np.zeros(RATE * 5, np.float32), np.ones(RATE * 40, np.float32))
-    release.set()
+    engine.release.set()
     drainer.join(10)
     assert last.result(0) == Decoded([], "en")
     held = round((WINDOW_S - END_ROOM_S) * RATE)
-    assert windows == [RATE, RATE * 19, held]  # the last: 9 s, then 5 s after context and gaps
-    assert max(windows) <= held and END_ROOM_S >= 1.0
+    # the last window: 9 s, then 5 s after its context and the gaps
+    assert engine.lengths == [RATE, RATE * 19, held]
+    assert max(engine.lengths) <= held and END_ROOM_S >= 1.0
 
 
 def test_a_failed_window_fails_each_of_its_segments_and_the_next_window_still_runs():
