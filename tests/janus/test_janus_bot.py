@@ -178,10 +178,14 @@ def test_a_room_without_a_textroom_has_no_chat_but_the_bot_records(
     )
     bot_id = bot["id"]
     live.wait_for_state(bot_id, JOINED, timeout=30)
-    assert any(
-        entry.level == "warning" and "no chat" in entry.message
-        for entry in bot_logs(live.ctx, bot_id)
-    ), bot_logs(live.ctx, bot_id)
+    live.wait_until(  # the bot writes it right after it starts recording
+        lambda: any(
+            entry.level == "warning" and "no chat" in entry.message
+            for entry in bot_logs(live.ctx, bot_id)
+        ),
+        10,
+        "the bot's log saying the meeting has no chat",
+    )
 
     sent = live.http.post(f"/api/v1/bots/{bot_id}/send_chat_message", json={"message": "hello"})
     assert sent.status_code == 200, sent.text
