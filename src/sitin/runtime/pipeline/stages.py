@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 
-from sitin.core.audio import MEETING_SAMPLE_RATE
 from sitin.encryption import DataKey
 from sitin.runtime.adapters.base import OutputQueueFull
 from sitin.runtime.frames import (
@@ -195,18 +194,14 @@ def joined_runs(frames: list[AudioFrame]) -> list[AudioFrame]:
     joined: list[AudioFrame] = []
     for frame in frames:
         run = runs.get(frame.uuid)
-        if run and abs(frame.timestamp_ms - _end_ms(run[-1])) > 1.0:
+        if run and abs(frame.timestamp_ms - run[-1].timestamp_ms - run[-1].duration_ms) <= 1.0:
+            run.append(frame)
+            continue
+        if run:  # a hole (or an overlap): what came before is a run of its own
             joined.append(_join(run))
-            run = None
-        if run is None:
-            run = runs[frame.uuid] = []
-        run.append(frame)
+        runs[frame.uuid] = [frame]
     joined += [_join(run) for run in runs.values()]
     return joined
-
-
-def _end_ms(frame: AudioFrame) -> float:
-    return frame.timestamp_ms + len(frame.pcm) * 1000 / MEETING_SAMPLE_RATE
 
 
 def _join(run: list[AudioFrame]) -> AudioFrame:
