@@ -92,7 +92,11 @@ class TrackClock:
 
 
 class MonoConverter:
-    """PyAV audio frame -> 48 kHz mono int16 samples (aiortc decodes Opus to s16 stereo)."""
+    """PyAV audio frame -> 48 kHz mono int16 samples.
+
+    Opus arrives as s16 mono from the loop decoder (loop_decoding.py), s16 stereo where aiortc
+    decodes it, and another codec (G.711) in its own format and rate.
+    """
 
     def __init__(self) -> None:
         self._resampler: av.AudioResampler | None = None

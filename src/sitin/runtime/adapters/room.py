@@ -42,6 +42,7 @@ from sitin.runtime.adapters.base import (
     ParticipantLeft,
     RoomPass,
 )
+from sitin.runtime.adapters.loop_decoding import decode_on_the_loop
 from sitin.runtime.adapters.media import consume_audio, now_ms
 from sitin.runtime.adapters.outbound import OutboundAudio, OutboundVoice
 
@@ -288,6 +289,7 @@ class RoomAdapter(OutboundVoice, MeetingAdapter):
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             if track.kind == "audio":
+                decode_on_the_loop(pc, track)
                 task = asyncio.create_task(consume_audio(remote_uuid, track, self._emit))
                 remote.tasks.add(task)
                 task.add_done_callback(remote.tasks.discard)

@@ -45,6 +45,7 @@ from sitin.runtime.adapters.janus.client import (
     Message,
     event_data,
 )
+from sitin.runtime.adapters.loop_decoding import decode_on_the_loop
 from sitin.runtime.adapters.media import consume_audio, now_ms
 from sitin.runtime.adapters.outbound import OutboundAudio, OutboundVoice
 from sitin.runtime.frames import BotSpoke, ChatReceived, ParticipantJoined, ParticipantLeft
@@ -263,6 +264,7 @@ class JanusAdapter(OutboundVoice, MeetingAdapter):
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             if track.kind == "audio":
+                decode_on_the_loop(pc, track)
                 task = asyncio.create_task(consume_audio(person_id, track, self._emit))
                 subscription.tasks.add(task)
                 task.add_done_callback(subscription.tasks.discard)
