@@ -39,6 +39,7 @@ KEY = DataKey.generate()  # what the bot's scratch files are sealed under
 
 PROMPT_S = 5.0  # "promptly": far below the ~30 s ICE consent timeout
 SPOKEN_S = 15.0  # a spoken sentence and the silence after it arrive within this
+PAUSE_AHEAD_S = 3.0  # the recorder's pause starts this far ahead of the clock
 
 
 @pytest.fixture(scope="module")
@@ -138,10 +139,13 @@ def test_bot_sees_people_chat_and_each_speakers_audio(
         # latency): resuming at a moment the recorder already passed while still paused would cut
         # everything up to there, more than the 0.5 s, when the bot receives audio late. 3 s
         # ahead: with 1 s, a test process stalled for 1.2 s under CI load had written 0.24 s of
-        # the pause before it was set.
-        paused_at_ms = time.time() * 1000 + 3000
+        # the pause before it was set. How long setting it took is kept, to tell such a stall
+        # from a recorder that cuts too little.
+        chosen_at = time.monotonic()
+        paused_at_ms = time.time() * 1000 + PAUSE_AHEAD_S * 1000
         recorder.pause(paused_at_ms)
         recorder.resume(paused_at_ms + 500)
+        setting_pause_took_s.append(time.monotonic() - chosen_at)
         await events.wait_for(
             lambda: events.heard_until(alice.uuid) * 1000 >= paused_at_ms + 500, SPOKEN_S
         )
@@ -195,14 +199,20 @@ def test_bot_sees_people_chat_and_each_speakers_audio(
         await events.wait_for(lambda: room_registry(app).rooms.get("standup") is None)
         return alice_from
 
+    setting_pause_took_s: list[float] = []
     alice_from = asyncio.run(scenario())
     closed_at = time.time() * 1000
     duration = recorder.close(end_ms=closed_at)
 
-    # The recording: everything from its start to close, less the 0.5 s pause, mixed.
+    # The recording: everything from its start to close, less the 0.5 s pause, mixed. Only a
+    # process stalled for longer than the pause was set ahead (less the recorder's latency) can
+    # have let the recorder write part of the pause first.
     expected_s = (closed_at - recorder.start_ms) / 1000
-    assert expected_s - 0.6 < duration < expected_s - 0.4, (
+    (took_s,) = setting_pause_took_s
+    shortest_cut_s = 0.4 if took_s < PAUSE_AHEAD_S - 0.5 else 0.0
+    assert expected_s - 0.6 < duration < expected_s - shortest_cut_s, (
         f"{duration:.3f} s recorded over {expected_s:.3f} s with a 0.5 s pause"
+        f" (setting the pause took {took_s:.3f} s)"
     )
     with recorder.open_recording() as recording:
         mix = read_pcm_48k(recording)
