@@ -8,7 +8,7 @@ import pytest
 
 from sitin.transcription.base import SpeechSegment
 from sitin.transcription.offline import OfflineWhisperProvider
-from sitin.transcription.packing import END_ROOM_S, WINDOW_S, Decoded, Layout, WindowPacker, Word
+from sitin.transcription.packing import END_ROOM_S, PACKED_S, Decoded, Layout, WindowPacker, Word
 from support.speech import normalise, word_error_rate
 from transcription.real_speech import (
     CARDS,
@@ -130,7 +130,7 @@ def test_a_window_ends_in_silence_so_that_its_last_phrase_needs_no_second_pass()
     engine.release.set()
     drainer.join(10)
     assert last.result(0) == Decoded([], "en")
-    held = round((WINDOW_S - END_ROOM_S) * RATE)
+    held = round(PACKED_S * RATE)
     # the last window: 9 s, then 5 s after its context and the gaps
     assert engine.lengths == [RATE, RATE * 19, held]
     assert max(engine.lengths) <= held and END_ROOM_S >= 1.0
