@@ -7,8 +7,16 @@ import numpy as np
 import pytest
 
 from sitin.transcription.base import SpeechSegment
-from sitin.transcription.offline import OfflineWhisperProvider
-from sitin.transcription.packing import END_ROOM_S, PACKED_S, Decoded, Layout, WindowPacker, Word
+from sitin.transcription.offline import OfflineWhisperProvider, shared_model
+from sitin.transcription.packing import (
+    END_ROOM_S,
+    PACKED_S,
+    Decoded,
+    Layout,
+    WindowPacker,
+    Word,
+    too_repetitive,
+)
 from support.speech import normalise, word_error_rate
 from transcription.real_speech import (
     CARDS,
@@ -184,3 +192,91 @@ def test_real_speakers_packed_in_one_window_each_get_their_own_words():
         assert word_error_rate(recording.text, result.transcript) <= 0.3, result.transcript
         assert all(0 <= w["start"] <= w["end"] <= recording.seconds for w in result.words)
         assert repeated_beyond_reference(heard, normalise(recording.text)) == 0, result.transcript
+
+
+def spoken(text: str, start: float, step: float = 0.3) -> list[Word]:
+    """The words of `text` one `step` apart from `start`."""
+    return [
+        Word(w, start + step * i, start + step * i + step / 2, 0.9)
+        for i, w in enumerate(text.split())
+    ]
+
+
+def test_a_segment_whose_own_words_repeat_is_decoded_again_alone_and_no_other():
+    """Whisper's loop check is made on each segment's words, not on the window's text: a segment
+    saying what another one of the window says (two bots in one meeting) is no loop."""
+    plain = "we moved the budget review to thursday afternoon"
+    looped = " ".join(["the same thing again"] * 8)
+    assert too_repetitive(spoken(looped, 0)) and not too_repetitive(spoken(plain, 0))
+    assert too_repetitive(spoken(f"{plain} {plain} {plain}", 0))  # what the window's text is
+    # 0-4 s the first segment, 5-9 s the second, 10-14 s the third
+    layout_words = spoken(plain, 0.1) + spoken(plain, 5.1) + spoken(looped, 10.1, step=0.12)
+    alone_calls = []
+
+    def decode_window(audio: np.ndarray) -> Decoded:
+        return Decoded([w for w in layout_words if w.start < len(audio) / RATE], "en")
+
+    def decode_alone(audio: np.ndarray) -> Decoded:
+        alone_calls.append(audio.copy())
+        return Decoded(spoken("the same thing again", 0.1), "en")
+
+    packer = WindowPacker(decode_window, decode_alone=decode_alone, window_s=28, gap_s=1)
+    segments = [np.full(RATE * 4, value, np.float32) for value in (0.1, 0.2, 0.3)]
+    futures = [packer.submit(samples)[0] for samples in segments]
+    packer.drain()
+    first, second, third = (future.result(0) for future in futures)
+    assert packer.stats.windows == 1 and packer.stats.decoded_alone == 1
+    assert len(alone_calls) == 1 and (alone_calls[0] == 0.3).all()  # the third segment's audio
+    assert " ".join(w.text for w in first.words) == plain
+    assert " ".join(w.text for w in second.words) == plain
+    assert [w.text for w in third.words] == ["the", "same", "thing", "again"]
+
+
+def test_a_segment_keeps_its_words_from_the_window_when_decoding_it_alone_fails():
+    looped = spoken(" ".join(["again and again"] * 8), 0.1)
+
+    def decode_alone(audio: np.ndarray) -> Decoded:
+        raise RuntimeError("engine broke")
+
+    packer = WindowPacker(
+        lambda audio: Decoded(looped, "en"), decode_alone=decode_alone, window_s=28, gap_s=1
+    )
+    future, _ = packer.submit(np.zeros(RATE * 8, np.float32))
+    packer.drain()
+    assert [w.text for w in future.result(0).words] == [w.text for w in looped]
+    assert packer.stats.decoded_alone == 0
+
+
+class CountingGenerate:
+    """The real CTranslate2 model, with its decoder passes counted."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.generate_calls = 0
+
+    def generate(self, *args, **kwargs):
+        self.generate_calls += 1
+        return self.model.generate(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
+def test_the_same_sentence_heard_by_two_bots_is_decoded_in_one_pass_of_one_window():
+    """Two bots in one meeting pack the same sentence into one window. Its text compresses like a
+    decoder loop; before the check moved to each segment, Whisper decoded such a window five more
+    times at rising temperatures (this one too: 3-4x a window's CPU under load)."""
+    recording = KENNEDY[0]
+    provider = OfflineWhisperProvider(cpu_threads=1, num_workers=1)
+    packer = provider.packer
+    model = shared_model(provider.models, provider.runtime)
+    counting = model.model = CountingGenerate(model.model)
+    futures = [packer.submit(np.array(recording.samples))[0] for _ in range(2)]
+    packer.drain()
+    assert packer.stats.windows == 1 and packer.stats.segments == 2
+    assert counting.generate_calls <= 2  # a pass, and perhaps one more for a phrase left over
+    assert packer.stats.decoded_alone == 0
+    for future in futures:
+        heard = " ".join(w.text for w in future.result(0).words)
+        assert word_error_rate(recording.text, heard) <= 0.3, heard
+        assert repeated_beyond_reference(normalise(heard), normalise(recording.text)) == 0, heard

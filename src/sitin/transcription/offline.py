@@ -33,7 +33,13 @@ from sitin.transcription.base import (
     TranscriptionFailed,
     TranscriptionProvider,
 )
-from sitin.transcription.packing import PACKED_S, Decoded, WindowPacker, Word
+from sitin.transcription.packing import (
+    PACKED_S,
+    REPETITIVE_RATIO,
+    Decoded,
+    WindowPacker,
+    Word,
+)
 from sitin.transcription.priority import made_at_lower_priority
 from sitin.transcription.shared import SharedModels
 
@@ -92,7 +98,11 @@ class DecodeOptions:
     beam_size: int = 1
     packed: bool = True  # False: one segment per window (for comparison)
 
-    def decode(self, model: WhisperModel, audio: np.ndarray) -> Decoded:
+    def decode(
+        self, model: WhisperModel, audio: np.ndarray, *, repetition_check: bool = True
+    ) -> Decoded:
+        """The model on `audio`; without `repetition_check` (a packed window, whose segments are
+        checked one by one: packing.py) the decoder never retries text that compresses well."""
         try:
             pieces, info = model.transcribe(
                 audio,
@@ -102,6 +112,7 @@ class DecodeOptions:
                 word_timestamps=True,
                 condition_on_previous_text=False,
                 vad_filter=False,  # segments come already cut by our own VAD
+                compression_ratio_threshold=REPETITIVE_RATIO if repetition_check else None,
             )
             pieces = list(pieces)  # the generator does the decoding work: consume it here
         except (RuntimeError, ValueError) as error:
@@ -125,12 +136,17 @@ def shared_model(models: SharedModels, runtime: WhisperRuntime) -> WhisperModel:
 def shared_packer(models: SharedModels, options: DecodeOptions) -> WindowPacker:
     """The packer for windows decoded with `options`, shared by every bot using `models`."""
 
-    def decode(audio: np.ndarray) -> Decoded:
+    def decode_window(audio: np.ndarray) -> Decoded:
+        model = shared_model(models, options.runtime)
+        return options.decode(model, audio, repetition_check=not options.packed)
+
+    def decode_alone(audio: np.ndarray) -> Decoded:
         return options.decode(shared_model(models, options.runtime), audio)
 
     def make() -> WindowPacker:
         return WindowPacker(
-            decode,
+            decode_window,
+            decode_alone=decode_alone if options.packed else None,
             workers=options.runtime.num_workers,
             window_s=PACKED_S if options.packed else 0.0,
         )

@@ -18,11 +18,21 @@ whole track came out right. The room a window has left is therefore given to con
 the same speaker's earlier speech, placed before the segment with a gap between (its words are
 dropped: they were their own segment's). Context costs decoder time, never another window; under
 load the windows fill with segments and the context shrinks to nothing.
+
+Whisper checks its own output for a decoder stuck repeating itself: text that compresses too well
+(REPETITIVE_RATIO) is decoded again at rising temperatures, up to five more decoder passes. On a
+packed window that check sees unrelated segments as one text: two bots in one meeting, or one
+speaker saying the same thing twice, look like a loop, and every such window paid for the five
+passes (benchmarks/bot_density.py --pin --turn-taking, five bots: 11 of 25 windows, a window
+3-4x its cost). The window is therefore decoded once, and the check is made on each segment's own
+words: a segment that fails it is decoded again alone, with Whisper's own retries.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -40,7 +50,12 @@ END_ROOM_S = 2.0
 PACKED_S = WINDOW_S - END_ROOM_S  # what a window holds: segments, the gaps after them, context
 GAP_S = 1.0  # silence after each segment in a window: room for word-timing error at the edges
 MIN_CONTEXT_S = 1.0  # a shorter tail of a segment's context is not worth its gap
+# Whisper's compression_ratio_threshold: text whose UTF-8 is this many times its zlib size is taken
+# for a decoder loop.
+REPETITIVE_RATIO = 2.4
 _NO_AUDIO = np.zeros(0, dtype=np.float32)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,12 @@ class Decoded:
 
 
 Decode = Callable[[np.ndarray], Decoded]  # the model on one window of 16 kHz audio (blocking)
+
+
+def too_repetitive(words: Sequence[Word]) -> bool:
+    """Whether these words repeat themselves as a decoder loop does (Whisper's own measure)."""
+    text = " ".join(word.text for word in words).encode()
+    return bool(text) and len(text) / len(zlib.compress(text)) > REPETITIVE_RATIO
 
 
 @dataclass(frozen=True)
@@ -124,21 +145,26 @@ class PackerStats:
     segments: int = 0  # segments decoded
     audio_s: float = 0.0  # seconds of segment audio decoded
     context_s: float = 0.0  # seconds of context decoded with them (words dropped)
+    decoded_alone: int = 0  # segments whose words repeated themselves, decoded again alone
 
 
 class WindowPacker:
     """Segments from any thread or event loop, decoded several to a window by up to `workers`
-    threads at once (the model's own parallel workers)."""
+    threads at once (the model's own parallel workers). `decode` runs the model on a window
+    without its repetition check; `decode_alone` (if given) on one segment with it, for a segment
+    whose words in the window repeat themselves."""
 
     def __init__(
         self,
         decode: Decode,
         *,
+        decode_alone: Decode | None = None,
         workers: int = 1,
         window_s: float = PACKED_S,
         gap_s: float = GAP_S,
     ) -> None:
         self._decode = decode
+        self._decode_alone = decode_alone
         self.workers = max(1, workers)
         self.window = round(window_s * SAMPLE_RATE)
         self.gap = round(gap_s * SAMPLE_RATE)
@@ -220,4 +246,18 @@ class WindowPacker:
             self.stats.audio_s += sum(len(job.samples) for job, _ in batch) / SAMPLE_RATE
             self.stats.context_s += sum(len(context) for _, context in batch) / SAMPLE_RATE
         for (job, _), words in zip(batch, layout.split(decoded.words), strict=True):
+            if self._decode_alone is not None and too_repetitive(words):
+                words = self._decoded_alone(job.samples, words)
             job.future.set_result(Decoded(words, decoded.language))
+
+    def _decoded_alone(self, samples: np.ndarray, words: list[Word]) -> list[Word]:
+        """The segment's words from a decode of its own; the window's if that one fails."""
+        assert self._decode_alone is not None
+        try:
+            alone = self._decode_alone(samples).words
+        except Exception:
+            log.exception("decoding a segment alone failed; keeping its words from the window")
+            return words
+        with self._lock:
+            self.stats.decoded_alone += 1
+        return alone
