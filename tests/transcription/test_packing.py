@@ -105,7 +105,7 @@ def test_context_fills_the_room_left_in_a_window_and_never_costs_another():
     assert packer.stats.context_s == 3 and packer.stats.audio_s == 5
 
 
-def test_pending_segments_share_a_window_oldest_first_and_a_long_one_goes_alone():
+def test_pending_segments_share_a_window_oldest_first_and_shorter_ones_fill_the_room_left():
     engine = HeldEngine()
     packer = WindowPacker(engine.decode, window_s=10, gap_s=1)
     futures = []
@@ -120,8 +120,10 @@ def test_pending_segments_share_a_window_oldest_first_and_a_long_one_goes_alone(
     engine.release.set()
     drainer.join(10)
     assert all(f.result(0) == Decoded([], "en") for f in [first, *futures])
-    assert engine.lengths == [RATE * 2, RATE * (3 + 1 + 3), RATE * 3, RATE * 12, RATE * 1]
-    assert packer.stats.windows == 5 and packer.stats.segments == 6
+    # the third 3 s segment does not fit beside the first two (3 + 1 + 3 + 1 + 3 > 10), nor the
+    # 12 s one anywhere but alone; the 1 s one, last to come, fits behind the first two
+    assert engine.lengths == [RATE * 2, RATE * (3 + 1 + 3 + 1 + 1), RATE * 3, RATE * 12]
+    assert packer.stats.windows == 4 and packer.stats.segments == 6
 
 
 def test_a_window_ends_in_silence_so_that_its_last_phrase_needs_no_second_pass():
@@ -139,8 +141,9 @@ def test_a_window_ends_in_silence_so_that_its_last_phrase_needs_no_second_pass()
     drainer.join(10)
     assert last.result(0) == Decoded([], "en")
     held = round(PACKED_S * RATE)
-    # the last window: 9 s, then 5 s after its context and the gaps
-    assert engine.lengths == [RATE, RATE * 19, held]
+    # the second window: two 9 s segments, then the 5 s one after as much of its context as the
+    # room left allows (a third 9 s one would not fit: it goes next)
+    assert engine.lengths == [RATE, held, RATE * 9]
     assert max(engine.lengths) <= held and END_ROOM_S >= 1.0
 
 

@@ -9,7 +9,8 @@ on each side) holds its midpoint. Words placed after the last segment's audio ar
 any segment (the decoder running on into the padding) and are dropped.
 
 Nothing waits to fill a window: a decode starts as soon as the engine is free, taking whatever is
-pending (oldest first). With one speaker at a time a window holds one segment, exactly as before;
+pending (oldest first, and past a segment too long for the room left: several bots hearing one
+long turn queue segments that go one to a window, and the shorter ones behind them fill it). With one speaker at a time a window holds one segment, exactly as before;
 under load, the segments that arrived during the previous decode share the next one.
 
 A segment cut from a longer stretch of talk, decoded alone, loses what came before: tiny.en heard
@@ -202,17 +203,21 @@ class WindowPacker:
             raise
 
     def _take(self) -> list[tuple[_Job, np.ndarray]]:
-        """The oldest pending segments that fit in one window together (always at least one),
-        each with as much of its context as the room left in the window allows (its tail, after
-        a gap; none if under MIN_CONTEXT_S fits): context never costs another window."""
+        """The oldest pending segment, then, oldest first, every other that still fits in the
+        window (one that does not waits for the next, where it is among the oldest), each with
+        as much of its context as the room left in the window allows (its tail, after a gap;
+        none if under MIN_CONTEXT_S fits): context never costs another window."""
         taken: list[_Job] = []
+        waiting: list[_Job] = []
         used = -self.gap
-        while self._pending:
-            needed = self.gap + len(self._pending[0].samples)
+        for job in self._pending:
+            needed = self.gap + len(job.samples)
             if taken and used + needed > self.window:
-                break
-            taken.append(self._pending.pop(0))
+                waiting.append(job)
+                continue
+            taken.append(job)
             used += needed
+        self._pending = waiting
         batch = []
         for job in taken:
             room = self.window - used - self.gap
