@@ -10,8 +10,9 @@ any segment (the decoder running on into the padding) and are dropped.
 
 Nothing waits to fill a window: a decode starts as soon as the engine is free, taking whatever is
 pending (oldest first, and past a segment too long for the room left: several bots hearing one
-long turn queue segments that go one to a window, and the shorter ones behind them fill it). With one speaker at a time a window holds one segment, exactly as before;
-under load, the segments that arrived during the previous decode share the next one.
+long turn queue segments that go one to a window, and the shorter ones behind them fill it).
+With one speaker at a time a window holds one segment, exactly as before; under load, the
+segments that arrived during the previous decode share the next one.
 
 A segment cut from a longer stretch of talk, decoded alone, loses what came before: tiny.en heard
 "ask not" as "asked not" and "ill disposed" as "old -sposed" where the same words in the speaker's
