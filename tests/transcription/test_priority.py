@@ -71,3 +71,12 @@ def test_the_models_decoding_threads_run_at_its_lower_priority():
     assert worked, "no thread of the model's own did the decoding"
     assert all(niceness(tid) == min(19, mine + 10) for tid in worked)
     assert niceness(threading.get_native_id()) == mine
+
+
+def test_a_system_refusing_a_threads_own_priority_still_gets_its_engine(monkeypatch, caplog):
+    def refuse(*args) -> None:
+        raise PermissionError("not here")
+
+    monkeypatch.setattr(os, "setpriority", refuse)
+    assert made_at_lower_priority(lambda: "engine", 10) == "engine"
+    assert "could not lower the engine threads' priority" in caplog.text

@@ -10,12 +10,15 @@ it."""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 def made_at_lower_priority(make: Callable[[], T], niceness: int) -> T:
@@ -28,7 +31,10 @@ def made_at_lower_priority(make: Callable[[], T], niceness: int) -> T:
 
     def run() -> None:
         try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _raised(niceness))
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _raised(niceness))
+            except OSError as error:  # not Linux's per-thread nice: slower to yield, never broken
+                log.warning("could not lower the engine threads' priority: %s", error)
             outcome.append(make())
         except BaseException as error:  # handed to the caller's thread
             failure.append(error)
