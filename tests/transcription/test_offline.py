@@ -1,4 +1,5 @@
 import asyncio
+import os
 import wave
 from pathlib import Path
 
@@ -84,3 +85,15 @@ def test_repeated_phrases_finds_a_phrase_said_twice():
         ("meet", "at", "noon"),
     ]
     assert repeated_phrases(["the", "cat", "and", "the", "dog", "and", "the", "bird"]) == []
+
+
+def test_the_engine_decodes_one_window_per_core_the_process_may_run_on():
+    """A worker held to fewer cores (taskset, a container's cpuset) runs as many decodes at once
+    as it has cores, not as many as the machine has."""
+    cores = os.sched_getaffinity(0)
+    assert OfflineWhisperProvider().runtime.num_workers == len(cores)
+    os.sched_setaffinity(0, {min(cores)})  # this thread only: Linux affinity is per thread
+    try:
+        assert OfflineWhisperProvider().runtime.num_workers == 1
+    finally:
+        os.sched_setaffinity(0, cores)

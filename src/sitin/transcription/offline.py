@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from faster_whisper import WhisperModel
 
+from sitin.config import cores
 from sitin.transcription.base import (
     SpeechSegment,
     Transcription,
@@ -172,15 +172,16 @@ class OfflineWhisperProvider(TranscriptionProvider):
     ) -> None:
         """``models``: the process's (``AppContext.models``), so that its bots share one model;
         without it the provider loads a model of its own."""
-        # One thread per decode and a decode per core (windows decoded side by side on the one
-        # model), not one decode spread over every core: tiny.en's layers are too small to split,
-        # and the threads of one decode spin waiting for each other. Five speakers in one process
-        # (transcription.py --speakers 5, load average ~5 on 2 cores): 2 threads x 1 decode used
-        # 1.95-2.52 cores, p50 11-16 s; 1 thread x 2 decodes 0.70-0.72 cores, p50 2.9-3.0 s.
+        # One thread per decode and a decode per core the process may run on (windows decoded
+        # side by side on the one model), not one decode spread over every core: tiny.en's layers
+        # are too small to split, and the threads of one decode spin waiting for each other. Five
+        # speakers in one process (transcription.py --speakers 5, load average ~5 on 2 cores):
+        # 2 threads x 1 decode used 1.95-2.52 cores, p50 11-16 s; 1 thread x 2 decodes
+        # 0.70-0.72 cores, p50 2.9-3.0 s.
         self.runtime = WhisperRuntime(
             model_dir=Path(model_dir) if model_dir else default_model_dir(),
             cpu_threads=max(1, cpu_threads),
-            num_workers=num_workers or os.cpu_count() or 1,
+            num_workers=num_workers or cores(),
         )
         self.language = language
         self.prompt = prompt
