@@ -136,17 +136,14 @@ def shared_model(models: SharedModels, runtime: WhisperRuntime) -> WhisperModel:
 def shared_packer(models: SharedModels, options: DecodeOptions) -> WindowPacker:
     """The packer for windows decoded with `options`, shared by every bot using `models`."""
 
-    def decode_window(audio: np.ndarray) -> Decoded:
+    def decode(audio: np.ndarray, *, repetition_check: bool = True) -> Decoded:
         model = shared_model(models, options.runtime)
-        return options.decode(model, audio, repetition_check=not options.packed)
-
-    def decode_alone(audio: np.ndarray) -> Decoded:
-        return options.decode(shared_model(models, options.runtime), audio)
+        return options.decode(model, audio, repetition_check=repetition_check)
 
     def make() -> WindowPacker:
         return WindowPacker(
-            decode_window,
-            decode_alone=decode_alone if options.packed else None,
+            partial(decode, repetition_check=not options.packed),
+            decode_alone=decode if options.packed else None,
             workers=options.runtime.num_workers,
             window_s=PACKED_S if options.packed else 0.0,
         )

@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -26,27 +27,19 @@ def made_at_lower_priority(make: Callable[[], T], niceness: int) -> T:
     here, unchanged), so that every thread it starts inherits the lower priority."""
     if niceness <= 0:
         return make()
-    outcome: list[T] = []
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            try:
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _raised(niceness))
-            except OSError as error:  # not Linux's per-thread nice: slower to yield, never broken
-                log.warning("could not lower the engine threads' priority: %s", error)
-            outcome.append(make())
-        except BaseException as error:  # handed to the caller's thread
-            failure.append(error)
-
-    thread = threading.Thread(target=run, name="lower-priority-maker")
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
-    return outcome[0]
+    with ThreadPoolExecutor(
+        max_workers=1,
+        thread_name_prefix="lower-priority-maker",
+        initializer=_lower,
+        initargs=(niceness,),
+    ) as maker:
+        return maker.submit(make).result()
 
 
-def _raised(niceness: int) -> int:
-    current = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    return min(19, current + niceness)
+def _lower(niceness: int) -> None:
+    """Raise this thread's nice value by ``niceness`` (at most 19)."""
+    me = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, me, min(19, os.getpriority(os.PRIO_PROCESS, me) + niceness))
+    except OSError as error:  # not Linux's per-thread nice: slower to yield, never broken
+        log.warning("could not lower the engine threads' priority: %s", error)
