@@ -283,3 +283,96 @@ def test_the_same_sentence_heard_by_two_bots_is_decoded_in_one_pass_of_one_windo
         heard = " ".join(w.text for w in future.result(0).words)
         assert word_error_rate(recording.text, heard) <= 0.3, heard
         assert repeated_beyond_reference(normalise(heard), normalise(recording.text)) == 0, heard
+
+
+class StoppingEngine:
+    """A stand-in for the model whose decodes stop `covered[i]` seconds into window i (the
+    words of each piece are its own value, said at its middle), as a decode does that leaves a
+    phrase unclosed at the end of its window."""
+
+    def __init__(self, *covered: float) -> None:
+        self.covered = list(covered)
+        self.windows: list[list[float]] = []  # each window's pieces, by the value they hold
+        self.alone: list[float] = []
+
+    def decode(self, audio: np.ndarray) -> Decoded:
+        covered = self.covered.pop(0) if self.covered else float("inf")
+        voiced = np.flatnonzero(audio)
+        pieces = np.split(voiced, np.flatnonzero(np.diff(voiced) > 1) + 1)
+        words = []
+        for piece in pieces:
+            middle = (piece[0] + piece[-1]) / 2 / RATE
+            if middle < covered:
+                words.append(Word(f"{audio[piece[0]]:.1f}", middle - 0.1, middle + 0.1, 0.9))
+        self.windows.append([round(float(audio[piece[0]]), 1) for piece in pieces])
+        return Decoded(words, "en", covered)
+
+    def decode_alone(self, audio: np.ndarray) -> Decoded:
+        self.alone.append(round(float(audio[0]), 1))
+        return Decoded([Word(f"{audio[0]:.1f}", 0.4, 0.6, 0.9)], "en")
+
+
+def test_a_segment_the_decode_stopped_before_goes_first_into_the_next_window():
+    """A window decoded once stops where its decoder left a phrase unclosed (one_pass.py): the
+    segments after that point are decoded again, first in the next window, not lost."""
+    engine = StoppingEngine(4.5)  # the first window: stops after its second segment
+    packer = WindowPacker(engine.decode, decode_alone=engine.decode_alone, window_s=28, gap_s=1)
+    values = (0.1, 0.2, 0.3, 0.4)
+    futures = [packer.submit(np.full(RATE * 2, value, np.float32))[0] for value in values]
+    packer.drain()
+    heard = [[w.text for w in future.result(0).words] for future in futures]
+    assert heard == [["0.1"], ["0.2"], ["0.3"], ["0.4"]]  # each its own words, once
+    assert engine.windows == [[0.1, 0.2, 0.3, 0.4], [0.3, 0.4]]
+    assert packer.stats.missed == 2 and packer.stats.windows == 2 and packer.stats.segments == 4
+    assert engine.alone == []
+
+
+def test_a_segment_no_window_reaches_is_decoded_alone():
+    """A decode that stops before a segment twice does not hold it back for ever."""
+    engine = StoppingEngine(0.0, 0.0)  # the decoder closes no phrase, twice
+    packer = WindowPacker(engine.decode, decode_alone=engine.decode_alone, window_s=28, gap_s=1)
+    future, _ = packer.submit(np.full(RATE * 2, 0.7, np.float32))
+    packer.drain()
+    assert [w.text for w in future.result(0).words] == ["0.7"]
+    assert engine.alone == [0.7] and packer.stats.decoded_alone == 1
+    assert len(engine.windows) == 2 and packer.stats.missed == 2
+
+
+class CountingEncode:
+    """The real CTranslate2 model, with its encoder passes counted."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.encode_calls = 0
+
+    def encode(self, *args, **kwargs):
+        self.encode_calls += 1
+        return self.model.encode(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
+def test_full_windows_of_real_speech_are_encoded_once_each_and_every_segment_gets_its_words():
+    """Every turn of the four speakers at once: three full windows. In this order the decoder
+    leaves the first window's last phrase unclosed; faster-whisper's loop encoded that window
+    again from there (5 encoder passes for 3 windows), the packer puts the turn into the next
+    window instead."""
+    recordings = [*KENNEDY, *READER, *GO_FORWARD, *CARDS]
+    provider = OfflineWhisperProvider(cpu_threads=1, num_workers=1)
+    packer = provider.packer
+    model = shared_model(provider.models, provider.runtime)
+    counting = model.model = CountingEncode(model.model)
+    futures = [packer.submit(np.array(r.samples))[0] for r in recordings]
+    packer.drain()
+    assert packer.stats.decoded_alone == 0 and packer.stats.segments == len(recordings)
+    assert counting.encode_calls == packer.stats.windows <= 4
+    errors, said = 0.0, 0
+    for recording, future in zip(recordings, futures, strict=True):
+        heard = " ".join(w.text for w in future.result(0).words)
+        reference = normalise(recording.text)
+        assert word_error_rate(recording.text, heard) <= 0.5, heard  # its words, not another's
+        assert repeated_beyond_reference(normalise(heard), reference) == 0, heard
+        errors += word_error_rate(recording.text, heard) * len(reference)
+        said += len(reference)
+    assert errors / said <= 0.2  # offline on the same turns: ~0.11

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 from faster_whisper import WhisperModel
+from faster_whisper.transcribe import Segment
 
 from sitin.config import cores
 from sitin.transcription.base import (
@@ -33,8 +35,8 @@ from sitin.transcription.base import (
     TranscriptionFailed,
     TranscriptionProvider,
 )
+from sitin.transcription.one_pass import decode_once
 from sitin.transcription.packing import (
-    PACKED_S,
     REPETITIVE_RATIO,
     Decoded,
     WindowPacker,
@@ -98,31 +100,49 @@ class DecodeOptions:
     beam_size: int = 1
     packed: bool = True  # False: one segment per window (for comparison)
 
-    def decode(
-        self, model: WhisperModel, audio: np.ndarray, *, repetition_check: bool = True
-    ) -> Decoded:
-        """The model on `audio`; without `repetition_check` (a packed window, whose segments are
-        checked one by one: packing.py) the decoder never retries text that compresses well."""
+    def transcribe_kwargs(self, model: WhisperModel, *, repetition_check: bool) -> dict:
+        """faster-whisper's arguments; without `repetition_check` (a packed window, whose
+        segments are checked one by one: packing.py) the decoder never retries text that
+        compresses well."""
+        return {
+            "language": self.language if model.model.is_multilingual else "en",
+            "initial_prompt": self.prompt,
+            "beam_size": self.beam_size,
+            "word_timestamps": True,
+            "condition_on_previous_text": False,
+            "vad_filter": False,  # segments come already cut by our own VAD
+            "compression_ratio_threshold": REPETITIVE_RATIO if repetition_check else None,
+        }
+
+    def decode(self, model: WhisperModel, audio: np.ndarray) -> Decoded:
+        """The model on `audio`, to its end, retrying text that repeats itself."""
         try:
             pieces, info = model.transcribe(
-                audio,
-                language=self.language if model.model.is_multilingual else "en",
-                initial_prompt=self.prompt,
-                beam_size=self.beam_size,
-                word_timestamps=True,
-                condition_on_previous_text=False,
-                vad_filter=False,  # segments come already cut by our own VAD
-                compression_ratio_threshold=REPETITIVE_RATIO if repetition_check else None,
+                audio, **self.transcribe_kwargs(model, repetition_check=True)
             )
             pieces = list(pieces)  # the generator does the decoding work: consume it here
         except (RuntimeError, ValueError) as error:
             raise TranscriptionFailed(f"whisper failed: {error}", retryable=False) from error
-        words = [
-            Word(word.word.strip(), word.start, word.end, word.probability)
-            for piece in pieces
-            for word in piece.words or []
-        ]
-        return Decoded(words, info.language)
+        return Decoded(_words(pieces), info.language)
+
+    def decode_window(self, model: WhisperModel, audio: np.ndarray) -> Decoded:
+        """A packed window in one encoder pass, with no repetition check: `covered` says how
+        far the decode got (one_pass.py)."""
+        try:
+            once = decode_once(
+                model, audio, **self.transcribe_kwargs(model, repetition_check=False)
+            )
+        except (RuntimeError, ValueError) as error:
+            raise TranscriptionFailed(f"whisper failed: {error}", retryable=False) from error
+        return Decoded(_words(once.phrases), once.language, once.covered)
+
+
+def _words(pieces: Iterable[Segment]) -> list[Word]:
+    return [
+        Word(word.word.strip(), word.start, word.end, word.probability)
+        for piece in pieces
+        for word in piece.words or []
+    ]
 
 
 # Silence this long is cut out of a whole track before decoding, keeping a second of it each side.
@@ -136,17 +156,17 @@ def shared_model(models: SharedModels, runtime: WhisperRuntime) -> WhisperModel:
 def shared_packer(models: SharedModels, options: DecodeOptions) -> WindowPacker:
     """The packer for windows decoded with `options`, shared by every bot using `models`."""
 
-    def decode(audio: np.ndarray, *, repetition_check: bool = True) -> Decoded:
-        model = shared_model(models, options.runtime)
-        return options.decode(model, audio, repetition_check=repetition_check)
+    def decode_alone(audio: np.ndarray) -> Decoded:
+        return options.decode(shared_model(models, options.runtime), audio)
+
+    def decode_window(audio: np.ndarray) -> Decoded:
+        return options.decode_window(shared_model(models, options.runtime), audio)
 
     def make() -> WindowPacker:
-        return WindowPacker(
-            partial(decode, repetition_check=not options.packed),
-            decode_alone=decode if options.packed else None,
-            workers=options.runtime.num_workers,
-            window_s=PACKED_S if options.packed else 0.0,
-        )
+        workers = options.runtime.num_workers
+        if not options.packed:  # one segment per window, to its end
+            return WindowPacker(decode_alone, workers=workers, window_s=0.0)
+        return WindowPacker(decode_window, decode_alone=decode_alone, workers=workers)
 
     return models.get(options, make)
 

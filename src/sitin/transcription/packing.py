@@ -28,11 +28,16 @@ speaker saying the same thing twice, look like a loop, and every such window pai
 passes (benchmarks/bot_density.py --pin --turn-taking, five bots: 11 of 25 windows, a window
 3-4x its cost). The window is therefore decoded once, and the check is made on each segment's own
 words: a segment that fails it is decoded again alone, with Whisper's own retries.
+
+A window gets one encoder pass (one_pass.py): a decode may stop before the window's end, and the
+segments it did not reach go first into the next window; one that no window reaches twice is
+decoded alone.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import zlib
 from collections.abc import Callable, Sequence
@@ -52,6 +57,7 @@ END_ROOM_S = 2.0
 PACKED_S = WINDOW_S - END_ROOM_S  # what a window holds: segments, the gaps after them, context
 GAP_S = 1.0  # silence after each segment in a window: room for word-timing error at the edges
 MIN_CONTEXT_S = 1.0  # a shorter tail of a segment's context is not worth its gap
+MAX_MISSES = 2  # windows a segment may be left out of by a decode stopping short; then alone
 # Whisper's compression_ratio_threshold: text whose UTF-8 is this many times its zlib size is taken
 # for a decoder loop.
 REPETITIVE_RATIO = 2.4
@@ -72,6 +78,8 @@ class Word:
 class Decoded:
     words: list[Word]
     language: str | None
+    # Seconds into the audio the decode saw through (one_pass.py); words after it are missing.
+    covered: float = math.inf
 
 
 Decode = Callable[[np.ndarray], Decoded]  # the model on one window of 16 kHz audio (blocking)
@@ -109,6 +117,15 @@ class Layout:
             window[offset : offset + len(piece)] = piece
         return window
 
+    def reached(self, covered: float) -> list[bool]:
+        """Whether a decode that saw `covered` seconds of the window through heard each piece
+        to its end (up to the middle of the gap after it: a phrase closes at its last word)."""
+        half_gap = self.gap / 2
+        return [
+            covered * SAMPLE_RATE >= offset + length - half_gap
+            for offset, length in zip(self.offsets, self.lengths, strict=True)
+        ]
+
     def split(self, words: Sequence[Word]) -> list[list[Word]]:
         """Each segment's words, timed from that segment's own start (after its context)."""
         rate = SAMPLE_RATE
@@ -139,6 +156,7 @@ class _Job:
     samples: np.ndarray
     context: np.ndarray
     future: Future = field(default_factory=Future)
+    missed: int = 0  # windows whose decode stopped before reaching it
 
 
 @dataclass
@@ -147,14 +165,16 @@ class PackerStats:
     segments: int = 0  # segments decoded
     audio_s: float = 0.0  # seconds of segment audio decoded
     context_s: float = 0.0  # seconds of context decoded with them (words dropped)
-    decoded_alone: int = 0  # segments whose words repeated themselves, decoded again alone
+    decoded_alone: int = 0  # segments decoded again alone: words repeated, or no window reached
+    missed: int = 0  # times a decode stopped before a segment of its window (it went again)
 
 
 class WindowPacker:
     """Segments from any thread or event loop, decoded several to a window by up to `workers`
     threads at once (the model's own parallel workers). `decode` runs the model on a window
-    without its repetition check; `decode_alone` (if given) on one segment with it, for a segment
-    whose words in the window repeat themselves."""
+    without its repetition check, and may stop before the window's end (`Decoded.covered`);
+    `decode_alone` (if given) on one segment with the check and to its end, for a segment whose
+    words in the window repeat themselves or that no window reached (MAX_MISSES)."""
 
     def __init__(
         self,
@@ -247,12 +267,23 @@ class WindowPacker:
                 return
             raise
         with self._lock:
-            self.stats.windows += 1
-            self.stats.segments += len(batch)
             self.stats.audio_s += sum(len(job.samples) for job, _ in batch) / SAMPLE_RATE
             self.stats.context_s += sum(len(context) for _, context in batch) / SAMPLE_RATE
-        for (job, _), words in zip(batch, layout.split(decoded.words), strict=True):
-            if self._decode_alone is not None and too_repetitive(words):
+        jobs = [job for job, _ in batch]
+        split, reach = layout.split(decoded.words), layout.reached(decoded.covered)
+        outcomes = list(zip(jobs, split, reach, strict=True))  # (job, its words, reached?)
+        for job, _, reached in outcomes:
+            job.missed += not reached
+        again = [job for job, _, reached in outcomes if not reached and job.missed < MAX_MISSES]
+        with self._lock:
+            self.stats.windows += 1
+            self.stats.segments += len(batch) - len(again)
+            self.stats.missed += sum(not reached for _, _, reached in outcomes)
+            self._pending[:0] = again  # first into the next window, in their order
+        for job, words, reached in outcomes:
+            if not reached and job.missed < MAX_MISSES:
+                continue  # it goes again, in the next window
+            if self._decode_alone is not None and (not reached or too_repetitive(words)):
                 words = self._decoded_alone(job.samples, words)
             job.future.set_result(Decoded(words, decoded.language))
 
