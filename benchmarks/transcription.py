@@ -46,6 +46,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -59,7 +60,7 @@ from sitin.runtime.pipeline.speech import SegmenterOptions, SpeakerSegmenters, S
 from sitin.runtime.pipeline.stages import SEGMENT_BATCH_S, joined_runs
 from sitin.runtime.pipeline.transcriber import SegmentTranscriber
 from sitin.transcription.base import SpeechSegment
-from sitin.transcription.offline import OfflineWhisperProvider
+from sitin.transcription.offline import OfflineWhisperProvider, shared_model
 
 SENTENCES = (
     "The quick brown fox jumps over the lazy dog.",
@@ -652,6 +653,21 @@ async def live(
     return Hearing(words_by, time.process_time() - cpu), sorted(delays), backlog_s
 
 
+class CountedEncoder:
+    """The CTranslate2 model with its encoder passes counted."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.calls = 0
+
+    def encode(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self.model.encode(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.model, name)
+
+
 def density(
     bot_counts: list[int], *, cpu_threads: int = 1, workers: int = 1, compare: bool = True
 ) -> None:
@@ -682,9 +698,12 @@ def density(
                 cpu_threads=cpu_threads, num_workers=workers, packed=packed
             )
             asyncio.run(provider.warm_up())
+            model = shared_model(provider.models, provider.runtime)
+            encoder = model.model = CountedEncoder(model.model)
             hearing, delays, backlog_s = asyncio.run(
                 live(meeting, provider, input_rate=48_000, speed=1.0, bots=bots)
             )
+            stats = provider.packer.stats
             p50 = statistics.median(delays)
             p90 = delays[math.ceil(0.9 * len(delays)) - 1]
             errors = repeats = dropped = said = 0
@@ -701,6 +720,13 @@ def density(
                 f"{backlog_s:7.1f}s {errors / said:5.3f} {repeats:3d} {dropped:4d}  (CPU % of a "
                 "core per bot; delay: end of a segment's audio -> its result; WER, phrases said "
                 "twice, turns dropped: the first bot's, all speakers)",
+                flush=True,
+            )
+            print(
+                f"     {stats.windows} windows of {stats.segments / max(stats.windows, 1):.1f} "
+                f"segments, {encoder.calls / max(stats.windows, 1):.2f} encoder passes each "
+                f"(decodes alone included); {stats.missed} segments a decode stopped before, "
+                f"{stats.decoded_alone} decoded alone",
                 flush=True,
             )
 
