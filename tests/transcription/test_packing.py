@@ -376,3 +376,26 @@ def test_full_windows_of_real_speech_are_encoded_once_each_and_every_segment_get
         errors += word_error_rate(recording.text, heard) * len(reference)
         said += len(reference)
     assert errors / said <= 0.2  # offline on the same turns: ~0.11
+
+
+def test_a_second_decode_starts_only_when_the_first_falls_behind():
+    """Two decodes at once took whatever had just arrived and sent out windows nearly empty, each
+    paying a full encoder pass; a second starts when a window's worth is waiting, or a segment
+    has waited OVERFLOW_S."""
+    engine = HeldEngine()
+    packer = WindowPacker(engine.decode, workers=2, window_s=10, gap_s=1, overflow_s=60)
+    assert packer.submit(np.zeros(RATE, np.float32))[1]  # nothing running: decode now
+    # (each segment is counted with the gap after it; the first is still waiting too)
+    assert not packer.submit(np.zeros(RATE * 3, np.float32))[1]  # one window takes them all
+    assert not packer.submit(np.zeros(RATE * 3, np.float32))[1]  # 2 + 4 + 4 s: still one
+    assert packer.submit(np.zeros(RATE, np.float32))[1]  # more than a window waits
+    assert not packer.submit(np.zeros(RATE, np.float32))[1]  # both decodes running
+    drainers = [threading.Thread(target=packer.drain) for _ in range(2)]
+    for drainer in drainers:
+        drainer.start()
+    engine.release.set()
+    for drainer in drainers:
+        drainer.join(10)
+    assert packer.stats.segments == 5
+    waited = WindowPacker(engine.decode, workers=2, overflow_s=0)  # every segment waited enough
+    assert waited.submit(np.zeros(RATE, np.float32))[1] and waited.submit(np.zeros(RATE))[1]

@@ -195,6 +195,7 @@ class OfflineWhisperProvider(TranscriptionProvider):
         # speakers in one process (transcription.py --speakers 5, load average ~5 on 2 cores):
         # 2 threads x 1 decode used 1.95-2.52 cores, p50 11-16 s; 1 thread x 2 decodes
         # 0.70-0.72 cores, p50 2.9-3.0 s.
+        # The second decode starts only when the first falls behind (packing.py).
         self.runtime = WhisperRuntime(
             model_dir=Path(model_dir) if model_dir else default_model_dir(),
             cpu_threads=max(1, cpu_threads),

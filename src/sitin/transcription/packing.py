@@ -14,6 +14,13 @@ long turn queue segments that go one to a window, and the shorter ones behind th
 With one speaker at a time a window holds one segment, exactly as before; under load, the
 segments that arrived during the previous decode share the next one.
 
+The engine may decode several windows side by side (`workers`), but a second one starts only
+when the first falls behind: more than a window's worth pending, or a segment waiting OVERFLOW_S.
+Started at once, the second decode took whatever had just arrived, and windows went out nearly
+empty, each paying the full encoder pass: twelve bots (benchmarks/transcription.py --bots 12
+--packed-only) cost 14.9 % of a core each with two decodes at once against 10.9 % with one,
+for 1.34 s against 1.56 s of median delay.
+
 A segment cut from a longer stretch of talk, decoded alone, loses what came before: tiny.en heard
 "ask not" as "asked not" and "ill disposed" as "old -sposed" where the same words in the speaker's
 whole track came out right. The room a window has left is therefore given to context: the tail of
@@ -39,6 +46,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -58,6 +66,7 @@ PACKED_S = WINDOW_S - END_ROOM_S  # what a window holds: segments, the gaps afte
 GAP_S = 1.0  # silence after each segment in a window: room for word-timing error at the edges
 MIN_CONTEXT_S = 1.0  # a shorter tail of a segment's context is not worth its gap
 MAX_MISSES = 2  # windows a segment may be left out of by a decode stopping short; then alone
+OVERFLOW_S = 1.0  # how long the oldest waiting segment may wait before another decode starts
 # Whisper's compression_ratio_threshold: text whose UTF-8 is this many times its zlib size is taken
 # for a decoder loop.
 REPETITIVE_RATIO = 2.4
@@ -157,6 +166,7 @@ class _Job:
     context: np.ndarray
     future: Future = field(default_factory=Future)
     missed: int = 0  # windows whose decode stopped before reaching it
+    queued_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -184,12 +194,14 @@ class WindowPacker:
         workers: int = 1,
         window_s: float = PACKED_S,
         gap_s: float = GAP_S,
+        overflow_s: float = OVERFLOW_S,
     ) -> None:
         self._decode = decode
         self._decode_alone = decode_alone
         self.workers = max(1, workers)
         self.window = round(window_s * SAMPLE_RATE)
         self.gap = round(gap_s * SAMPLE_RATE)
+        self.overflow_s = overflow_s
         self.stats = PackerStats()
         self._lock = threading.Lock()
         self._pending: list[_Job] = []
@@ -203,10 +215,16 @@ class WindowPacker:
         job = _Job(samples, context if context is not None else _NO_AUDIO)
         with self._lock:
             self._pending.append(job)
-            start = self._running < self.workers
+            start = self._running == 0 or (self._running < self.workers and self._overflowing())
             if start:
                 self._running += 1
         return job.future, start
+
+    def _overflowing(self) -> bool:
+        """Whether what is pending needs another decode beside those running (under the lock)."""
+        waiting = sum(len(job.samples) + self.gap for job in self._pending)
+        oldest = self._pending[0].queued_at
+        return waiting > self.window or time.monotonic() - oldest >= self.overflow_s
 
     def drain(self) -> None:
         """Decode windows until nothing is pending."""
