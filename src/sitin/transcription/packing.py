@@ -284,9 +284,6 @@ class WindowPacker:
             if isinstance(error, Exception):
                 return
             raise
-        with self._lock:
-            self.stats.audio_s += sum(len(job.samples) for job, _ in batch) / SAMPLE_RATE
-            self.stats.context_s += sum(len(context) for _, context in batch) / SAMPLE_RATE
         jobs = [job for job, _ in batch]
         split, reach = layout.split(decoded.words), layout.reached(decoded.covered)
         outcomes = list(zip(jobs, split, reach, strict=True))  # (job, its words, reached?)
@@ -297,6 +294,8 @@ class WindowPacker:
             self.stats.windows += 1
             self.stats.segments += len(batch) - len(again)
             self.stats.missed += sum(not reached for _, _, reached in outcomes)
+            self.stats.audio_s += sum(len(job.samples) for job in jobs) / SAMPLE_RATE
+            self.stats.context_s += sum(len(context) for _, context in batch) / SAMPLE_RATE
             self._pending[:0] = again  # first into the next window, in their order
         for job, words, reached in outcomes:
             if not reached and job.missed < MAX_MISSES:
