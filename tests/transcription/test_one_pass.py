@@ -8,7 +8,7 @@ import numpy as np
 from sitin.transcription.offline import OfflineWhisperProvider, shared_model
 from sitin.transcription.one_pass import decode_once
 from transcription.real_speech import CARDS, GO_FORWARD, KENNEDY, READER
-from transcription.test_packing import CountingEncode
+from transcription.test_packing import CountingModel
 
 RATE = 16_000
 KWARGS = {
@@ -36,7 +36,7 @@ def test_one_pass_gives_what_the_model_loop_says_up_to_where_it_stopped():
     provider = OfflineWhisperProvider(cpu_threads=1, num_workers=1)
     model = shared_model(provider.models, provider.runtime)
     audio = speech_to_the_end(30)
-    counting = model.model = CountingEncode(model.model)
+    counting = model.model = CountingModel(model.model)
     once = decode_once(model, audio, **KWARGS)
     assert counting.encode_calls == 1
     looped, _ = model.transcribe(audio, **KWARGS)

@@ -250,12 +250,16 @@ def test_a_segment_keeps_its_words_from_the_window_when_decoding_it_alone_fails(
     assert packer.stats.decoded_alone == 0
 
 
-class CountingGenerate:
-    """The real CTranslate2 model, with its decoder passes counted."""
+class CountingModel:
+    """The real CTranslate2 model, with its encoder and decoder passes counted."""
 
     def __init__(self, model) -> None:
         self.model = model
-        self.generate_calls = 0
+        self.encode_calls = self.generate_calls = 0
+
+    def encode(self, *args, **kwargs):
+        self.encode_calls += 1
+        return self.model.encode(*args, **kwargs)
 
     def generate(self, *args, **kwargs):
         self.generate_calls += 1
@@ -273,7 +277,7 @@ def test_the_same_sentence_heard_by_two_bots_is_decoded_in_one_pass_of_one_windo
     provider = OfflineWhisperProvider(cpu_threads=1, num_workers=1)
     packer = provider.packer
     model = shared_model(provider.models, provider.runtime)
-    counting = model.model = CountingGenerate(model.model)
+    counting = model.model = CountingModel(model.model)
     futures = [packer.submit(np.array(recording.samples))[0] for _ in range(2)]
     packer.drain()
     assert packer.stats.windows == 1 and packer.stats.segments == 2
@@ -338,21 +342,6 @@ def test_a_segment_no_window_reaches_is_decoded_alone():
     assert len(engine.windows) == 2 and packer.stats.missed == 2
 
 
-class CountingEncode:
-    """The real CTranslate2 model, with its encoder passes counted."""
-
-    def __init__(self, model) -> None:
-        self.model = model
-        self.encode_calls = 0
-
-    def encode(self, *args, **kwargs):
-        self.encode_calls += 1
-        return self.model.encode(*args, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self.model, name)
-
-
 def test_full_windows_of_real_speech_are_encoded_once_each_and_every_segment_gets_its_words():
     """Every turn of the four speakers at once: three full windows. In this order the decoder
     leaves the first window's last phrase unclosed; faster-whisper's loop encoded that window
@@ -362,7 +351,7 @@ def test_full_windows_of_real_speech_are_encoded_once_each_and_every_segment_get
     provider = OfflineWhisperProvider(cpu_threads=1, num_workers=1)
     packer = provider.packer
     model = shared_model(provider.models, provider.runtime)
-    counting = model.model = CountingEncode(model.model)
+    counting = model.model = CountingModel(model.model)
     futures = [packer.submit(np.array(r.samples))[0] for r in recordings]
     packer.drain()
     assert packer.stats.decoded_alone == 0 and packer.stats.segments == len(recordings)
